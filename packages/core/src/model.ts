@@ -1,0 +1,77 @@
+import type { Config, ConfigSchema } from "./config.js";
+import type { ParameterScope } from "./nn/parameters.js";
+import type { PresetName } from "./task.js";
+import type { tf } from "./tf.js";
+
+/** How the transition A_t of S_t = A_t ∘ S_{t−1} + B_t acts on the state (models.md §8). */
+export type TransitionKind =
+  | "identity"
+  | "constant-scalar"
+  | "scalar"
+  | "diagonal"
+  | "householder"
+  | "gated-householder"
+  | "householder-product"
+  | "nonlinear"
+  | "none";
+
+/** The paper's taxonomy of a layer, so the taxonomy table can be read off the registry. */
+export interface Taxonomy {
+  readonly transition: TransitionKind;
+  /** A_t in words, e.g. "Diag(σ(Wx)^{1/16}), per key channel". */
+  readonly transitionDetail: string;
+  /** B_t in words. */
+  readonly write: string;
+  /** C_t in words. */
+  readonly readout: string;
+  /** Whether the readout is multiplied by a data-dependent output gate. */
+  readonly outputGate: boolean;
+  /** Whether writing is tied to forgetting (input and forget gates coupled). */
+  readonly complementaryGating: boolean | "partial";
+  /** Whether A_t mixes state coordinates (is not diagonal). */
+  readonly channelMixing: boolean;
+  /** Recurrent state floats per layer (per sample) at width d with H heads. */
+  stateSize(d: number, heads: number): number;
+}
+
+/** Which computation a layer's forward pass uses. Both must give the same values and gradients. */
+export type ComputeForm = "chunked" | "stepwise";
+
+export interface ForwardOptions {
+  readonly training: boolean;
+  /** "chunked" (default) is the training form; "stepwise" is the plain recurrence (the oracle). */
+  readonly form?: ComputeForm;
+}
+
+/** What a layer factory gets: the wrapper's width and head count, and a scope that creates its parameters. */
+export interface LayerBuildContext {
+  readonly dModel: number;
+  readonly heads: number;
+  readonly layerIndex: number;
+  readonly params: ParameterScope;
+}
+
+/** Per-layer recurrent state carried between streaming steps (constant memory in T). */
+export type LayerState = readonly tf.Tensor[];
+
+/** One sequence-mixing layer: [B, T, d] → [B, T, d]. */
+export interface SequenceLayer {
+  forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D;
+  /** Streaming inference: the state before the first step. */
+  initialState(batch: number): LayerState;
+  /** Streaming inference: one step, x_t [B, d] → y_t [B, d]. The state passed in is not disposed. */
+  step(x: tf.Tensor2D, state: LayerState): { y: tf.Tensor2D; state: LayerState };
+}
+
+export interface ModelDefinition<C extends Config = Config> {
+  readonly id: string;
+  readonly description: string;
+  readonly schema: ConfigSchema;
+  readonly defaults: C;
+  /** Optional overrides of `defaults` per preset. */
+  readonly presets?: Readonly<Partial<Record<PresetName, Partial<C>>>>;
+  readonly taxonomy: Taxonomy;
+  createLayer(context: LayerBuildContext, config: C): SequenceLayer;
+  /** Closed-form parameters per layer (models.md §7.1); tests check it against the built layer. */
+  parametersPerLayer(d: number, heads: number, config: C): number;
+}

@@ -1,0 +1,155 @@
+import { tf } from "../tf.js";
+import { init, type ParameterScope } from "./parameters.js";
+
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** log σ(x) as −softplus(−x): tf.logSigmoid of an intermediate fails inside variableGrads on cpu. */
+export function logSigmoid<T extends tf.Tensor>(x: T): T {
+  return tf.neg(tf.softplus(tf.neg(x)));
+}
+
+/**
+ * y = x W + b over the last axis, as one 2-D matMul (batched and rank-3×rank-2 matMuls are slow or have wrong
+ * gradients in TF.js 4.22). W is stored [in, out].
+ */
+export class Linear {
+  readonly weight: tf.Variable;
+  readonly bias?: tf.Variable;
+
+  constructor(
+    scope: ParameterScope,
+    name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias: boolean; weightInit?: ReturnType<typeof init.uniform>; biasInit?: ReturnType<typeof init.uniform> },
+  ) {
+    const s = scope.child(name);
+    this.weight = s.variable("weight", [inFeatures, outFeatures], options.weightInit ?? init.fanIn(inFeatures));
+    if (options.bias) this.bias = s.variable("bias", [outFeatures], options.biasInit ?? init.fanIn(inFeatures));
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    const lead = x.shape.slice(0, -1);
+    const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+    const y = this.bias ? tf.add(tf.matMul(x2, this.weight), this.bias) : tf.matMul(x2, this.weight);
+    return tf.reshape(y, [...lead, this.outFeatures]) as T;
+  }
+}
+
+/**
+ * Depthwise causal convolution over time (models.md §2): y_t[c] = act(Σ_j w[j, c] x_{t−K+1+j}[c] + b[c]),
+ * built from K shifted slices (wasm cannot train conv1d). Tap K−1 multiplies the current step.
+ */
+export class ShortConv {
+  readonly weight: tf.Variable;
+  readonly bias?: tf.Variable;
+
+  constructor(
+    scope: ParameterScope,
+    name: string,
+    readonly channels: number,
+    readonly kernelSize: number,
+    options: { bias: boolean; activation: "silu" | "none" },
+  ) {
+    const s = scope.child(name);
+    this.activation = options.activation;
+    this.weight = s.variable("weight", [kernelSize, channels], init.fanIn(kernelSize));
+    if (options.bias) this.bias = s.variable("bias", [channels], init.fanIn(kernelSize));
+  }
+
+  private readonly activation: "silu" | "none";
+
+  /** x: [B, T, D]. */
+  apply(x: tf.Tensor3D): tf.Tensor3D {
+    const [b, t, d] = x.shape;
+    const k = this.kernelSize;
+    const padded = tf.concat([tf.zeros([b, k - 1, d]), x], 1);
+    let y: tf.Tensor3D | undefined;
+    for (let j = 0; j < k; j++) {
+      const tap = tf.mul(tf.slice(padded, [0, j, 0], [b, t, d]), tf.slice(this.weight, [j, 0], [1, d]).reshape([d]));
+      y = (y ? tf.add(y, tap) : tap) as tf.Tensor3D;
+    }
+    return this.finish(y!);
+  }
+
+  /** Streaming: x_t [B, D] and the last K−1 inputs [B, K−1, D] → y_t and the new window. */
+  step(x: tf.Tensor2D, window: tf.Tensor3D): { y: tf.Tensor2D; window: tf.Tensor3D } {
+    const [b, d] = x.shape;
+    const full = tf.concat([window, tf.reshape(x, [b, 1, d])], 1) as tf.Tensor3D;
+    const y = tf.sum(tf.mul(full, tf.reshape(this.weight, [1, this.kernelSize, d])), 1) as tf.Tensor2D;
+    return { y: this.finish(y), window: tf.slice(full, [0, 1, 0], [b, this.kernelSize - 1, d]) };
+  }
+
+  initialWindow(batch: number): tf.Tensor3D {
+    return tf.zeros([batch, this.kernelSize - 1, this.channels]);
+  }
+
+  private finish<T extends tf.Tensor>(y: T): T {
+    const biased = this.bias ? (tf.add(y, this.bias) as T) : y;
+    return this.activation === "silu" ? silu(biased) : biased;
+  }
+}
+
+/** RMSNorm over the last axis (fla, models.md §2): x / sqrt(mean(x²) + eps) ⊙ w. */
+export class RMSNorm {
+  readonly weight: tf.Variable;
+
+  constructor(
+    scope: ParameterScope,
+    name: string,
+    readonly size: number,
+    readonly eps = 1e-5,
+  ) {
+    this.weight = scope.child(name).variable("weight", [size], init.constant(1));
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    const ms = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))), this.weight) as T;
+  }
+}
+
+/** LayerNorm over the last axis with affine weight and bias, eps 1e-5. */
+export class LayerNorm {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(
+    scope: ParameterScope,
+    name: string,
+    readonly size: number,
+    readonly eps = 1e-5,
+  ) {
+    const s = scope.child(name);
+    this.weight = s.variable("weight", [size], init.constant(1));
+    this.bias = s.variable("bias", [size], init.constant(0));
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    const mean = tf.mean(x, -1, true);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), -1, true);
+    return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as T;
+  }
+}
+
+/** Inverted dropout with a seeded mask (same seed → same mask on every backend). */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  if (rate <= 0) return x;
+  const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, "float32", seed), rate), "float32");
+  return tf.mul(x, tf.mul(keep, 1 / (1 - rate))) as T;
+}
+
+/** [B, T, H·D] → [B, H, T, D] (head h is features h·D .. h·D + D − 1). */
+export function splitHeads(x: tf.Tensor3D, heads: number): tf.Tensor4D {
+  const [b, t, f] = x.shape;
+  return tf.transpose(tf.reshape(x, [b, t, heads, f / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, D] → [B, T, H·D]. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
+  const [b, h, t, d] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * d]);
+}

@@ -1,0 +1,71 @@
+import { tf } from "./tf.js";
+
+/** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (tasks.md §5). */
+export function learningRateAt(step: number, peak: number, warmup: number, total: number): number {
+  if (warmup > 0 && step < warmup) return (peak * (step + 1)) / warmup;
+  const span = Math.max(1, total - warmup);
+  const progress = Math.min(1, (step - warmup) / span);
+  return peak * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/** Global L2 norm of the gradients and the factor min(1, maxNorm / norm) that clips them. */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
+  const names = Object.keys(grads);
+  const norm = tf.tidy(() => Math.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))).dataSync()[0]!));
+  if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };
+  const scale = maxNorm / (norm + 1e-6);
+  const out: tf.NamedTensorMap = {};
+  for (const n of names) {
+    out[n] = tf.mul(grads[n]!, scale);
+    grads[n]!.dispose();
+  }
+  return { grads: out, norm };
+}
+
+/** Adam (no weight decay), with state that can be saved and restored. */
+export class Adam {
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+  private t = 0;
+
+  constructor(
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    readonly epsilon = 1e-8,
+  ) {}
+
+  get stepCount(): number {
+    return this.t;
+  }
+
+  /** Applies one update; `variables` maps the names used in `grads` to the variables. */
+  apply(variables: ReadonlyMap<string, tf.Variable>, grads: tf.NamedTensorMap, lr: number): void {
+    this.t++;
+    const c1 = 1 - this.beta1 ** this.t;
+    const c2 = 1 - this.beta2 ** this.t;
+    tf.tidy(() => {
+      for (const [name, g] of Object.entries(grads)) {
+        const variable = variables.get(name);
+        if (!variable || !g) continue;
+        let m = this.m.get(name);
+        let v = this.v.get(name);
+        if (!m || !v) {
+          m = tf.variable(tf.zerosLike(variable), false);
+          v = tf.variable(tf.zerosLike(variable), false);
+          this.m.set(name, m);
+          this.v.set(name, v);
+        }
+        m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const update = tf.div(tf.mul(m, lr / c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
+        variable.assign(tf.sub(variable, update));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}

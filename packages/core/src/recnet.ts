@@ -1,0 +1,97 @@
+import { hashSeed } from "./rng.js";
+import type { Config } from "./config.js";
+import type { ComputeForm, LayerState, ModelDefinition, SequenceLayer } from "./model.js";
+import { LayerNorm, Linear, dropout } from "./nn/layers.js";
+import { ParameterStore } from "./nn/parameters.js";
+import { tf } from "./tf.js";
+
+/**
+ * Heads for width d (models.md §0, the reference's get_num_heads with max head size 128): 4 while d/4 ≤ 128,
+ * else the smallest power of two ≥ 4 that divides d with d/H ≤ 128.
+ */
+export function headsForWidth(d: number, maxHeadSize = 128): number {
+  if (d / 128 <= 4) return 4;
+  for (let h = 4; h <= d; h *= 2) if (d % h === 0 && d / h <= maxHeadSize) return h;
+  return d;
+}
+
+export interface RecNetShape {
+  readonly inputSize: number;
+  readonly numClasses: number;
+  readonly width: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly dropout: number;
+}
+
+/**
+ * The reference's RecNet wrapper (models.md §1): Linear encoder, then per layer the post-norm residual
+ * h ← LayerNorm(h + Dropout(Layer(h))), then a Linear decoder at every step. The layers come from any
+ * registered ModelDefinition.
+ */
+export class RecNet {
+  readonly store: ParameterStore;
+  private readonly encoder: Linear;
+  private readonly blocks: SequenceLayer[] = [];
+  private readonly norms: LayerNorm[] = [];
+  private readonly decoder: Linear;
+
+  constructor(
+    readonly definition: ModelDefinition,
+    readonly config: Config,
+    readonly shape: RecNetShape,
+    readonly seed: number,
+  ) {
+    this.store = new ParameterStore(seed);
+    const root = this.store.scope();
+    this.encoder = new Linear(root, "encoder", shape.inputSize, shape.width, { bias: true });
+    for (let l = 0; l < shape.layers; l++) {
+      const scope = root.child(`layers.${l}`);
+      this.blocks.push(
+        definition.createLayer({ dModel: shape.width, heads: shape.heads, layerIndex: l, params: scope.child("mixer") }, config),
+      );
+      this.norms.push(new LayerNorm(scope, "norm", shape.width));
+    }
+    this.decoder = new Linear(root, "decoder", shape.width, shape.numClasses, { bias: true });
+  }
+
+  get parameterCount(): number {
+    return this.store.count();
+  }
+
+  get variables(): tf.Variable[] {
+    return this.store.variables;
+  }
+
+  /** x: [B, T, F] → logits [B, T, C]. `dropoutSeed` makes the dropout masks of a training step reproducible. */
+  logits(x: tf.Tensor3D, options: { training: boolean; form?: ComputeForm; dropoutSeed?: number }): tf.Tensor3D {
+    let h = this.encoder.apply(x);
+    for (let l = 0; l < this.blocks.length; l++) {
+      let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form });
+      if (options.training && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
+      h = this.norms[l]!.apply(tf.add(h, z));
+    }
+    return this.decoder.apply(h);
+  }
+
+  /** Streaming inference state for a batch: one LayerState per layer. */
+  initialState(batch: number): LayerState[] {
+    return this.blocks.map((b) => b.initialState(batch));
+  }
+
+  /** One step of streaming inference: x_t [B, F] → logits_t [B, C]; constant memory in T. */
+  step(x: tf.Tensor2D, states: LayerState[]): { logits: tf.Tensor2D; states: LayerState[] } {
+    let h = this.encoder.apply(x);
+    const next: LayerState[] = [];
+    for (let l = 0; l < this.blocks.length; l++) {
+      const r = this.blocks[l]!.step(h, states[l]!);
+      next.push(r.state);
+      h = this.norms[l]!.apply(tf.add(h, r.y));
+    }
+    return { logits: this.decoder.apply(h), states: next };
+  }
+
+  dispose(): void {
+    this.store.dispose();
+  }
+}

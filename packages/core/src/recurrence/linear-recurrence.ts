@@ -1,0 +1,159 @@
+import { tf } from "../tf.js";
+
+/**
+ * The transition A_t of a decayed linear recurrence, as log-decays (models.md §8):
+ * "none" A_t = I; "scalar" A_t = α_t I per head; "diagonal" A_t = Diag(α_t), one decay per key channel.
+ * log α ≤ 0 always: decays stay in log space until masked differences are exponentiated (§9.3).
+ */
+export type Decay =
+  | { readonly kind: "none" }
+  | { readonly kind: "scalar"; readonly logAlpha: tf.Tensor3D }
+  | { readonly kind: "diagonal"; readonly logAlpha: tf.Tensor4D };
+
+/**
+ * A linear recurrence per head with key-major state S_t ∈ ℝ^{d_k×d_v}:
+ *   S_t = A_t S_{t−1} + k_t v_tᵀ   (the write B_t),   o_t = S_tᵀ q_t   (the readout C_t, after the update).
+ * Shapes: query, key [B, H, T, d_k]; value [B, H, T, d_v]. The query carries any scale (e.g. 1/√d_k).
+ */
+export interface RecurrenceInputs {
+  readonly query: tf.Tensor4D;
+  readonly key: tf.Tensor4D;
+  readonly value: tf.Tensor4D;
+  readonly decay: Decay;
+}
+
+export interface RecurrenceResult {
+  /** [B, H, T, d_v] */
+  readonly output: tf.Tensor4D;
+  /** [B, H, d_k, d_v], the state after the last step. */
+  readonly state: tf.Tensor4D;
+}
+
+/** One step of the recurrence. q, k: [B, H, d_k]; v: [B, H, d_v]; logAlpha: [B, H] or [B, H, d_k]. */
+export function recurrenceStep(
+  state: tf.Tensor4D,
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  decay: Decay["kind"],
+  logAlpha?: tf.Tensor,
+): { state: tf.Tensor4D; output: tf.Tensor3D } {
+  const [b, h, dk] = k.shape;
+  const dv = v.shape[2];
+  let decayed: tf.Tensor4D = state;
+  if (decay === "scalar") decayed = tf.mul(state, tf.reshape(tf.exp(logAlpha!), [b, h, 1, 1]));
+  else if (decay === "diagonal") decayed = tf.mul(state, tf.reshape(tf.exp(logAlpha!), [b, h, dk, 1]));
+  const next = tf.add(decayed, tf.mul(tf.reshape(k, [b, h, dk, 1]), tf.reshape(v, [b, h, 1, dv]))) as tf.Tensor4D;
+  const output = tf.reshape(tf.matMul(tf.reshape(q, [b, h, 1, dk]), next), [b, h, dv]) as tf.Tensor3D;
+  return { state: next, output };
+}
+
+export function zeroState(batch: number, heads: number, dk: number, dv: number): tf.Tensor4D {
+  return tf.zeros([batch, heads, dk, dv]);
+}
+
+/** The plain step-by-step recurrence: the oracle for every chunked form. */
+export function stepwiseScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
+  const { query, key, value, decay } = inputs;
+  const [b, h, t, dk] = key.shape;
+  const dv = value.shape[3];
+  let state = initialState ?? zeroState(b, h, dk, dv);
+  const outputs: tf.Tensor3D[] = [];
+  for (let i = 0; i < t; i++) {
+    const at = (x: tf.Tensor4D): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, h, 1, x.shape[3]]), [b, h, x.shape[3]]);
+    let logAlpha: tf.Tensor | undefined;
+    if (decay.kind === "scalar") logAlpha = tf.reshape(tf.slice(decay.logAlpha, [0, 0, i], [b, h, 1]), [b, h]);
+    else if (decay.kind === "diagonal") logAlpha = at(decay.logAlpha);
+    const r = recurrenceStep(state, at(query), at(key), at(value), decay.kind, logAlpha);
+    state = r.state;
+    outputs.push(r.output);
+  }
+  return { output: tf.stack(outputs, 2) as tf.Tensor4D, state };
+}
+
+export interface ChunkOptions {
+  /** Chunk length C. 16 keeps the diagonal-decay factorisation finite down to log α ≈ −11 per step (§9.3). */
+  readonly chunkSize?: number;
+}
+
+function padTime<T extends tf.Tensor>(x: T, padded: number): T {
+  const t = x.shape[2]!;
+  if (padded === t) return x;
+  const pad: [number, number][] = x.shape.map(() => [0, 0] as [number, number]);
+  pad[2] = [0, padded - t];
+  return tf.pad(x, pad);
+}
+
+/** Inclusive cumulative sum over the chunk axis (axis 3) of [B, H, N, C, D], done on the last axis (§9.2). */
+function cumsumChunkAxis(x: tf.Tensor): tf.Tensor {
+  return tf.transpose(tf.cumsum(tf.transpose(x, [0, 1, 2, 4, 3]), 4), [0, 1, 2, 4, 3]);
+}
+
+/**
+ * The chunkwise-parallel form of the decayed linear recurrence (models.md §6.1). Within a chunk, outputs come
+ * from masked matmuls; only the chunk-boundary states are carried sequentially. Equal to stepwiseScan in values
+ * and gradients. T is zero-padded to a multiple of C (zero keys and values write nothing, zero log-decays keep).
+ */
+export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}, initialState?: tf.Tensor4D): RecurrenceResult {
+  const { query, key, value, decay } = inputs;
+  const [b, h, t, dk] = key.shape;
+  const dv = value.shape[3];
+  const c = Math.max(1, Math.min(options.chunkSize ?? 16, t));
+  const n = Math.ceil(t / c);
+  const tp = n * c;
+  const chunks = <T extends tf.Tensor>(x: T, d: number): tf.Tensor5D => tf.reshape(padTime(x, tp), [b, h, n, c, d]);
+  const q = chunks(query, dk);
+  const k = chunks(key, dk);
+  const v = chunks(value, dv);
+  const causal = tf.linalg.bandPart(tf.ones([c, c]), -1, 0).cast("bool");
+
+  // Per-position cumulative log-decay b_i inside each chunk: [B,H,N,C,1] (scalar) or [B,H,N,C,dk] (diagonal).
+  let cum: tf.Tensor;
+  if (decay.kind === "none") cum = tf.zeros([b, h, n, c, 1]);
+  else if (decay.kind === "scalar") cum = tf.reshape(tf.cumsum(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c]), 3), [b, h, n, c, 1]);
+  else cum = cumsumChunkAxis(chunks(decay.logAlpha, dk));
+  const last = tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, cum.shape[4]!]);
+
+  // Intra-chunk scores P_ij = Σ_c q_ic k_jc exp(b_ic − b_jc) for i ≥ j.
+  let scores: tf.Tensor;
+  if (decay.kind === "diagonal") {
+    // Factorise around the middle row r so both factors stay within exp(±|b_C|/2) (§6.1 option a).
+    const mid = tf.slice(cum, [0, 0, 0, Math.floor((c - 1) / 2), 0], [b, h, n, 1, dk]);
+    const qf = tf.mul(q, tf.exp(tf.sub(cum, mid)));
+    const kf = tf.mul(k, tf.exp(tf.sub(mid, cum)));
+    scores = tf.where(causal, tf.matMul(qf, kf, false, true), 0);
+  } else {
+    const diff = tf.sub(tf.reshape(cum, [b, h, n, c, 1]), tf.reshape(cum, [b, h, n, 1, c]));
+    const gamma = tf.exp(tf.where(causal, diff, -Infinity));
+    scores = tf.mul(tf.matMul(q, k, false, true), gamma);
+  }
+  const intra = tf.matMul(scores, v);
+
+  // Chunk-boundary states: S_next = e^{b_C} S_prev + (k ⊙ e^{b_C − b})ᵀ v.
+  const written = tf.matMul(tf.mul(k, tf.exp(tf.sub(last, cum))), v, true, false); // [B,H,N,dk,dv]
+  const chunkDecay = tf.exp(tf.reshape(last, [b, h, n, last.shape[4]!, 1])); // [B,H,N,1|dk,1]
+  const writes = n === 1 ? [tf.squeeze(written, [2]) as tf.Tensor4D] : (tf.unstack(written, 2) as tf.Tensor4D[]);
+  const decays = n === 1 ? [tf.squeeze(chunkDecay, [2]) as tf.Tensor4D] : (tf.unstack(chunkDecay, 2) as tf.Tensor4D[]);
+  let state = initialState ?? zeroState(b, h, dk, dv);
+  const entering: tf.Tensor4D[] = [];
+  for (let i = 0; i < n; i++) {
+    entering.push(state);
+    state = tf.add(tf.mul(decays[i]!, state), writes[i]!);
+  }
+  // tf.stack rejects a single tensor inside gradient tapes: expand instead.
+  const prev = n === 1 ? tf.expandDims(entering[0]!, 2) : tf.stack(entering, 2);
+  const inter = tf.matMul(tf.mul(q, tf.exp(cum)), prev as tf.Tensor5D);
+  const out = tf.reshape(tf.add(intra, inter), [b, h, tp, dv]);
+  const output = (tp === t ? out : tf.slice(out, [0, 0, 0, 0], [b, h, t, dv])) as tf.Tensor4D;
+  return { output, state };
+}
+
+/** Runs the recurrence in the requested form. */
+export function linearRecurrence(
+  inputs: RecurrenceInputs,
+  form: "chunked" | "stepwise",
+  options: ChunkOptions = {},
+  initialState?: tf.Tensor4D,
+): RecurrenceResult {
+  return form === "stepwise" ? stepwiseScan(inputs, initialState) : chunkedScan(inputs, options, initialState);
+}

@@ -1,0 +1,103 @@
+import { inject, injectable, type DependencyContainer } from "tsyringe";
+import { SelectivError } from "./errors.js";
+import type { ModelDefinition } from "./model.js";
+import type { TaskDefinition } from "./task.js";
+import { Tokens } from "./tokens.js";
+
+interface Identified {
+  readonly id: string;
+  readonly description: string;
+}
+
+const ID_PATTERN = /^[a-z][a-z0-9._-]*$/;
+
+/** The definitions registered under one token, by id. Built-ins and plugins register the same way. */
+class DefinitionRegistry<D extends Identified> {
+  private readonly byId = new Map<string, D>();
+
+  constructor(
+    private readonly container: DependencyContainer,
+    private readonly token: string,
+    private readonly kind: "model" | "task",
+  ) {}
+
+  private sync(): void {
+    if (!this.container.isRegistered(this.token, true)) return;
+    for (const def of this.container.resolveAll<D>(this.token)) {
+      if (!this.byId.has(def.id)) this.byId.set(def.id, def);
+    }
+  }
+
+  get(id: string): D {
+    this.sync();
+    const def = this.byId.get(id);
+    if (!def) {
+      throw new SelectivError(`unknown ${this.kind} ${JSON.stringify(id)}; available: ${this.ids().join(", ") || "(none)"}`);
+    }
+    return def;
+  }
+
+  has(id: string): boolean {
+    this.sync();
+    return this.byId.has(id);
+  }
+
+  ids(): string[] {
+    this.sync();
+    return [...this.byId.keys()].sort();
+  }
+
+  list(): D[] {
+    return this.ids().map((id) => this.byId.get(id)!);
+  }
+}
+
+@injectable()
+export class ModelRegistry extends DefinitionRegistry<ModelDefinition> {
+  constructor(@inject(Tokens.Container) container: DependencyContainer) {
+    super(container, Tokens.ModelDefinition, "model");
+  }
+}
+
+@injectable()
+export class TaskRegistry extends DefinitionRegistry<TaskDefinition> {
+  constructor(@inject(Tokens.Container) container: DependencyContainer) {
+    super(container, Tokens.TaskDefinition, "task");
+  }
+}
+
+/**
+ * Registers a definition after checking its id: well-formed and not already taken. A clash is an error naming
+ * both owners, so a plugin cannot shadow a built-in.
+ */
+export function registerDefinition(
+  container: DependencyContainer,
+  kind: "model" | "task",
+  def: Identified,
+  owner = "built-in",
+): void {
+  const token = kind === "model" ? Tokens.ModelDefinition : Tokens.TaskDefinition;
+  if (typeof def?.id !== "string" || !ID_PATTERN.test(def.id)) {
+    throw new SelectivError(
+      `${owner}: ${kind} id ${JSON.stringify(def?.id)} is not allowed; expected lower-case letters, digits, '.', '_' or '-', starting with a letter`,
+    );
+  }
+  if (container.isRegistered(token, true)) {
+    const clash = container.resolveAll<Identified & { owner?: string }>(token).find((d) => d.id === def.id);
+    if (clash) {
+      throw new SelectivError(
+        `${owner}: ${kind} id ${JSON.stringify(def.id)} is already registered by ${clash.owner ?? "built-in"}; choose another id`,
+      );
+    }
+  }
+  container.register(token, { useValue: Object.assign(Object.create(Object.getPrototypeOf(def) as object) as object, def, { owner }) });
+}
+
+/** A child container holding the registries; register definitions into it, then resolve the registries. */
+export function createSelectivContainer(parent: DependencyContainer): DependencyContainer {
+  const c = parent.createChildContainer();
+  c.register(Tokens.Container, { useValue: c });
+  c.register(Tokens.ModelRegistry, { useClass: ModelRegistry });
+  c.register(Tokens.TaskRegistry, { useClass: TaskRegistry });
+  return c;
+}
