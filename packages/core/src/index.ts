@@ -17,3 +17,4 @@ export * from "./training.js";
 export * from "./results.js";
 export * from "./trainer.js";
 export * from "./bench.js";
+export * from "./plugin.js";

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// `pnpm bench NAME [args]` runs benchmarks/NAME.mjs. Benchmarks import the built packages (run `pnpm build` first).
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const available = readdirSync(here).filter((f) => f.endsWith(".mjs") && f !== "run.mjs").map((f) => f.slice(0, -4));
+const name = process.argv[2];
+if (!name || !available.includes(name)) {
+  console.error(`pnpm bench: got ${JSON.stringify(name ?? "")}; expected one of ${available.join(", ")}`);
+  process.exit(2);
+}
+if (!existsSync(join(here, "..", "packages", "core", "dist", "index.js"))) {
+  console.error("pnpm bench: the packages are not built; run `pnpm build` first");
+  process.exit(2);
+}
+process.argv.splice(2, 1);
+await import(pathToFileURL(join(here, `${name}.mjs`)).href);

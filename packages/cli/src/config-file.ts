@@ -1,0 +1,70 @@
+import { readFileSync } from "node:fs";
+import { SelectivError } from "@selectiv/core";
+import { parse as parseYaml } from "yaml";
+
+/** What a `--config FILE` (JSON or YAML) may hold. Flags given on the command line win over it. */
+export interface BenchConfigFile {
+  preset?: string;
+  tasks?: string[];
+  models?: string[];
+  seeds?: number[];
+  backend?: string;
+  out?: string;
+  train?: Record<string, unknown>;
+  task?: Record<string, unknown>;
+  model?: Record<string, unknown>;
+  /** Per-id sections: `{ "gla": { "chunkSize": 8 } }` under `models`/`tasks` keys is ambiguous, so they live here. */
+  overrides?: Record<string, Record<string, unknown>>;
+}
+
+const KEYS: Record<keyof BenchConfigFile, string> = {
+  preset: "string",
+  tasks: "string[]",
+  models: "string[]",
+  seeds: "integer[]",
+  backend: "string",
+  out: "string",
+  train: "mapping",
+  task: "mapping",
+  model: "mapping",
+  overrides: "mapping of id to mapping",
+};
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Reads and shape-checks a config file; every problem is one line naming the file and the key. */
+export function readBenchConfigFile(path: string): BenchConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new SelectivError(`--config: cannot read ${JSON.stringify(path)} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  let data: unknown;
+  try {
+    data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    const msg = (e as Error).message.split("\n")[0];
+    throw new SelectivError(`--config ${path}: not valid ${/\.json$/i.test(path) ? "JSON" : "YAML"}: ${msg}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (!isMapping(data)) throw new SelectivError(`--config ${path}: expected a mapping at the top level, got ${Array.isArray(data) ? "a list" : typeof data}`);
+  for (const [key, value] of Object.entries(data)) {
+    const expected = KEYS[key as keyof BenchConfigFile];
+    if (!expected) throw new SelectivError(`--config ${path}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(KEYS).join(", ")}`);
+    const ok =
+      expected === "string"
+        ? typeof value === "string"
+        : expected === "string[]"
+          ? Array.isArray(value) && value.every((x) => typeof x === "string")
+          : expected === "integer[]"
+            ? Array.isArray(value) && value.every((x) => Number.isInteger(x))
+            : expected === "mapping"
+              ? isMapping(value)
+              : isMapping(value) && Object.values(value).every(isMapping);
+    if (!ok) throw new SelectivError(`--config ${path}: key ${JSON.stringify(key)} got ${JSON.stringify(value)}; expected ${expected}`);
+  }
+  return data as BenchConfigFile;
+}
