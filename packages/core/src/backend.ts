@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { SelectivError } from "./errors.js";
 import { tf } from "./tf.js";
 
@@ -31,13 +33,30 @@ async function tryTensorflow(): Promise<Attempt> {
       if (tf.findBackend("tensorflow") && (await tf.setBackend("tensorflow"))) return { ok: true };
       tried.push(`${pkg} loaded but registered no working "tensorflow" backend in this TF.js instance`);
     } catch (e) {
-      tried.push(`${pkg}: ${firstLine(e)}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      tried.push(code === "ERR_MODULE_NOT_FOUND" ? `${pkg} not installed` : `${pkg}: ${firstLine(e)}`);
     }
   }
   return { ok: false, why: `no working tfjs-node binding (${tried.join("; ")})` };
 }
 
+/** Dawn reaches GPUs on Linux through the Vulkan loader; without it Dawn only prints a warning, so look first. */
+function vulkanLoaderFound(): boolean {
+  if (process.platform !== "linux") return true;
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+    "/lib/x86_64-linux-gnu",
+  ];
+  return dirs.some((d) => existsSync(join(d, "libvulkan.so.1")));
+}
+
 async function tryWebgpu(): Promise<Attempt> {
+  if (!vulkanLoaderFound()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1) on this machine" };
   try {
     const g = globalThis as unknown as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } };
     if (!g.navigator?.gpu) {

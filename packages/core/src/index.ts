@@ -1,3 +1,5 @@
+import "reflect-metadata";
+
 export * from "./tf.js";
 export * from "./errors.js";
 export * from "./rng.js";
