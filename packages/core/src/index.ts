@@ -20,3 +20,4 @@ export * from "./results.js";
 export * from "./trainer.js";
 export * from "./bench.js";
 export * from "./plugin.js";
+export * from "./recurrence/delta-rule.js";

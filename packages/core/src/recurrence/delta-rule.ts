@@ -1,0 +1,151 @@
+import { tf } from "../tf.js";
+import { zeroState, type RecurrenceResult } from "./linear-recurrence.js";
+
+/**
+ * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
+ *   S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ,   o_t = S_tᵀ q_t.
+ * Written as steps: S ← α_t S; e = v_t − Sᵀ k_t; S ← S + β_t k_t eᵀ.
+ * Shapes: query, key [B, H, T, d_k] (normalised and scaled by the layer); value [B, H, T, d_v]; beta [B, H, T];
+ * logAlpha [B, H, T] (log α_t ≤ 0) or absent for DeltaNet (α ≡ 1).
+ */
+export interface DeltaRuleInputs {
+  readonly query: tf.Tensor4D;
+  readonly key: tf.Tensor4D;
+  readonly value: tf.Tensor4D;
+  readonly beta: tf.Tensor3D;
+  readonly logAlpha?: tf.Tensor3D;
+}
+
+/** One step. q, k: [B, H, d_k]; v: [B, H, d_v]; beta, logAlpha: [B, H]. */
+export function deltaRuleStep(
+  state: tf.Tensor4D,
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  beta: tf.Tensor2D,
+  logAlpha?: tf.Tensor2D,
+): { state: tf.Tensor4D; output: tf.Tensor3D } {
+  const [b, h, dk] = k.shape;
+  const dv = v.shape[2];
+  const decayed = logAlpha ? (tf.mul(state, tf.reshape(tf.exp(logAlpha), [b, h, 1, 1])) as tf.Tensor4D) : state;
+  const kCol = tf.reshape(k, [b, h, dk, 1]);
+  const predicted = tf.reshape(tf.matMul(kCol, decayed, true, false), [b, h, dv]); // Sᵀk
+  const error = tf.mul(tf.sub(v, predicted), tf.reshape(beta, [b, h, 1]));
+  const next = tf.add(decayed, tf.mul(kCol, tf.reshape(error, [b, h, 1, dv]))) as tf.Tensor4D;
+  const output = tf.reshape(tf.matMul(tf.reshape(q, [b, h, 1, dk]), next), [b, h, dv]) as tf.Tensor3D;
+  return { state: next, output };
+}
+
+/** The plain step-by-step delta rule: the oracle for the chunked form. */
+export function deltaRuleStepwise(inputs: DeltaRuleInputs, initialState?: tf.Tensor4D): RecurrenceResult {
+  const { query, key, value, beta, logAlpha } = inputs;
+  const [b, h, t, dk] = key.shape;
+  const dv = value.shape[3];
+  let state = initialState ?? zeroState(b, h, dk, dv);
+  const outputs: tf.Tensor3D[] = [];
+  const at4 = (x: tf.Tensor4D, i: number): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, h, 1, x.shape[3]]), [b, h, x.shape[3]]);
+  const at3 = (x: tf.Tensor3D, i: number): tf.Tensor2D => tf.reshape(tf.slice(x, [0, 0, i], [b, h, 1]), [b, h]);
+  for (let i = 0; i < t; i++) {
+    const r = deltaRuleStep(state, at4(query, i), at4(key, i), at4(value, i), at3(beta, i), logAlpha ? at3(logAlpha, i) : undefined);
+    state = r.state;
+    outputs.push(r.output);
+  }
+  return { output: tf.stack(outputs, 2) as tf.Tensor4D, state };
+}
+
+/**
+ * (I + A)⁻¹ for strictly lower-triangular A [..., C, C], by forward substitution (models.md §6.2):
+ * row i = e_i − A_{i,<i} · rows_{<i}. Stable in fp32 even for nearly parallel keys, unlike series products (§9.4).
+ */
+export function unitLowerInverse(a: tf.Tensor): tf.Tensor {
+  const c = a.shape[a.rank - 1]!;
+  const lead = a.shape.slice(0, -2);
+  const origin = lead.map(() => 0);
+  const eye = tf.eye(c);
+  const eyeRow = (i: number): tf.Tensor => tf.reshape(tf.slice(eye, [i, 0], [1, c]), [...lead.map(() => 1), 1, c]);
+  let rows = tf.broadcastTo(eyeRow(0), [...lead, 1, c]);
+  for (let i = 1; i < c; i++) {
+    const coeffs = tf.slice(a, [...origin, i, 0], [...lead, 1, i]); // A_{i,<i}
+    rows = tf.concat([rows, tf.sub(eyeRow(i), tf.matMul(coeffs, rows))], lead.length);
+  }
+  return rows;
+}
+
+export interface DeltaChunkOptions {
+  /** Chunk length C (the forward substitution costs C sequential steps per chunk, run for all chunks at once). */
+  readonly chunkSize?: number;
+}
+
+function padTime<T extends tf.Tensor>(x: T, padded: number): T {
+  const t = x.shape[2]!;
+  if (padded === t) return x;
+  const pad: [number, number][] = x.shape.map(() => [0, 0] as [number, number]);
+  pad[2] = [0, padded - t];
+  return tf.pad(x, pad);
+}
+
+/**
+ * The chunkwise-parallel delta rule (models.md §6.2, the WY/UT form). Per chunk, with b the in-chunk cumulative
+ * log-decay and Γ_ij = e^{b_i − b_j} (i ≥ j):
+ *   A = strictly_lower(Diag(β)(K Kᵀ) ⊙ Γ),  T = (I + A)⁻¹,  W = T Diag(β e^b) K,  U = T Diag(β) V,
+ * then across chunks: V′ = U − W S,  O = Diag(e^b) Q S + ((Q Kᵀ) ⊙ Γ) V′,  S ← e^{b_C} S + (Diag(e^{b_C − b}) K)ᵀ V′.
+ * T is zero-padded to a multiple of C: zero keys and betas change nothing.
+ */
+export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOptions = {}, initialState?: tf.Tensor4D): RecurrenceResult {
+  const { query, key, value, beta, logAlpha } = inputs;
+  const [b, h, t, dk] = key.shape;
+  const dv = value.shape[3];
+  const c = Math.max(1, Math.min(options.chunkSize ?? 16, t));
+  const n = Math.ceil(t / c);
+  const tp = n * c;
+  const q = tf.reshape(padTime(query, tp), [b, h, n, c, dk]);
+  const k = tf.reshape(padTime(key, tp), [b, h, n, c, dk]);
+  const v = tf.reshape(padTime(value, tp), [b, h, n, c, dv]);
+  const betaCol = tf.reshape(padTime(beta, tp), [b, h, n, c, 1]);
+  const causal = tf.linalg.bandPart(tf.ones([c, c]), -1, 0).cast("bool");
+  const strict = tf.logicalAnd(causal, tf.logicalNot(tf.eye(c).cast("bool")));
+
+  // Cumulative log-decay in each chunk, [B,H,N,C,1]; Γ masked before exp (§9.3).
+  const cum = logAlpha ? tf.reshape(tf.cumsum(tf.reshape(padTime(logAlpha, tp), [b, h, n, c]), 3), [b, h, n, c, 1]) : undefined;
+  const gamma = cum ? tf.exp(tf.where(causal, tf.sub(cum, tf.reshape(cum, [b, h, n, 1, c])), -Infinity)) : tf.cast(causal, "float32");
+
+  const kk = tf.matMul(k, k, false, true);
+  const a = tf.where(strict, tf.mul(tf.mul(kk, gamma), betaCol), 0);
+  const tInv = unitLowerInverse(a);
+  const w = tf.matMul(tInv, tf.mul(k, cum ? tf.mul(betaCol, tf.exp(cum)) : betaCol));
+  const u = tf.matMul(tInv, tf.mul(v, betaCol));
+  const qkGamma = tf.mul(tf.matMul(q, k, false, true), gamma);
+  const qDecayed = cum ? tf.mul(q, tf.exp(cum)) : q;
+  const last = cum ? tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, 1]) : undefined;
+  const kToEnd = last && cum ? tf.mul(k, tf.exp(tf.sub(last, cum))) : k;
+  const chunkDecay = last ? tf.exp(last) : undefined;
+
+  const pick = (x: tf.Tensor, i: number): tf.Tensor4D => {
+    const size = x.shape.slice() as number[];
+    size[2] = 1;
+    const begin = x.shape.map(() => 0);
+    begin[2] = i;
+    return tf.reshape(tf.slice(x, begin, size), [size[0]!, size[1]!, size[3]!, size[4]!]) as tf.Tensor4D;
+  };
+  let state = initialState ?? zeroState(b, h, dk, dv);
+  const outs: tf.Tensor4D[] = [];
+  for (let i = 0; i < n; i++) {
+    const fresh = tf.sub(pick(u, i), tf.matMul(pick(w, i), state)); // V′ = U − W S
+    outs.push(tf.add(tf.matMul(pick(qDecayed, i), state), tf.matMul(pick(qkGamma, i), fresh)) as tf.Tensor4D);
+    const carried = chunkDecay ? tf.mul(pick(chunkDecay, i), state) : state;
+    state = tf.add(carried, tf.matMul(pick(kToEnd, i), fresh, true, false)) as tf.Tensor4D;
+  }
+  const out = outs.length === 1 ? outs[0]! : (tf.concat(outs, 2) as tf.Tensor4D);
+  const output = (tp === t ? out : tf.slice(out, [0, 0, 0, 0], [b, h, t, dv])) as tf.Tensor4D;
+  return { output, state };
+}
+
+/** Runs the delta rule in the requested form. */
+export function deltaRule(
+  inputs: DeltaRuleInputs,
+  form: "chunked" | "stepwise",
+  options: DeltaChunkOptions = {},
+  initialState?: tf.Tensor4D,
+): RecurrenceResult {
+  return form === "stepwise" ? deltaRuleStepwise(inputs, initialState) : deltaRuleChunked(inputs, options, initialState);
+}
