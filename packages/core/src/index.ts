@@ -21,3 +21,4 @@ export * from "./trainer.js";
 export * from "./bench.js";
 export * from "./plugin.js";
 export * from "./recurrence/delta-rule.js";
+export * from "./recurrence/selective-scan.js";
