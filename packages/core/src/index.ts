@@ -22,3 +22,4 @@ export * from "./bench.js";
 export * from "./plugin.js";
 export * from "./recurrence/delta-rule.js";
 export * from "./recurrence/selective-scan.js";
+export * from "./nn/attention.js";
