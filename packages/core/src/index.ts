@@ -23,3 +23,4 @@ export * from "./plugin.js";
 export * from "./recurrence/delta-rule.js";
 export * from "./recurrence/selective-scan.js";
 export * from "./nn/attention.js";
+export * from "./checkpoint.js";

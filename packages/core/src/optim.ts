@@ -63,6 +63,24 @@ export class Adam {
     });
   }
 
+  /** Moments by parameter name, for checkpoints. */
+  getState(): { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
+    const read = (src: Map<string, tf.Variable>) => new Map([...src].map(([k, x]) => [k, x.dataSync() as Float32Array]));
+    return { step: this.t, m: read(this.m), v: read(this.v) };
+  }
+
+  setState(state: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }, shapes: ReadonlyMap<string, number[]>): void {
+    this.dispose();
+    this.t = state.step;
+    for (const [name, values] of state.m) {
+      const shape = shapes.get(name);
+      const v = state.v.get(name);
+      if (!shape || !v) continue;
+      this.m.set(name, tf.variable(tf.tensor(values, shape), false));
+      this.v.set(name, tf.variable(tf.tensor(v, shape), false));
+    }
+  }
+
   dispose(): void {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
     this.m.clear();

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { SelectivError } from "./errors.js";
 
 /** Writes a file so that readers see the old or the new content, never a part: temp file, then rename. */
-export function writeFileAtomic(path: string, content: string): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, content);
@@ -36,6 +36,7 @@ export interface EvaluationRecord {
   trainLoss: number;
   testLoss: number;
   testAccuracy: number;
+  majorityBaseline: number;
   gradNorm: number;
   wallSeconds: number;
 }

@@ -1,5 +1,7 @@
 import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import type { BackendChoice } from "./backend.js";
+import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import type { Config } from "./config.js";
 import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
@@ -23,6 +25,11 @@ export interface RunSpec {
   readonly backend: BackendChoice;
   /** Results root; the run writes to `<outDir>/<runId>/`. */
   readonly outDir: string;
+  /**
+   * true (default): a finished run with the same settings is reused and an unfinished one continues from its
+   * last checkpoint; false: train from scratch.
+   */
+  readonly resume?: boolean;
 }
 
 export interface TrainingProgress {
@@ -38,12 +45,40 @@ export interface TrainingProgress {
 export interface RunHooks {
   onProgress?(progress: TrainingProgress): void;
   onEvaluation?(record: EvaluationRecord): void;
+  /** Called when a run continues from a checkpoint (step reached) or is reused whole (step = total). */
+  onResume?(step: number, totalSteps: number): void;
+}
+
+/** What a checkpoint stores besides the arrays. Randomness is a function of (seed, step), so no RNG state. */
+interface CheckpointMeta {
+  settings: string;
+  step: number;
+  samples: number;
+  nextEval: number;
+  records: EvaluationRecord[];
+  lastLoss: number;
+  gradNorm: number;
+  adamStep: number;
+  wallSeconds: number;
 }
 
 /** A stable id for a run: task, model, seed and a hash of every setting. */
-export function runId(spec: Pick<RunSpec, "task" | "model" | "seed" | "taskConfig" | "modelConfig" | "training" | "preset">): string {
-  const settings = JSON.stringify([spec.preset, spec.taskConfig, spec.modelConfig, spec.training]);
-  return `${spec.task.id}-${spec.model.id}-seed${spec.seed}-${hashSeed(settings).toString(16).padStart(8, "0")}`;
+type RunIdentity = Pick<RunSpec, "task" | "model" | "seed" | "taskConfig" | "modelConfig" | "training" | "preset">;
+
+function runSettings(spec: RunIdentity): string {
+  return JSON.stringify([spec.task.id, spec.model.id, spec.seed, spec.preset, spec.taskConfig, spec.modelConfig, spec.training]);
+}
+
+export function runId(spec: RunIdentity): string {
+  return `${spec.task.id}-${spec.model.id}-seed${spec.seed}-${hashSeed(runSettings(spec)).toString(16).padStart(8, "0")}`;
+}
+
+function readResult(path: string): RunResult | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as RunResult;
+  } catch {
+    return undefined;
+  }
 }
 
 const BASELINE_SAMPLES = 2000;
@@ -96,6 +131,18 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   const started = Date.now();
   const { training: tc, seed } = spec;
   const runDir = join(spec.outDir, runId(spec));
+  const settings = runSettings(spec);
+  const resume = spec.resume ?? true;
+  const resultPath = join(runDir, "result.json");
+  const checkpointPath = join(runDir, "checkpoint.bin");
+  if (resume && existsSync(resultPath) && existsSync(join(runDir, "config.json"))) {
+    const previous = readResult(resultPath);
+    const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as { settings?: string };
+    if (previous && config.settings === settings && previous.backend === spec.backend.name) {
+      hooks.onResume?.(previous.steps, previous.steps);
+      return previous;
+    }
+  }
   const task = spec.task.create(spec.taskConfig, seed);
   const heads = tc.heads > 0 ? tc.heads : headsForWidth(tc.width);
   const net = new RecNet(
@@ -116,6 +163,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     backendReason: spec.backend.reason,
     params: net.parameterCount,
     taskSummary: task.summary,
+    settings,
   });
 
   const variables = new Map(net.variables.map((v) => [v.name, v]));
@@ -144,8 +192,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
       trainLoss: lastLoss,
       testLoss: e.loss,
       testAccuracy: e.accuracy,
+      majorityBaseline: e.majorityBaseline,
       gradNorm,
-      wallSeconds: (Date.now() - started) / 1000,
+      wallSeconds: wallSeconds(),
     };
     records.push(r);
     writeFileAtomic(join(runDir, "metrics.jsonl"), records.map((x) => JSON.stringify(x)).join("\n") + "\n");
@@ -155,6 +204,32 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   let samples = 0;
   let lr = 0;
   let step = 0;
+  let wallBefore = 0;
+  const wallSeconds = (): number => wallBefore + (Date.now() - started) / 1000;
+  const saveCheckpoint = (stepsDone: number): void => {
+    const adam = optimizer.getState();
+    const params = new Map(net.store.entries().map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const meta: CheckpointMeta = { settings, step: stepsDone, samples, nextEval, records, lastLoss, gradNorm, adamStep: adam.step, wallSeconds: wallSeconds() };
+    writeCheckpoint(checkpointPath, { meta, arrays: { params, m: adam.m, v: adam.v } });
+  };
+  const saved = resume ? readCheckpoint<CheckpointMeta>(checkpointPath) : undefined;
+  if (saved && saved.meta.settings === settings) {
+    const shapes = new Map(net.store.entries().map(([name, v]) => [name, v.shape]));
+    for (const [name, v] of net.store.entries()) {
+      const values = saved.arrays.params.get(name);
+      if (values) v.assign(tf.tensor(values, v.shape));
+    }
+    optimizer.setState({ step: saved.meta.adamStep, m: saved.arrays.m, v: saved.arrays.v }, shapes);
+    ({ step, samples, nextEval, lastLoss, gradNorm } = saved.meta);
+    wallBefore = saved.meta.wallSeconds;
+    records.push(...saved.meta.records);
+    for (const r of records) {
+      const e = { loss: r.testLoss, accuracy: r.testAccuracy, majorityBaseline: r.majorityBaseline };
+      last = e;
+      if (!best || e.accuracy > best.accuracy) best = e;
+    }
+    hooks.onResume?.(step, totalSteps);
+  }
   for (; step < totalSteps; step++) {
     const start = (step % stepsPerEpoch) * tc.batchSize;
     const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
@@ -181,8 +256,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     if (samples >= nextEval && !done) {
       record(step + 1, samples, lr);
       while (nextEval <= samples) nextEval += tc.evalEvery;
+      saveCheckpoint(step + 1);
     }
-    const elapsed = (Date.now() - started) / 1000;
+    const elapsed = wallSeconds();
     hooks.onProgress?.({
       step: step + 1,
       totalSteps,
@@ -210,7 +286,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     bestTestAccuracy: best?.accuracy ?? NaN,
     bestTestLoss: best ? Math.min(...records.map((r) => r.testLoss)) : NaN,
     majorityBaseline: final.majorityBaseline,
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: wallSeconds(),
     runDir,
     taskSummary: { ...task.summary },
   };

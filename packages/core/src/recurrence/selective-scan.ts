@@ -91,7 +91,7 @@ function scanLane(
  * the inputs instead of O(B·T·E·N).
  */
 export function selectiveScan(inputs: SelectiveScanInputs): tf.Tensor3D {
-  const op = tf.customGrad((...args: tf.Tensor[]) => {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xT, dT, aT, bT, cT] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D];
     const [B, T, E] = xT.shape;
     const N = aT.shape[1];
