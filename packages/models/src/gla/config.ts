@@ -43,7 +43,11 @@ export const glaDefaults: GlaConfig = {
 };
 
 /** Key and value widths, total and per head. Throws if they are not whole multiples of the head count. */
-export function glaWidths(d: number, heads: number, config: GlaConfig): { keyDim: number; valueDim: number; headKeyDim: number; headValueDim: number } {
+export function glaWidths(
+  d: number,
+  heads: number,
+  config: GlaConfig,
+): { keyDim: number; valueDim: number; headKeyDim: number; headValueDim: number } {
   const keyDim = d * config.expandK;
   const valueDim = d * config.expandV;
   for (const [name, width] of [

@@ -158,8 +158,8 @@ export class GatedLinearAttention implements SequenceLayer {
    * gated RMSNorm: norm first, then the gate).
    */
   private finish<T extends tf.Tensor2D | tf.Tensor3D>(readout: tf.Tensor, x: T, mergedShape: number[]): T {
-    let merged = tf.reshape(this.outNorm.apply(readout), mergedShape) as T;
-    if (this.gProj) merged = tf.mul(merged, silu(this.gProj.apply(x)));
-    return this.oProj.apply(merged);
+    const normed: tf.Tensor = tf.reshape(this.outNorm.apply(readout), mergedShape);
+    const gated = this.gProj ? tf.mul(normed, silu(this.gProj.apply(x))) : normed;
+    return this.oProj.apply(gated as T);
   }
 }
