@@ -1,0 +1,61 @@
+import { SelectivError, type Config, type ConfigSchema } from "@selectiv/core";
+import { MAX_LETTERS } from "../grammar/symbols.js";
+import { MAX_GAP_SECONDS } from "../samples/gaps.js";
+
+/** The knobs shared by every SelectivBench grammar task (tasks.md §1–§3). */
+export interface GrammarTaskConfig extends Config {
+  alphabetSize: number;
+  ambiguities: number;
+  ambiguityDepth: number;
+  initialStates: number;
+  transitionDensity: number;
+  minStringLength: number;
+  combinedLength: number;
+  seqLenMax: number;
+  trainSize: number;
+  testSize: number;
+  gapStart: number;
+  gapProb: number;
+  gapMin: number;
+  gapMax: number;
+  testGap: number;
+  noise: number;
+  distractors: boolean;
+}
+
+export const grammarTaskSchema: ConfigSchema = {
+  alphabetSize: { type: "int", min: 2, max: MAX_LETTERS + 1, description: 'symbols including the end symbol "#" (one-hot input size)' },
+  ambiguities: { type: "int", min: 0, max: MAX_LETTERS, description: "letters that get several hidden states (≤ alphabetSize - 1)" },
+  ambiguityDepth: { type: "int", min: 0, max: 1000, description: "hidden states per ambiguous letter" },
+  initialStates: { type: "int", min: 1, description: "distinct start states of the grammar" },
+  transitionDensity: { type: "number", min: 0, exclusiveMin: true, description: "edge density, divided by ambiguityDepth before use" },
+  minStringLength: { type: "int", min: 0, description: 'fewest transitions from a start state to "#" (1 = no constraint)' },
+  combinedLength: { type: "int", min: 1, max: 100_000, description: "symbols per sample (strings concatenated, then cut)" },
+  seqLenMax: { type: "int", min: 2, max: 60_000, description: "longest string kept, in symbols; longer ones are redrawn" },
+  trainSize: { type: "int", min: 1, description: "training samples" },
+  testSize: { type: "int", min: 1, description: "test samples" },
+  gapStart: { type: "int", min: 0, description: "symbols at the start of a sample never followed by a gap" },
+  gapProb: { type: "number", min: 0, max: 1, description: "probability that a symbol is followed by a gap" },
+  gapMin: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "shortest training gap in seconds (10 steps per second)" },
+  gapMax: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "longest training gap in seconds" },
+  testGap: { type: "number", min: -1, max: MAX_GAP_SECONDS, description: "fixed test gap in seconds; -1 = drawn as in training" },
+  noise: { type: "number", min: 0, description: "amplitude of Uniform[0, 1) noise added to every input entry" },
+  distractors: { type: "boolean", description: "fill gaps with grammar-violating tokens instead of blank steps (reference grammar_gap)" },
+};
+
+/** Cross-field checks the schema cannot express; one-line SelectivErrors. */
+export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
+  if (config.gapMin > config.gapMax) {
+    throw new SelectivError(`gapMin: got ${config.gapMin}; expected ≤ gapMax (${config.gapMax})`);
+  }
+  if (config.testGap !== -1 && config.testGap < 0) {
+    throw new SelectivError(
+      `testGap: got ${config.testGap}; expected -1 (same gaps as training) or a duration in [0, ${MAX_GAP_SECONDS}] seconds`,
+    );
+  }
+  if (config.ambiguities > config.alphabetSize - 1) {
+    throw new SelectivError(
+      `ambiguities: got ${config.ambiguities}; expected at most alphabetSize - 1 = ${config.alphabetSize - 1} (the number of letters)`,
+    );
+  }
+}

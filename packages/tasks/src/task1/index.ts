@@ -1,0 +1,1 @@
+export { task1Definition } from "./definition.js";

@@ -1,0 +1,131 @@
+import "reflect-metadata";
+import { PRESET_NAMES, Tokens, isSelectivError, resolveConfig, type TaskDefinition } from "@selectiv/core";
+import { container } from "tsyringe";
+import { describe, expect, it } from "vitest";
+import { majorityClassBaseline } from "../grammar-task/baseline.js";
+import type { GrammarTaskConfig } from "../grammar-task/config.js";
+import { GrammarTaskInstance } from "../grammar-task/instance.js";
+import { registerTasks } from "../index.js";
+import { task1Definition } from "./definition.js";
+
+const resolve = (preset: "smoke" | "quick" | "paper", overrides: Record<string, unknown> = {}): GrammarTaskConfig =>
+  resolveConfig(task1Definition.schema, task1Definition.defaults, { ...task1Definition.presets[preset], ...overrides }, "task");
+
+function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected an error");
+}
+
+describe("task1 definition", () => {
+  it("every preset resolves against the schema, and paper is tasks.md §5 Task 1", () => {
+    for (const preset of PRESET_NAMES) expect(() => resolve(preset)).not.toThrow();
+    const paper = resolve("paper");
+    expect(paper).toMatchObject({
+      alphabetSize: 41,
+      ambiguities: 40,
+      ambiguityDepth: 40,
+      initialStates: 4,
+      transitionDensity: 0.4,
+      combinedLength: 200,
+      seqLenMax: 200,
+      trainSize: 200_000,
+      testSize: 1_000,
+      gapStart: 0,
+      gapProb: 1,
+      gapMin: 0.1,
+      gapMax: 0.1,
+      testGap: -1,
+      noise: 0,
+      distractors: false,
+    });
+    expect(Object.keys(task1Definition.defaults).sort()).toEqual(Object.keys(task1Definition.schema).sort());
+  });
+
+  it("the paper preset gives the 1601-state grammar, one blank step after every symbol", () => {
+    const task = task1Definition.create(resolve("paper"), 1) as GrammarTaskInstance;
+    expect(task.numClasses).toBe(1601);
+    expect(task.inputSize).toBe(41);
+    expect(task.splitSize("train")).toBe(200_000);
+    expect(task.splitSize("test")).toBe(1_000);
+    expect(task.summary.te).toBeGreaterThan(2.75);
+    expect(task.summary.te).toBeLessThan(2.8);
+    const batch = task.batch("train", 0, 4);
+    expect(batch.steps).toBe(400);
+    expect(Array.from(batch.windows.subarray(0, 6))).toEqual([0, 0, 1, 1, 2, 2]);
+  });
+
+  it("smoke and quick create quickly, with the summary facts", () => {
+    for (const preset of ["smoke", "quick"] as const) {
+      const config = resolve(preset);
+      const task = task1Definition.create(config, 3);
+      const letters = config.alphabetSize - 1;
+      expect(task.numClasses).toBe(config.ambiguities * config.ambiguityDepth + letters - config.ambiguities + 1);
+      expect(task.inputSize).toBe(config.alphabetSize);
+      for (const key of ["states", "edges", "edgesToEnd", "te", "meanStringLength", "majorityClassShare"]) {
+        expect(typeof task.summary[key]).toBe("number");
+      }
+      expect(task.summary.states).toBe(task.numClasses);
+      const batch = task.batch("test", 0, 2);
+      expect(batch.maxSymbols).toBe(config.combinedLength);
+      expect(batch.steps).toBe(2 * config.combinedLength);
+    }
+  });
+
+  it("cross-field and range errors are one line, naming field, value and what is allowed", () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ alphabetSize: 41, ambiguities: 45 }, /^ambiguities: got 45; expected at most alphabetSize - 1 = 40/],
+      [{ gapMin: 0.5, gapMax: 0.2 }, /^gapMin: got 0.5; expected ≤ gapMax \(0.2\)/],
+      [{ testGap: -0.5 }, /^testGap: got -0.5; expected -1 \(same gaps as training\) or a duration/],
+      [{ alphabetSize: 5, ambiguities: 4, ambiguityDepth: 0 }, /^ambiguityDepth: got 0 with ambiguities 4/],
+      [{ alphabetSize: 3, ambiguities: 2, ambiguityDepth: 1, initialStates: 3 }, /^initialStates: got 3; expected an integer in \[1, 2\]/],
+    ];
+    for (const [overrides, message] of cases) {
+      const e = thrown(() => task1Definition.create(resolve("smoke", overrides), 1));
+      expect(isSelectivError(e)).toBe(true);
+      expect(e.message).toMatch(message);
+      expect(e.message).not.toContain("\n");
+    }
+    const e = thrown(() => resolve("smoke", { noise: -1 }));
+    expect(e.message).toBe("task.noise: got -1; expected a number ≥ 0");
+  });
+
+  it("a fixed test gap changes the test split only", () => {
+    const task = task1Definition.create(resolve("smoke", { testGap: 0.5 }), 2);
+    expect(task.batch("train", 0, 1).steps).toBe(48);
+    expect(task.batch("test", 0, 1).steps).toBe(24 * 6);
+    expect(() => task.batch("test", 31, 2)).toThrow(RangeError);
+  });
+
+  it("registerTasks registers task1 once; a second registration is a clash", () => {
+    const child = container.createChildContainer();
+    registerTasks(child);
+    const ids = child.resolveAll<TaskDefinition>(Tokens.TaskDefinition).map((d) => d.id);
+    expect(ids).toEqual(["task1"]);
+    expect(() => registerTasks(child)).toThrow(/already registered/);
+  });
+});
+
+describe("majority-class baseline", () => {
+  it("is the share, among a split's symbols, of the class most frequent in training", () => {
+    const task = task1Definition.create(resolve("smoke"), 4) as GrammarTaskInstance;
+    const count = (split: "train" | "test"): Float64Array => {
+      const counts = new Float64Array(task.numClasses);
+      const batch = task.batch(split, 0, task.splitSize(split));
+      for (const c of batch.symbolTargets) counts[c]!++;
+      return counts;
+    };
+    const train = count("train");
+    const test = count("test");
+    const best = train.indexOf(Math.max(...train));
+    const baseline = majorityClassBaseline(task, "test");
+    expect(baseline.classId).toBe(best);
+    expect(baseline.className).toBe(task.grammar.stateNames[best]);
+    expect(baseline.accuracy).toBeCloseTo(test[best]! / test.reduce((a, b) => a + b, 0), 12);
+    expect(majorityClassBaseline(task, "train").accuracy).toBeCloseTo(train[best]! / train.reduce((a, b) => a + b, 0), 12);
+    expect(task.summary.majorityClassShare).toBeCloseTo(train[best]! / train.reduce((a, b) => a + b, 0), 12);
+  });
+});
