@@ -1,0 +1,209 @@
+import {
+  Linear,
+  deltaRule,
+  deltaRuleStep,
+  tf,
+  zeroState,
+  type ForwardOptions,
+  type LayerBuildContext,
+  type LayerState,
+  type SequenceLayer,
+} from "@selectiv/core";
+import { deltaNetWidths } from "../delta-net/config.js";
+import { ConvProjection, NormedOutput, l2Normalize } from "../delta-net/parts.js";
+import { ForgetGate } from "../gated-delta-net/gate.js";
+import type { GatedDeltaProductConfig } from "./config.js";
+
+/** Per-token inputs of the product recurrence; n = householders, j the micro-step. */
+export interface MicroStepInputs {
+  /** q̂ = l2(q)/√d_k, [B, H, T, d_k]. */
+  readonly query: tf.Tensor4D;
+  /** l2-normalised k_{t,j}, [B, H, T, n, d_k]. */
+  readonly keys: tf.Tensor5D;
+  /** v_{t,j}, [B, H, T, n, d_v]. */
+  readonly values: tf.Tensor5D;
+  /** β_{t,j}, [B, H, T, n]. */
+  readonly betas: tf.Tensor4D;
+  /** log α_t, [B, H, T]; absent without the forget gate. */
+  readonly logAlpha?: tf.Tensor3D;
+}
+
+/**
+ * Gated DeltaProduct (fla `GatedDeltaProduct`, models.md §3.5). Per head and token, n delta-rule micro-steps:
+ *   S ← α_t S_{t−1};  for j = 1..n: S ← S + β_{t,j} k_{t,j} (v_{t,j} − Sᵀ k_{t,j})ᵀ;  S_t = S;  o_t = S_tᵀ q̂_t,
+ * i.e. α_t times a product of n generalised Householders, β ∈ (0, 2). Then a per-head RMSNorm ⊙ SiLU(x W_g) and
+ * o_proj. Parameter names follow fla's module names.
+ */
+export class GatedDeltaProduct implements SequenceLayer {
+  readonly heads: number;
+  readonly householders: number;
+  readonly headKeyDim: number;
+  readonly headValueDim: number;
+
+  private readonly q: ConvProjection;
+  private readonly k: ConvProjection;
+  private readonly v: ConvProjection;
+  private readonly bProj: Linear;
+  private readonly forgetGate?: ForgetGate;
+  private readonly output: NormedOutput;
+
+  constructor(
+    context: LayerBuildContext,
+    private readonly config: GatedDeltaProductConfig,
+  ) {
+    const d = context.dModel;
+    const scope = context.params;
+    const n = config.householders;
+    this.heads = context.heads;
+    this.householders = n;
+    const widths = deltaNetWidths(d, this.heads, config, "gated-delta-product");
+    this.headKeyDim = widths.headKeyDim;
+    this.headValueDim = widths.headValueDim;
+    this.q = new ConvProjection(scope, "q", d, widths.keyDim, config.convSize, config.useShortConv);
+    this.k = new ConvProjection(scope, "k", d, n * widths.keyDim, config.convSize, config.useShortConv);
+    this.v = new ConvProjection(scope, "v", d, n * widths.valueDim, config.convSize, config.useShortConv);
+    this.bProj = new Linear(scope, "b_proj", d, n * this.heads, { bias: false });
+    if (config.useForgetGate) this.forgetGate = new ForgetGate(scope, d, this.heads);
+    this.output = new NormedOutput(scope, d, this.heads, this.headValueDim, config.useOutputGate);
+  }
+
+  forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
+    return tf.tidy(() => {
+      const inputs = this.microStepInputs(x);
+      const readout = (options.form ?? "chunked") === "chunked" ? this.interleavedReadout(inputs) : this.stepwiseReadout(inputs);
+      return this.output.sequence(readout, x);
+    });
+  }
+
+  /**
+   * Projections, convs and gates for a whole sequence. The k, v and b projections are laid out (j, h, i): the
+   * micro-step index is outermost (§3.5).
+   */
+  microStepInputs(x: tf.Tensor3D): MicroStepInputs {
+    const [b, t] = x.shape;
+    const [n, h] = [this.householders, this.heads];
+    const perHead = (y: tf.Tensor3D) => tf.transpose(tf.reshape(y, [b, t, h, y.shape[2] / h]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const perMicroStep = (y: tf.Tensor3D) =>
+      tf.transpose(tf.reshape(y, [b, t, n, h, y.shape[2] / (n * h)]), [0, 3, 1, 2, 4]) as tf.Tensor5D;
+    return {
+      query: this.scaleQuery(l2Normalize(perHead(this.q.apply(x)))),
+      keys: l2Normalize(perMicroStep(this.k.apply(x))),
+      values: perMicroStep(this.v.apply(x)),
+      betas: tf.transpose(tf.reshape(this.beta(x), [b, t, n, h]), [0, 3, 1, 2]) as tf.Tensor4D,
+      logAlpha: this.forgetGate ? (tf.transpose(this.forgetGate.logAlpha(x), [0, 2, 1]) as tf.Tensor3D) : undefined,
+    };
+  }
+
+  /**
+   * The training form (§3.5, §6.2): the gated delta rule on the interleaved sequence of length n·T, where micro-step
+   * (t, j) has key k_{t,j}, value v_{t,j}, beta β_{t,j}, log-decay log α_t at j = 1 (else 0) and query q̂_t at j = n
+   * (else 0); the outputs at j = n are the readouts. [B, H, T, d_v].
+   */
+  private interleavedReadout(inputs: MicroStepInputs): tf.Tensor4D {
+    const [b, h, t, n, dk] = inputs.keys.shape;
+    const dv = this.headValueDim;
+    const micro = t * n;
+    const padMicroSteps = (x: tf.Tensor, at: "first" | "last"): tf.Tensor => {
+      const slot = tf.expandDims(x, 3);
+      if (n === 1) return slot;
+      const zeros = tf.zeros([b, h, t, n - 1, ...x.shape.slice(3)]);
+      return tf.concat(at === "first" ? [slot, zeros] : [zeros, slot], 3);
+    };
+    const { output } = deltaRule(
+      {
+        query: tf.reshape(padMicroSteps(inputs.query, "last"), [b, h, micro, dk]),
+        key: tf.reshape(inputs.keys, [b, h, micro, dk]),
+        value: tf.reshape(inputs.values, [b, h, micro, dv]),
+        beta: tf.reshape(inputs.betas, [b, h, micro]),
+        logAlpha: inputs.logAlpha ? tf.reshape(padMicroSteps(inputs.logAlpha, "first"), [b, h, micro]) : undefined,
+      },
+      "chunked",
+      { chunkSize: this.config.chunkSize },
+    );
+    const last = tf.slice(tf.reshape(output, [b, h, t, n, dv]), [0, 0, 0, n - 1, 0], [b, h, t, 1, dv]);
+    return tf.reshape(last, [b, h, t, dv]);
+  }
+
+  /** The oracle: token by token, n deltaRuleSteps each (§3.5 as written). [B, H, T, d_v]. */
+  private stepwiseReadout(inputs: MicroStepInputs): tf.Tensor4D {
+    const [b, h, t, n, dk] = inputs.keys.shape;
+    const dv = this.headValueDim;
+    const at = (x: tf.Tensor, i: number, j: number, width: number): tf.Tensor3D =>
+      tf.reshape(tf.slice(x, [0, 0, i, j, 0], [b, h, 1, 1, width]), [b, h, width]);
+    const scalarAt = (x: tf.Tensor, i: number, j: number): tf.Tensor2D => tf.reshape(tf.slice(x, [0, 0, i, j], [b, h, 1, 1]), [b, h]);
+    let state = zeroState(b, h, dk, dv);
+    const outputs: tf.Tensor4D[] = [];
+    for (let i = 0; i < t; i++) {
+      const r = this.tokenStep(
+        state,
+        tf.reshape(tf.slice(inputs.query, [0, 0, i, 0], [b, h, 1, dk]), [b, h, dk]),
+        Array.from({ length: n }, (_, j) => at(inputs.keys, i, j, dk)),
+        Array.from({ length: n }, (_, j) => at(inputs.values, i, j, dv)),
+        Array.from({ length: n }, (_, j) => scalarAt(inputs.betas, i, j)),
+        inputs.logAlpha ? tf.reshape(tf.slice(inputs.logAlpha, [0, 0, i], [b, h, 1]), [b, h]) : undefined,
+      );
+      state = r.state;
+      outputs.push(tf.expandDims<tf.Tensor4D>(r.output, 2));
+    }
+    return outputs.length === 1 ? outputs[0]! : tf.concat(outputs, 2);
+  }
+
+  /** One token: decay once, then the n micro-steps; the readout after the last one. q, k_j: [B, H, d_k]. */
+  private tokenStep(
+    state: tf.Tensor4D,
+    query: tf.Tensor3D,
+    keys: tf.Tensor3D[],
+    values: tf.Tensor3D[],
+    betas: tf.Tensor2D[],
+    logAlpha?: tf.Tensor2D,
+  ): { state: tf.Tensor4D; output: tf.Tensor3D } {
+    let r = deltaRuleStep(state, query, keys[0]!, values[0]!, betas[0]!, logAlpha);
+    for (let j = 1; j < keys.length; j++) r = deltaRuleStep(r.state, query, keys[j]!, values[j]!, betas[j]!);
+    return r;
+  }
+
+  /** Conv windows of q, k, v (when short convs are on) and S ∈ [B, H, d_k, d_v]. */
+  initialState(batch: number): LayerState {
+    return [
+      ...this.q.initialWindows(batch),
+      ...this.k.initialWindows(batch),
+      ...this.v.initialWindows(batch),
+      zeroState(batch, this.heads, this.headKeyDim, this.headValueDim),
+    ];
+  }
+
+  step(x: tf.Tensor2D, state: LayerState): { y: tf.Tensor2D; state: LayerState } {
+    return tf.tidy(() => {
+      const b = x.shape[0];
+      const [n, h] = [this.householders, this.heads];
+      const w = this.config.useShortConv ? 1 : 0;
+      const q = this.q.step(x, state.slice(0, w));
+      const k = this.k.step(x, state.slice(w, 2 * w));
+      const v = this.v.step(x, state.slice(2 * w, 3 * w));
+      // [B, n·H·X] → n tensors [B, H, X], micro-step j outermost (§3.5).
+      const microSteps = (y: tf.Tensor2D, width: number): tf.Tensor3D[] =>
+        Array.from({ length: n }, (_, j) => tf.reshape(tf.slice(y, [0, j * h * width], [b, h * width]), [b, h, width]));
+      const betas = microSteps(this.beta(x), 1).map((beta) => tf.reshape<tf.Rank.R2>(beta, [b, h]));
+      const r = this.tokenStep(
+        state[3 * w] as tf.Tensor4D,
+        this.scaleQuery(l2Normalize(tf.reshape(q.y, [b, h, this.headKeyDim]) as tf.Tensor3D)),
+        microSteps(k.y, this.headKeyDim).map((key) => l2Normalize(key)),
+        microSteps(v.y, this.headValueDim),
+        betas,
+        this.forgetGate?.logAlpha(x),
+      );
+      return { y: this.output.step(r.output, x), state: [...q.windows, ...k.windows, ...v.windows, r.state] };
+    });
+  }
+
+  /** q̂ = q/√d_k (fla's default kernel scale). */
+  private scaleQuery<T extends tf.Tensor>(q: T): T {
+    return tf.mul(q, 1 / Math.sqrt(this.headKeyDim));
+  }
+
+  /** β_{t,j} = σ(x W_b), doubled when negative eigenvalues are allowed. [..., n·H], laid out (j, h). */
+  private beta<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T {
+    const beta = tf.sigmoid(this.bProj.apply(x));
+    return this.config.allowNegativeEigenvalues ? tf.mul(beta, 2) : beta;
+  }
+}

@@ -1,0 +1,32 @@
+import type { ModelDefinition } from "@selectiv/core";
+import { linearAttentionDefaults, linearAttentionSchema, linearAttentionWidths, type LinearAttentionConfig } from "./config.js";
+import { LinearAttention } from "./layer.js";
+
+/** Plain linear attention (identity transition) in the fla skeleton of models.md §3. */
+export const linearAttentionDefinition: ModelDefinition<LinearAttentionConfig> = {
+  id: "linear-attention",
+  description: "Linear attention: S_t = S_{t−1} + k_t v_tᵀ (no decay), fla skeleton with short convs, q/√d_k, per-head RMSNorm.",
+  schema: linearAttentionSchema,
+  defaults: linearAttentionDefaults,
+  // In the terms of models.md §8: the identity transition, so nothing is ever forgotten.
+  taxonomy: {
+    transition: "identity",
+    transitionDetail: "I (no decay): S_t = S_{t−1} + k_t v_tᵀ",
+    write: "k_t v_tᵀ (no input gate)",
+    readout: "q̂_t = q_t/√d_k; per-head RMSNorm, no output gate",
+    outputGate: false,
+    complementaryGating: false,
+    channelMixing: false,
+    // H · d_k · d_v with d_k = d/H, d_v = 2d/H.
+    stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  createLayer: (context, config) => new LinearAttention(context, config),
+  // No §7.1 row; the closed form of the same count: q, k (d·K each) + v, o (d·V each) + convs (K_conv·(2K + V)) +
+  // norm (V/H). With K = d, V = 2d, K_conv = 4: 6d² + 16d + 2d/H (at d = 256, H = 4: 397,440).
+  parametersPerLayer: (d, heads, config) => {
+    const { keyDim, valueDim, headValueDim } = linearAttentionWidths(d, heads, config);
+    const projections = 2 * d * keyDim + d * valueDim + valueDim * d;
+    const convs = config.useShortConv ? config.convSize * (2 * keyDim + valueDim) : 0;
+    return projections + convs + headValueDim;
+  },
+};

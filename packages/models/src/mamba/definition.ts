@@ -1,0 +1,31 @@
+import type { ModelDefinition } from "@selectiv/core";
+import { mambaDefaults, mambaSchema, mambaWidths, type MambaConfig } from "./config.js";
+import { Mamba } from "./layer.js";
+
+/** Mamba-1 (mamba_ssm `mamba_simple.Mamba`), models.md §4.1. */
+export const mambaDefinition: ModelDefinition<MambaConfig> = {
+  id: "mamba",
+  description: "Mamba-1 (mamba_ssm): selective SSM with a decay exp(Δ_t[e]·A[e,n]) per channel and state index, D skip, SiLU(z) output gate.",
+  schema: mambaSchema,
+  defaults: mambaDefaults,
+  // models.md §8, Mamba row.
+  taxonomy: {
+    transition: "diagonal",
+    transitionDetail: "exp(Δ_t[e]·A[e,n]) per (channel, state index), Δ_t = softplus(dt_proj(x_proj(x_t))), A = −exp(A_log)",
+    write: "Δ_t[e] B_t x_t[e] (B_t ∈ ℝ^N shared by all channels)",
+    readout: "C_t · h_t[e] + D[e] x_t[e]; ⊙ SiLU(z)",
+    outputGate: true,
+    complementaryGating: true,
+    channelMixing: false,
+    // E · N at the defaults (E = 2d, N = 128).
+    stateSize: (d) => d * mambaDefaults.expand * mambaDefaults.dState,
+  },
+  createLayer: (context, config) => new Mamba(context, config),
+  // models.md §4.1: in 2dE + conv (K+1)E + x_proj E(R+2N) + dt_proj (RE + E) + A_log EN + D E + out Ed.
+  // 6d² + 4dR + 6dN + 14d with the reference's arguments.
+  parametersPerLayer: (d, _heads, config) => {
+    const { inner: e, dtRank: r } = mambaWidths(d, config);
+    const n = config.dState;
+    return 2 * d * e + (config.convSize + 1) * e + e * (r + 2 * n) + (r * e + e) + e * n + e + e * d;
+  },
+};

@@ -1,0 +1,31 @@
+import type { ModelDefinition } from "@selectiv/core";
+import { mamba2Defaults, mamba2Schema, mamba2Widths, type Mamba2Config } from "./config.js";
+import { Mamba2 } from "./layer.js";
+
+/** Mamba2 (mamba_ssm `mamba2.Mamba2`), models.md §4.2. */
+export const mamba2Definition: ModelDefinition<Mamba2Config> = {
+  id: "mamba2",
+  description: "Mamba2 (mamba_ssm, SSD): scalar decay exp(Δ_t·a_h) per head, B/C shared by all heads, RMSNorm(y ⊙ SiLU(z)) readout.",
+  schema: mamba2Schema,
+  defaults: mamba2Defaults,
+  // models.md §8, Mamba2 row.
+  taxonomy: {
+    transition: "scalar",
+    transitionDetail: "exp(Δ_t a_h) per head, Δ_t = softplus(in_proj(x_t) + dt_bias), a_h = −exp(A_log_h)",
+    write: "Δ_t x_t B_tᵀ (B_t ∈ ℝ^N shared by all heads)",
+    readout: "h_t C_t + D_h x_t; RMSNorm over E of (y ⊙ SiLU(z))",
+    outputGate: true,
+    complementaryGating: true,
+    channelMixing: false,
+    // n_h · P · N = E · N at the defaults (E = 2d, N = 128).
+    stateSize: (d) => d * mamba2Defaults.expand * mamba2Defaults.dState,
+  },
+  createLayer: (context, config) => new Mamba2(context, config),
+  // models.md §4.2: in d(2E + 2N + n_h) + conv (K+1)(E + 2N) + dt_bias, A_log, D 3n_h + norm E + out Ed.
+  // 6d² + 2dN + 2dH + 12d + 10N + 6H with the reference's arguments.
+  parametersPerLayer: (d, heads, config) => {
+    const { inner: e, ssmHeads: nh } = mamba2Widths(d, heads, config);
+    const n = config.dState;
+    return d * (2 * e + 2 * n + nh) + (config.convSize + 1) * (e + 2 * n) + 3 * nh + e + e * d;
+  },
+};

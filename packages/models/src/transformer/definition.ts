@@ -1,0 +1,32 @@
+import type { ModelDefinition } from "@selectiv/core";
+import { transformerDefaults, transformerHeadDim, transformerSchema, type TransformerConfig } from "./config.js";
+import { TransformerDecoderLayer } from "./layer.js";
+
+/** The reference's Transformer decoder layer, models.md §5.1. */
+export const transformerDefinition: ModelDefinition<TransformerConfig> = {
+  id: "transformer",
+  description:
+    "Transformer decoder layer (reference): q/k RMSNorm + RoPE (base 1000), causal softmax attention, normed attention branch, SwiGLU FFN.",
+  schema: transformerSchema,
+  defaults: transformerDefaults,
+  // models.md §8, Transformer row.
+  taxonomy: {
+    transition: "none",
+    transitionDetail: "none: no recurrence, the KV cache grows with T",
+    write: "append (k_t, v_t) to the KV cache",
+    readout: "softmax(q_t Kᵀ/√D_h) V over the cache (q, k RMSNormed and rotated)",
+    outputGate: false,
+    complementaryGating: false,
+    channelMixing: false,
+    // Not constant: the KV cache holds 2d floats (k and v of every head) per token seen; this is that per-token size.
+    stateSize: (d) => 2 * d,
+  },
+  createLayer: (context, config) => new TransformerDecoderLayer(context, config),
+  // models.md §5.1/§7.1 with F = ffnExpand: q, k, v, out (d² + d each) + q/k norms (2D_h) + out_norm (d) +
+  // linear1 (2Fd² + 2Fd) + linear2 (Fd² + d) + β (1). 16d² + 14d + 2d/H + 1 with F = 4.
+  parametersPerLayer: (d, heads, config) => {
+    const headDim = transformerHeadDim(d, heads);
+    const ffn = config.ffnExpand * d;
+    return 4 * (d * d + d) + 2 * headDim + d + (d * 2 * ffn + 2 * ffn) + (ffn * d + d) + 1;
+  },
+};
