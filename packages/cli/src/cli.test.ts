@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const root = resolve(import.meta.dirname, "..");
+const root = resolve(import.meta.dirname, "../../..");
 const bin = join(root, "packages/cli/bin/run.js");
 const examplePlugin = join(root, "examples/selectiv-plugin-example");
 

@@ -24,3 +24,5 @@ export * from "./recurrence/delta-rule.js";
 export * from "./recurrence/selective-scan.js";
 export * from "./nn/attention.js";
 export * from "./checkpoint.js";
+export * from "./recurrence/fused-scan.js";
+export * from "./recurrence/kernels.js";

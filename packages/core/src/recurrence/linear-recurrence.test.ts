@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
+import { fusedScan } from "./fused-scan.js";
 import { chunkedScan, stepwiseScan, type Decay, type RecurrenceInputs } from "./linear-recurrence.js";
 
 function randomTensor(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
@@ -39,7 +40,9 @@ function build(kind: Kind, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, raw: 
   return { query: q, key: k, value: v, decay };
 }
 
-describe("decayed linear recurrence: chunked form ≡ step-by-step oracle", () => {
+type Form = "chunked" | "fused";
+
+describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step oracle", () => {
   const kinds: Kind[] = ["none", "scalar", "diagonal"];
   const cases: [number, number][] = [
     [1, 16],
@@ -49,19 +52,22 @@ describe("decayed linear recurrence: chunked form ≡ step-by-step oracle", () =
     [37, 8],
     [20, 3],
   ];
+  for (const form of ["chunked", "fused"] as Form[])
   for (const kind of kinds) {
     for (const [t, c] of cases) {
-      it(`${kind} decay, T=${t}, C=${c}: outputs, final state and gradients agree`, () => {
+      if (form === "fused" && c !== 16) continue; // the fused kernel has no chunk size
+      it(`${form}: ${kind} decay, T=${t}, C=${c}: outputs, final state and gradients agree`, () => {
+        const fast = (inp: RecurrenceInputs, s0: tf.Tensor4D) => (form === "chunked" ? chunkedScan(inp, { chunkSize: c }, s0) : fusedScan(inp, s0));
         const { q, k, v, raw, s0 } = makeInputs(kind, t, 0, 100 + t * 7 + c);
-        const loss = (form: "chunked" | "stepwise") => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, rr: tf.Tensor, ss: tf.Tensor) => {
+        const loss = (which: "chunked" | "stepwise") => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, rr: tf.Tensor, ss: tf.Tensor) => {
           const inp = build(kind, qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, rr);
-          const r = form === "chunked" ? chunkedScan(inp, { chunkSize: c }, ss as tf.Tensor4D) : stepwiseScan(inp, ss as tf.Tensor4D);
+          const r = which === "chunked" ? fast(inp, ss as tf.Tensor4D) : stepwiseScan(inp, ss as tf.Tensor4D);
           // Weighted sum so every output and state entry gets a distinct gradient.
           const w1 = tf.sin(tf.range(0, r.output.size).reshape(r.output.shape));
           const w2 = tf.cos(tf.range(0, r.state.size).reshape(r.state.shape));
           return tf.add(tf.sum(tf.mul(r.output, w1)), tf.sum(tf.mul(r.state, w2))) as tf.Scalar;
         };
-        const a = chunkedScan(build(kind, q, k, v, raw), { chunkSize: c }, s0);
+        const a = fast(build(kind, q, k, v, raw), s0 as tf.Tensor4D);
         const o = stepwiseScan(build(kind, q, k, v, raw), s0);
         expect(a.output.shape).toEqual(o.output.shape);
         expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
@@ -85,9 +91,35 @@ describe("decayed linear recurrence: chunked form ≡ step-by-step oracle", () =
     const raw = tf.fill([2, 2, t, 4], -30);
     const logAlpha = tf.div(tf.neg(tf.softplus(tf.neg(raw))), 16) as tf.Tensor4D;
     const inp: RecurrenceInputs = { query: q, key: k, value: v, decay: { kind: "diagonal", logAlpha } };
-    const a = chunkedScan(inp, { chunkSize: 16 });
     const o = stepwiseScan(inp);
-    expect(Number.isFinite(maxAbs(a.output))).toBe(true);
-    expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+    for (const a of [chunkedScan(inp, { chunkSize: 16 }), fusedScan(inp)]) {
+      expect(Number.isFinite(maxAbs(a.output))).toBe(true);
+      expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+    }
+  });
+
+  it("query and key with one head shared by every head (Mamba2's B and C) give the same as tiled ones", () => {
+    const rng = new Rng(77);
+    const [b, h, t, dk, dv] = [2, 3, 21, 4, 2];
+    const q1 = randomTensor(rng, [b, 1, t, dk]) as tf.Tensor4D;
+    const k1 = randomTensor(rng, [b, 1, t, dk]) as tf.Tensor4D;
+    const v = randomTensor(rng, [b, h, t, dv]) as tf.Tensor4D;
+    const logAlpha = tf.neg(tf.softplus(randomTensor(rng, [b, h, t]))) as tf.Tensor3D;
+    const tiled = { query: tf.tile(q1, [1, h, 1, 1]) as tf.Tensor4D, key: tf.tile(k1, [1, h, 1, 1]) as tf.Tensor4D, value: v, decay: { kind: "scalar", logAlpha } as Decay };
+    const shared = { ...tiled, query: q1, key: k1 };
+    const o = stepwiseScan(tiled);
+    for (const [name, a] of [["chunked", chunkedScan(shared, { chunkSize: 8 })], ["fused", fusedScan(shared)], ["stepwise", stepwiseScan(shared)]] as const) {
+      expect(maxAbsDiff(a.output, o.output), name).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+    }
+    const f = (fn: (x: RecurrenceInputs) => { output: tf.Tensor }) => (qq: tf.Tensor, kk: tf.Tensor) =>
+      tf.sum(tf.sin(fn({ ...shared, query: qq as tf.Tensor4D, key: kk as tf.Tensor4D }).output)) as tf.Scalar;
+    // Reference gradient through explicit tiling (tile's gradient sums over the copies).
+    const tiledFn = (x: RecurrenceInputs) =>
+      stepwiseScan({ ...x, query: tf.tile(x.query, [1, h, 1, 1]) as tf.Tensor4D, key: tf.tile(x.key, [1, h, 1, 1]) as tf.Tensor4D });
+    const g0 = tf.grads(f(tiledFn))([q1, k1]);
+    for (const fn of [(x: RecurrenceInputs) => chunkedScan(x, { chunkSize: 8 }), (x: RecurrenceInputs) => fusedScan(x), stepwiseScan]) {
+      const g = tf.grads(f(fn))([q1, k1]);
+      for (let i = 0; i < 2; i++) expect(maxAbsDiff(g[i]!, g0[i]!), `${fn.name} grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(g0[i]!)));
+    }
   });
 });

@@ -1,4 +1,6 @@
 import { tf } from "../tf.js";
+import { prefersFusedKernels } from "./kernels.js";
+import { fusedScan } from "./fused-scan.js";
 
 /**
  * The transition A_t of a decayed linear recurrence, as log-decays (models.md §8):
@@ -14,6 +16,7 @@ export type Decay =
  * A linear recurrence per head with key-major state S_t ∈ ℝ^{d_k×d_v}:
  *   S_t = A_t S_{t−1} + k_t v_tᵀ   (the write B_t),   o_t = S_tᵀ q_t   (the readout C_t, after the update).
  * Shapes: query, key [B, H, T, d_k]; value [B, H, T, d_v]. The query carries any scale (e.g. 1/√d_k).
+ * Query and key may instead have one head ([B, 1, T, d_k]) shared by every head, as Mamba2's C and B.
  */
 export interface RecurrenceInputs {
   readonly query: tf.Tensor4D;
@@ -38,13 +41,14 @@ export function recurrenceStep(
   decay: Decay["kind"],
   logAlpha?: tf.Tensor,
 ): { state: tf.Tensor4D; output: tf.Tensor3D } {
-  const [b, h, dk] = k.shape;
-  const dv = v.shape[2];
+  const [b, h, dv] = v.shape;
+  const dk = k.shape[2];
   let decayed: tf.Tensor4D = state;
   if (decay === "scalar") decayed = tf.mul(state, tf.reshape(tf.exp(logAlpha!), [b, h, 1, 1]));
   else if (decay === "diagonal") decayed = tf.mul(state, tf.reshape(tf.exp(logAlpha!), [b, h, dk, 1]));
-  const next = tf.add(decayed, tf.mul(tf.reshape(k, [b, h, dk, 1]), tf.reshape(v, [b, h, 1, dv]))) as tf.Tensor4D;
-  const output = tf.reshape(tf.matMul(tf.reshape(q, [b, h, 1, dk]), next), [b, h, dv]) as tf.Tensor3D;
+  const next = tf.add(decayed, tf.mul(tf.reshape(k, [b, k.shape[1], dk, 1]), tf.reshape(v, [b, h, 1, dv]))) as tf.Tensor4D;
+  // A product-sum, not a matMul: batched matMul broadcasting over a shared query head gives wrong values.
+  const output = tf.sum(tf.mul(tf.reshape(q, [b, q.shape[1], dk, 1]), next), 2) as tf.Tensor3D;
   return { state: next, output };
 }
 
@@ -55,12 +59,12 @@ export function zeroState(batch: number, heads: number, dk: number, dv: number):
 /** The plain step-by-step recurrence: the oracle for every chunked form. */
 export function stepwiseScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
   const { query, key, value, decay } = inputs;
-  const [b, h, t, dk] = key.shape;
-  const dv = value.shape[3];
+  const [b, h, t, dv] = value.shape;
+  const dk = key.shape[3];
   let state = initialState ?? zeroState(b, h, dk, dv);
   const outputs: tf.Tensor3D[] = [];
   for (let i = 0; i < t; i++) {
-    const at = (x: tf.Tensor4D): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, h, 1, x.shape[3]]), [b, h, x.shape[3]]);
+    const at = (x: tf.Tensor4D): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, x.shape[1], 1, x.shape[3]]), [b, x.shape[1], x.shape[3]]);
     let logAlpha: tf.Tensor | undefined;
     if (decay.kind === "scalar") logAlpha = tf.reshape(tf.slice(decay.logAlpha, [0, 0, i], [b, h, 1]), [b, h]);
     else if (decay.kind === "diagonal") logAlpha = at(decay.logAlpha);
@@ -96,12 +100,12 @@ function cumsumChunkAxis(x: tf.Tensor): tf.Tensor {
  */
 export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}, initialState?: tf.Tensor4D): RecurrenceResult {
   const { query, key, value, decay } = inputs;
-  const [b, h, t, dk] = key.shape;
-  const dv = value.shape[3];
+  const [b, h, t, dv] = value.shape;
+  const dk = key.shape[3];
   const c = Math.max(1, Math.min(options.chunkSize ?? 16, t));
   const n = Math.ceil(t / c);
   const tp = n * c;
-  const chunks = <T extends tf.Tensor>(x: T, d: number): tf.Tensor5D => tf.reshape(padTime(x, tp), [b, h, n, c, d]);
+  const chunks = <T extends tf.Tensor>(x: T, d: number): tf.Tensor5D => tf.reshape(padTime(x, tp), [b, x.shape[1]!, n, c, d]);
   const q = chunks(query, dk);
   const k = chunks(key, dk);
   const v = chunks(value, dv);
@@ -132,13 +136,16 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   // Chunk-boundary states: S_next = e^{b_C} S_prev + (k ⊙ e^{b_C − b})ᵀ v.
   const written = tf.matMul(tf.mul(k, tf.exp(tf.sub(last, cum))), v, true, false); // [B,H,N,dk,dv]
   const chunkDecay = tf.exp(tf.reshape(last, [b, h, n, last.shape[4]!, 1])); // [B,H,N,1|dk,1]
-  const writes = n === 1 ? [tf.squeeze(written, [2]) as tf.Tensor4D] : (tf.unstack(written, 2) as tf.Tensor4D[]);
-  const decays = n === 1 ? [tf.squeeze(chunkDecay, [2]) as tf.Tensor4D] : (tf.unstack(chunkDecay, 2) as tf.Tensor4D[]);
+  // Slices, not tf.unstack: Unpack is very slow on the wasm backend.
+  const chunk = (x: tf.Tensor, i: number): tf.Tensor4D => {
+    const [s0, s1, , s3, s4] = x.shape as number[];
+    return tf.reshape(tf.slice(x, [0, 0, i, 0, 0], [s0!, s1!, 1, s3!, s4!]), [s0!, s1!, s3!, s4!]);
+  };
   let state = initialState ?? zeroState(b, h, dk, dv);
   const entering: tf.Tensor4D[] = [];
   for (let i = 0; i < n; i++) {
     entering.push(state);
-    state = tf.add(tf.mul(decays[i]!, state), writes[i]!);
+    state = tf.add(tf.mul(chunk(chunkDecay, i), state), chunk(written, i));
   }
   // tf.stack rejects a single tensor inside gradient tapes: expand instead.
   const prev = n === 1 ? tf.expandDims(entering[0]!, 2) : tf.stack(entering, 2);
@@ -148,12 +155,16 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   return { output, state };
 }
 
-/** Runs the recurrence in the requested form. */
+/**
+ * Runs the recurrence in the requested form. The training form is the fused kernel on backends whose tensors
+ * live in CPU memory (many small TF ops cost far more there) and the chunked matmul form elsewhere (GPU).
+ */
 export function linearRecurrence(
   inputs: RecurrenceInputs,
   form: "chunked" | "stepwise",
   options: ChunkOptions = {},
   initialState?: tf.Tensor4D,
 ): RecurrenceResult {
-  return form === "stepwise" ? stepwiseScan(inputs, initialState) : chunkedScan(inputs, options, initialState);
+  if (form === "stepwise") return stepwiseScan(inputs, initialState);
+  return prefersFusedKernels() ? fusedScan(inputs, initialState) : chunkedScan(inputs, options, initialState);
 }
