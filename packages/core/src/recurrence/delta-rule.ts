@@ -1,5 +1,5 @@
 import { tf } from "../tf.js";
-import { zeroState, type RecurrenceResult } from "./linear-recurrence.js";
+import { segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
 
 /**
  * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
@@ -107,7 +107,8 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
 
   // Cumulative log-decay in each chunk, [B,H,N,C,1]; Γ masked before exp (§9.3).
   const cum = logAlpha ? tf.reshape(tf.cumsum(tf.reshape(padTime(logAlpha, tp), [b, h, n, c]), 3), [b, h, n, c, 1]) : undefined;
-  const gamma = cum ? tf.exp(tf.where(causal, tf.sub(cum, tf.reshape(cum, [b, h, n, 1, c])), -Infinity)) : tf.cast(causal, "float32");
+  const segments = logAlpha ? segmentSums(tf.reshape(padTime(logAlpha, tp), [b, h, n, c])) : undefined;
+  const gamma = segments ? tf.exp(segments) : tf.cast(causal, "float32");
 
   const kk = tf.matMul(k, k, false, true);
   const a = tf.where(strict, tf.mul(tf.mul(kk, gamma), betaCol), 0);
@@ -117,7 +118,8 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
   const qkGamma = tf.mul(tf.matMul(q, k, false, true), gamma);
   const qDecayed = cum ? tf.mul(q, tf.exp(cum)) : q;
   const last = cum ? tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, 1]) : undefined;
-  const kToEnd = last && cum ? tf.mul(k, tf.exp(tf.sub(last, cum))) : k;
+  // e^{b_C − b_j} from the last row of the segment sums (exact for strong decays).
+  const kToEnd = segments ? tf.mul(k, tf.reshape(tf.exp(tf.slice(segments, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])) : k;
   const chunkDecay = last ? tf.exp(last) : undefined;
 
   const pick = (x: tf.Tensor, i: number): tf.Tensor4D => {

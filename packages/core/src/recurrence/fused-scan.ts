@@ -30,26 +30,28 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
     const v = vT!.dataSync() as Float32Array;
     const la = aT!.dataSync() as Float32Array;
     const s0 = s0T!.dataSync() as Float32Array;
+    // α per step (and per key channel for a diagonal decay), exponentiated once.
     const perStep = kind === "diagonal" ? dk : 1;
+    const alpha = new Float32Array(la.length);
+    for (let i = 0; i < la.length; i++) alpha[i] = kind === "none" ? 1 : Math.exp(la[i]!);
     const lanes = B * H;
     const segments = Math.ceil(T / SEGMENT);
     const out = new Float32Array(lanes * (T * dv + sizeS));
     const saved = new Float32Array(lanes * segments * sizeS);
-    const alpha = new Float32Array(dk);
     // q and k may have one head shared by all heads (Mamba2's B and C): index them by their own head count.
-    const qOff = (lane: number, t: number) => ((Math.floor(lane / H) * hq + (hq === 1 ? 0 : lane % H)) * T + t) * dk;
-    const kOff = (lane: number, t: number) => ((Math.floor(lane / H) * hk + (hk === 1 ? 0 : lane % H)) * T + t) * dk;
+    const headOf = (lane: number, heads: number) => (heads === 1 ? Math.floor(lane / H) : lane);
 
-    const stepForward = (S: Float32Array, lane: number, t: number): void => {
+    /** S_next = D_t S_prev + k_t v_tᵀ (S_prev and S_next may be the same array region). */
+    const advance = (src: Float32Array, srcAt: number, dst: Float32Array, dstAt: number, lane: number, t: number): void => {
       const ao = (lane * T + t) * perStep;
-      if (kind !== "none") for (let i = 0; i < dk; i++) alpha[i] = Math.exp(la[ao + (perStep === 1 ? 0 : i)]!);
-      const ko = kOff(lane, t);
+      const ko = (headOf(lane, hk) * T + t) * dk;
       const vo = (lane * T + t) * dv;
       for (let i = 0; i < dk; i++) {
-        const a = kind === "none" ? 1 : alpha[i]!;
+        const a = alpha[perStep === 1 ? ao : ao + i]!;
         const ki = k[ko + i]!;
-        const row = i * dv;
-        for (let j = 0; j < dv; j++) S[row + j] = a * S[row + j]! + ki * v[vo + j]!;
+        const r0 = srcAt + i * dv;
+        const r1 = dstAt + i * dv;
+        for (let j = 0; j < dv; j++) dst[r1 + j] = a * src[r0 + j]! + ki * v[vo + j]!;
       }
     };
 
@@ -59,13 +61,13 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
       const base = lane * (T * dv + sizeS);
       for (let t = 0; t < T; t++) {
         if (t % SEGMENT === 0) saved.set(S, (lane * segments + t / SEGMENT) * sizeS);
-        stepForward(S, lane, t);
-        const qo = qOff(lane, t);
+        advance(S, 0, S, 0, lane, t);
+        const qo = (headOf(lane, hq) * T + t) * dk;
         const oo = base + t * dv;
-        for (let j = 0; j < dv; j++) {
-          let acc = 0;
-          for (let i = 0; i < dk; i++) acc += S[i * dv + j]! * q[qo + i]!;
-          out[oo + j] = acc;
+        for (let i = 0; i < dk; i++) {
+          const qi = q[qo + i]!;
+          const row = i * dv;
+          for (let j = 0; j < dv; j++) out[oo + j] = out[oo + j]! + S[row + j]! * qi;
         }
       }
       out.set(S, base + T * dv);
@@ -90,23 +92,20 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
             const t1 = Math.min(T, t0 + SEGMENT);
             // states[r] = S_{t0 + r − 1}: row 0 is the state entering the segment.
             states.set(saved.subarray((lane * segments + seg) * sizeS, (lane * segments + seg + 1) * sizeS), 0);
-            for (let t = t0; t < t1; t++) {
-              const r = t - t0 + 1;
-              states.copyWithin(r * sizeS, (r - 1) * sizeS, r * sizeS);
-              stepForward(states.subarray(r * sizeS, (r + 1) * sizeS), lane, t);
-            }
+            for (let t = t0; t < t1; t++) advance(states, (t - t0) * sizeS, states, (t - t0 + 1) * sizeS, lane, t);
             for (let t = t1 - 1; t >= t0; t--) {
-              const r = t - t0 + 1;
-              const St = r * sizeS;
-              const Sp = (r - 1) * sizeS;
-              const qo = qOff(lane, t);
-              const ko = kOff(lane, t);
+              const St = (t - t0 + 1) * sizeS;
+              const Sp = St - sizeS;
+              const qo = (headOf(lane, hq) * T + t) * dk;
+              const ko = (headOf(lane, hk) * T + t) * dk;
               const vo = (lane * T + t) * dv;
               const oo = base + t * dv;
               const ao = (lane * T + t) * perStep;
               for (let i = 0; i < dk; i++) {
                 const qi = q[qo + i]!;
                 const ki = k[ko + i]!;
+                const ai = perStep === 1 ? ao : ao + i;
+                const a = alpha[ai]!;
                 const row = i * dv;
                 let gq = 0;
                 let gk = 0;
@@ -114,19 +113,15 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
                 for (let j = 0; j < dv; j++) {
                   const g = dy[oo + j]!;
                   const d = dS[row + j]! + qi * g;
-                  dS[row + j] = d;
                   gq += states[St + row + j]! * g;
                   gk += d * v[vo + j]!;
                   dvv[vo + j] = dvv[vo + j]! + d * ki;
                   gAlpha += d * states[Sp + row + j]!;
+                  dS[row + j] = a * d;
                 }
                 dq[qo + i] = dq[qo + i]! + gq;
                 dkk[ko + i] = dkk[ko + i]! + gk;
-                if (kind !== "none") {
-                  const a = Math.exp(la[ao + (perStep === 1 ? 0 : i)]!);
-                  dla[ao + (perStep === 1 ? 0 : i)] = dla[ao + (perStep === 1 ? 0 : i)]! + a * gAlpha;
-                  for (let j = 0; j < dv; j++) dS[row + j] = a * dS[row + j]!;
-                }
+                dla[ai] = dla[ai]! + a * gAlpha;
               }
             }
           }
@@ -136,7 +131,7 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
           tf.tensor(dq, qT!.shape),
           tf.tensor(dkk, kT!.shape),
           tf.tensor(dvv, vT!.shape),
-          tf.tensor(dla, aT!.shape),
+          tf.tensor(kind === "none" ? new Float32Array(la.length) : dla, aT!.shape),
           tf.tensor(ds0, s0T!.shape),
         ];
       },

@@ -88,6 +88,24 @@ function padTime<T extends tf.Tensor>(x: T, padded: number): T {
   return tf.pad(x, pad);
 }
 
+/**
+ * Segment sums of per-step log-decays x [..., C]: M[i, j] = Σ_{l=j+1..i} x_l for i ≥ j, −∞ above the diagonal.
+ * Summing only the terms between j and i (instead of subtracting two long cumulative sums) keeps strong decays
+ * exact in fp32, values and gradients (the ssd_minimal "segsum" idea). Returns [..., C, C].
+ */
+export function segmentSums(x: tf.Tensor): tf.Tensor {
+  const c = x.shape[x.rank - 1]!;
+  const lead = x.shape.slice(0, -1);
+  // X[j, l] = x_l where l > j; a cumulative sum over l gives Σ_{j < l ≤ i} x_l at [j, i].
+  // A multiply broadcasts (tile has no gradient at rank 5).
+  const later = tf.linalg.bandPart(tf.ones([c, c]), 0, -1).sub(tf.eye(c));
+  const spread = tf.mul(tf.reshape(x, [...lead, 1, c]), later);
+  const sums = tf.cumsum(spread, x.rank); // positive last axis (§9.2)
+  const perm = [...lead.map((_, i) => i), x.rank, x.rank - 1];
+  const causal = tf.linalg.bandPart(tf.ones([c, c]), -1, 0).cast("bool");
+  return tf.where(causal, tf.transpose(sums, perm), -Infinity);
+}
+
 /** Inclusive cumulative sum over the chunk axis (axis 3) of [B, H, N, C, D], done on the last axis (§9.2). */
 function cumsumChunkAxis(x: tf.Tensor): tf.Tensor {
   return tf.transpose(tf.cumsum(tf.transpose(x, [0, 1, 2, 4, 3]), 4), [0, 1, 2, 4, 3]);
@@ -118,6 +136,8 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   else cum = cumsumChunkAxis(chunks(decay.logAlpha, dk));
   const last = tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, cum.shape[4]!]);
 
+  const segments = decay.kind === "scalar" ? segmentSums(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c])) : undefined;
+
   // Intra-chunk scores P_ij = Σ_c q_ic k_jc exp(b_ic − b_jc) for i ≥ j.
   let scores: tf.Tensor;
   if (decay.kind === "diagonal") {
@@ -127,14 +147,18 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
     const kf = tf.mul(k, tf.exp(tf.sub(mid, cum)));
     scores = tf.where(causal, tf.matMul(qf, kf, false, true), 0);
   } else {
-    const diff = tf.sub(tf.reshape(cum, [b, h, n, c, 1]), tf.reshape(cum, [b, h, n, 1, c]));
-    const gamma = tf.exp(tf.where(causal, diff, -Infinity));
+    const gamma = segments ? tf.exp(segments) : tf.cast(causal, "float32");
     scores = tf.mul(tf.matMul(q, k, false, true), gamma);
   }
   const intra = tf.matMul(scores, v);
 
   // Chunk-boundary states: S_next = e^{b_C} S_prev + (k ⊙ e^{b_C − b})ᵀ v.
-  const written = tf.matMul(tf.mul(k, tf.exp(tf.sub(last, cum))), v, true, false); // [B,H,N,dk,dv]
+  // e^{b_C − b_j}: for scalar decays from the segment sums' last row (exact), for diagonal ones by difference.
+  const toEnd =
+    decay.kind === "scalar"
+      ? tf.reshape(tf.exp(tf.slice(segments!, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])
+      : tf.exp(tf.sub(last, cum));
+  const written = tf.matMul(tf.mul(k, toEnd), v, true, false); // [B,H,N,dk,dv]
   const chunkDecay = tf.exp(tf.reshape(last, [b, h, n, last.shape[4]!, 1])); // [B,H,N,1|dk,1]
   // Slices, not tf.unstack: Unpack is very slow on the wasm backend.
   const chunk = (x: tf.Tensor, i: number): tf.Tensor4D => {
