@@ -26,3 +26,4 @@ export * from "./nn/attention.js";
 export * from "./checkpoint.js";
 export * from "./recurrence/fused-scan.js";
 export * from "./recurrence/kernels.js";
+export * from "./recurrence/fused-delta-rule.js";

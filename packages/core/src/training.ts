@@ -50,6 +50,6 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
 /** Training overrides per preset; `paper` follows tasks.md §5 (8 layers, batch 64, dropout 0.2, eval every 5,000). */
 export const TRAINING_PRESETS: Record<PresetName, Partial<TrainingConfig>> = {
   smoke: { width: 16, layers: 1, batchSize: 8, lr: 5e-3, warmupSteps: 2, evalBatchSize: 16 },
-  quick: { width: 64, layers: 2, batchSize: 32, lr: 3e-3, warmupSteps: 20, evalEvery: 0 },
+  quick: { width: 64, layers: 2, batchSize: 32, lr: 3e-3, warmupSteps: 10, evalEvery: 1600 },
   paper: { width: 256, layers: 8, batchSize: 64, lr: 1e-3, warmupSteps: 476, dropout: 0.2, evalEvery: 5000, evalBatchSize: 50 },
 };

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { deltaRuleChunked, deltaRuleStepwise, unitLowerInverse, type DeltaRuleInputs } from "./delta-rule.js";
+import { fusedDeltaRule } from "./fused-delta-rule.js";
 
 function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -55,7 +56,7 @@ describe("unit lower-triangular inverse by forward substitution", () => {
   });
 });
 
-describe("delta rule: chunked (WY/UT) form ≡ step-by-step oracle", () => {
+describe("delta rule: chunked (WY/UT) and fused forms ≡ step-by-step oracle", () => {
   const cases: [number, number][] = [
     [1, 16],
     [5, 16],
@@ -63,20 +64,23 @@ describe("delta rule: chunked (WY/UT) form ≡ step-by-step oracle", () => {
     [37, 16],
     [37, 8],
   ];
+  for (const fused of [false, true])
   for (const gated of [false, true]) {
     for (const betaScale of [1, 2]) {
       for (const [t, c] of cases) {
-        it(`${gated ? "gated" : "plain"}, β ∈ (0,${betaScale}), T=${t}, C=${c}: values, state and gradients`, () => {
+        if (fused && c !== 16) continue;
+        const fast = (inp: DeltaRuleInputs, s0?: tf.Tensor4D) => (fused ? fusedDeltaRule(inp, s0) : deltaRuleChunked(inp, { chunkSize: c }, s0));
+        it(`${fused ? "fused" : "chunked"}, ${gated ? "gated" : "plain"}, β ∈ (0,${betaScale}), T=${t}, C=${c}: values, state and gradients`, () => {
           const r = raw(t, 1000 + t * 13 + c + betaScale);
           const inputs = build(r, betaScale, gated);
-          const a = deltaRuleChunked(inputs, { chunkSize: c }, r.s0 as tf.Tensor4D);
+          const a = fast(inputs, r.s0 as tf.Tensor4D);
           const o = deltaRuleStepwise(inputs, r.s0 as tf.Tensor4D);
           expect(maxDiff(a.output, o.output)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.output)));
           expect(maxDiff(a.state, o.state)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.state)));
           const xs = gated ? [r.q, r.k, r.v, r.beta, r.s0, r.gate] : [r.q, r.k, r.v, r.beta, r.s0];
           const loss = (chunked: boolean) => (...x: tf.Tensor[]) => {
             const inp = build({ q: x[0]!, k: x[1]!, v: x[2]!, beta: x[3]!, gate: x[5] ?? r.gate }, betaScale, gated);
-            const res = chunked ? deltaRuleChunked(inp, { chunkSize: c }, x[4] as tf.Tensor4D) : deltaRuleStepwise(inp, x[4] as tf.Tensor4D);
+            const res = chunked ? fast(inp, x[4] as tf.Tensor4D) : deltaRuleStepwise(inp, x[4] as tf.Tensor4D);
             const w1 = tf.sin(tf.range(0, res.output.size).reshape(res.output.shape));
             const w2 = tf.cos(tf.range(0, res.state.size).reshape(res.state.shape));
             return tf.add(tf.sum(tf.mul(res.output, w1)), tf.sum(tf.mul(res.state, w2))) as tf.Scalar;
@@ -92,18 +96,20 @@ describe("delta rule: chunked (WY/UT) form ≡ step-by-step oracle", () => {
   it("stays exact with nearly parallel keys and β near 2 (§9.5)", () => {
     const r = raw(40, 5, { parallel: true });
     const inputs = { ...build(r, 2, true), beta: tf.fill([2, 2, 40], 1.98) as tf.Tensor3D };
-    const a = deltaRuleChunked(inputs, { chunkSize: 16 });
     const o = deltaRuleStepwise(inputs);
-    expect(Number.isFinite(maxAbs(a.output))).toBe(true);
-    expect(maxDiff(a.output, o.output)).toBeLessThan(1e-4 * Math.max(1, maxAbs(o.output)));
+    for (const a of [deltaRuleChunked(inputs, { chunkSize: 16 }), fusedDeltaRule(inputs)]) {
+      expect(Number.isFinite(maxAbs(a.output))).toBe(true);
+      expect(maxDiff(a.output, o.output)).toBeLessThan(1e-4 * Math.max(1, maxAbs(o.output)));
+    }
   });
 
   it("stays exact with strong decays (Gated DeltaNet, log α ≈ −16 per step)", () => {
     const r = raw(40, 6, { gateOffset: -16 });
     const inputs = { ...build(r, 1, true), logAlpha: tf.fill([2, 2, 40], -16) as tf.Tensor3D };
-    const a = deltaRuleChunked(inputs, { chunkSize: 16 });
     const o = deltaRuleStepwise(inputs);
-    expect(Number.isFinite(maxAbs(a.output))).toBe(true);
-    expect(maxDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+    for (const a of [deltaRuleChunked(inputs, { chunkSize: 16 }), fusedDeltaRule(inputs)]) {
+      expect(Number.isFinite(maxAbs(a.output))).toBe(true);
+      expect(maxDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+    }
   });
 });

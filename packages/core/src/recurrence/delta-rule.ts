@@ -1,4 +1,6 @@
 import { tf } from "../tf.js";
+import { fusedDeltaRule } from "./fused-delta-rule.js";
+import { prefersFusedKernels } from "./kernels.js";
 import { segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
 
 /**
@@ -142,12 +144,13 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
   return { output, state };
 }
 
-/** Runs the delta rule in the requested form. */
+/** Runs the delta rule in the requested form: the training form is the fused kernel on CPU backends. */
 export function deltaRule(
   inputs: DeltaRuleInputs,
   form: "chunked" | "stepwise",
   options: DeltaChunkOptions = {},
   initialState?: tf.Tensor4D,
 ): RecurrenceResult {
-  return form === "stepwise" ? deltaRuleStepwise(inputs, initialState) : deltaRuleChunked(inputs, options, initialState);
+  if (form === "stepwise") return deltaRuleStepwise(inputs, initialState);
+  return prefersFusedKernels() ? fusedDeltaRule(inputs, initialState) : deltaRuleChunked(inputs, options, initialState);
 }

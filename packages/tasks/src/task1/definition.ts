@@ -35,7 +35,7 @@ export const task1Definition: TaskDefinition<GrammarTaskConfig> = {
       ambiguities: 4,
       ambiguityDepth: 4,
       combinedLength: 64,
-      trainSize: 12_800,
+      trainSize: 4_800,
       testSize: 500,
     },
     smoke: {
