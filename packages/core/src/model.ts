@@ -41,6 +41,8 @@ export interface ForwardOptions {
   readonly training: boolean;
   /** "chunked" (default) is the training form; "stepwise" is the plain recurrence (the oracle). */
   readonly form?: ComputeForm;
+  /** Seed for any dropout inside the layer during training (same seed → same mask). */
+  readonly dropoutSeed?: number;
 }
 
 /** What a layer factory gets: the wrapper's width and head count, and a scope that creates its parameters. */
@@ -49,6 +51,8 @@ export interface LayerBuildContext {
   readonly heads: number;
   readonly layerIndex: number;
   readonly params: ParameterScope;
+  /** The wrapper's dropout rate, for layers that drop out inside (the reference Transformer's feed-forward). */
+  readonly dropout: number;
 }
 
 /** Per-layer recurrent state carried between streaming steps (constant memory in T). */

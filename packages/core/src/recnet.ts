@@ -48,7 +48,7 @@ export class RecNet {
     for (let l = 0; l < shape.layers; l++) {
       const scope = root.child(`layers.${l}`);
       this.blocks.push(
-        definition.createLayer({ dModel: shape.width, heads: shape.heads, layerIndex: l, params: scope.child("mixer") }, config),
+        definition.createLayer({ dModel: shape.width, heads: shape.heads, layerIndex: l, params: scope.child("mixer"), dropout: shape.dropout }, config),
       );
       this.norms.push(new LayerNorm(scope, "norm", shape.width));
     }
@@ -67,7 +67,8 @@ export class RecNet {
   logits(x: tf.Tensor3D, options: { training: boolean; form?: ComputeForm; dropoutSeed?: number }): tf.Tensor3D {
     let h = this.encoder.apply(x);
     for (let l = 0; l < this.blocks.length; l++) {
-      let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form });
+      const layerSeed = hashSeed(options.dropoutSeed ?? 0, l, "inner");
+      let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form, dropoutSeed: layerSeed });
       if (options.training && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
       h = this.norms[l]!.apply(tf.add(h, z));
     }

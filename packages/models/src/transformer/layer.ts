@@ -10,6 +10,7 @@ import {
   type LayerState,
   type ParameterScope,
   type SequenceLayer,
+  dropout,
 } from "@selectiv/core";
 import { Rotary } from "../retnet/rotary.js";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
@@ -37,8 +38,8 @@ class ReferenceRMSNorm {
  * The reference's TransformerDecoderLayer (models.md §5.1):
  *   q, k, v = x W + b per head; q, k ← RoPE_ref(RMSNorm_ref(·)); a = causal softmax attention (scale 1/√D_h);
  *   x₁ = x + RMSNorm_ref(a W_out + b_out);  [f₁, f₂] = x₁ W₁ + b₁;  f = (f₁ ⊙ σ(β f₁)) ⊙ f₂;  x₂ = x₁ + f W₂ + b₂.
- * It returns x₂, so with RecNet's own residual the identity enters twice. The reference's Dropout(p) on f W₂ + b₂
- * is left out: ForwardOptions carries no seed, and an unseeded mask would make training irreproducible.
+ * It returns x₂, so with RecNet's own residual the identity enters twice. Dropout(p) on f W₂ + b₂ is the wrapper's
+ * rate, applied only when training, with the mask seeded from ForwardOptions.dropoutSeed.
  * Streaming state: the KV cache [B, H, n, D_h] twice; its length n is the position of the next step's RoPE.
  */
 export class TransformerDecoderLayer implements SequenceLayer {
@@ -57,6 +58,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
   private readonly linear2: Linear;
   private readonly swishBeta: tf.Variable;
   private readonly rotary: Rotary;
+  private readonly dropoutRate: number;
 
   constructor(
     context: LayerBuildContext,
@@ -68,6 +70,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
     this.headDim = transformerHeadDim(d, this.heads);
     this.ffnDim = config.ffnExpand * d;
     this.rotary = new Rotary("transformer", this.headDim, config.ropeBase, -1);
+    this.dropoutRate = context.dropout ?? 0;
 
     this.qProj = new Linear(scope, "q_proj", d, d, { bias: true });
     this.kProj = new Linear(scope, "k_proj", d, d, { bias: true });
@@ -95,7 +98,8 @@ export class TransformerDecoderLayer implements SequenceLayer {
         (options.form ?? "chunked") === "stepwise"
           ? this.attentionByCache(q, k, v, scale)
           : causalAttention(q, k, v, scale, this.config.queryBlock);
-      return this.finish(x, mergeHeads(attention));
+      const dropout = options.training ? { rate: this.dropoutRate, seed: options.dropoutSeed ?? 0 } : undefined;
+      return this.finish(x, mergeHeads(attention), dropout);
     });
   }
 
@@ -134,10 +138,11 @@ export class TransformerDecoderLayer implements SequenceLayer {
   }
 
   /** x₁ = x + RMSNorm_ref(a W_out + b_out); x₂ = x₁ + SwiGLU(x₁) W₂ + b₂ (§5.1 steps 5–7). */
-  private finish<T extends tf.Tensor2D | tf.Tensor3D>(x: T, attention: T): T {
+  private finish<T extends tf.Tensor2D | tf.Tensor3D>(x: T, attention: T, drop?: { rate: number; seed: number }): T {
     const x1 = tf.add(x, this.outNorm.apply(this.outProj.apply(attention))) as T;
     const [f1, f2] = tf.split(this.linear1.apply(x1), 2, x1.rank - 1);
     const f = tf.mul(tf.mul(f1!, tf.sigmoid(tf.mul(this.swishBeta, f1!))), f2!) as T;
-    return tf.add(x1, this.linear2.apply(f)) as T;
+    const ffn = this.linear2.apply(f);
+    return tf.add(x1, drop ? dropout(ffn, drop.rate, drop.seed) : ffn) as T;
   }
 }

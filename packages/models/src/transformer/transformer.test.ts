@@ -44,10 +44,10 @@ interface Built {
   layer: TransformerDecoderLayer;
 }
 
-function buildLayer(d: number, heads: number, seed: number, overrides: Partial<TransformerConfig> = {}): Built {
+function buildLayer(d: number, heads: number, seed: number, overrides: Partial<TransformerConfig> = {}, dropout = 0): Built {
   const store = new ParameterStore(seed);
   const config = { ...transformerDefaults, ...overrides } as TransformerConfig;
-  const layer = transformerDefinition.createLayer({ dModel: d, heads, layerIndex: 0, params: store.scope("layer") }, config);
+  const layer = transformerDefinition.createLayer({ dModel: d, heads, layerIndex: 0, params: store.scope("layer"), dropout }, config);
   return { store, layer: layer as TransformerDecoderLayer };
 }
 
@@ -161,12 +161,15 @@ describe("Transformer layer: streaming with the KV cache", () => {
     built.store.dispose();
   });
 
-  it("training: true gives the same output as training: false (the inner FFN dropout is left out)", () => {
-    const built = buildLayer(16, 2, 5);
+  it("the feed-forward dropout acts only in training, with a mask fixed by the seed", () => {
+    const built = buildLayer(16, 2, 5, {}, 0.5);
     const x = randomTensor(new Rng(6), [2, 9, 16]) as tf.Tensor3D;
-    const train = built.layer.forward(x, { training: true });
-    const infer = built.layer.forward(x, { training: false });
-    expect(Array.from(train.dataSync())).toEqual(Array.from(infer.dataSync()));
+    const infer = Array.from(built.layer.forward(x, { training: false }).dataSync());
+    const train = Array.from(built.layer.forward(x, { training: true, dropoutSeed: 3 }).dataSync());
+    expect(Array.from(built.layer.forward(x, { training: true, dropoutSeed: 3 }).dataSync())).toEqual(train);
+    expect(train).not.toEqual(infer);
+    expect(Array.from(built.layer.forward(x, { training: true, dropoutSeed: 4 }).dataSync())).not.toEqual(train);
+    expect(Array.from(buildLayer(16, 2, 5, {}, 0).layer.forward(x, { training: true, dropoutSeed: 3 }).dataSync())).toEqual(infer);
     built.store.dispose();
   });
 });
