@@ -63,7 +63,11 @@ describe("selectiv bench run", () => {
     const run2 = (JSON.parse(second.stdout) as { runs: Record<string, unknown>[] }).runs[0]!;
     expect(run2.testAccuracy).toBe(run.testAccuracy);
     expect(run2.testLoss).toBe(run.testLoss);
-    const strip = (text: string) => text.trim().split("\n").map((l) => ({ ...JSON.parse(l), wallSeconds: 0 }));
+    const strip = (text: string) =>
+      text
+        .trim()
+        .split("\n")
+        .map((l) => ({ ...JSON.parse(l), wallSeconds: 0 }));
     expect(strip(readFileSync(join(String(run2.runDir), "metrics.jsonl"), "utf8"))).toEqual(strip(metrics1));
     const csv = readFileSync(join(out, "results.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toMatch(/^task,model,seed/);
@@ -131,7 +135,9 @@ describe("plugins", () => {
     expect(list.status, list.stderr).toBe(0);
     const models = (JSON.parse(list.stdout) as { models: { id: string; owner: string }[] }).models;
     expect(models.find((m) => m.id === "example-gated-retention")?.owner).toBe("plugin selectiv-plugin-example");
-    const run = selectiv(["bench", "run", "--preset", "smoke", "--model", "example-gated-retention", "--json", "--out", tempDir("plug")], { env });
+    const run = selectiv(["bench", "run", "--preset", "smoke", "--model", "example-gated-retention", "--json", "--out", tempDir("plug")], {
+      env,
+    });
     expect(run.status, run.stderr).toBe(0);
     const result = (JSON.parse(run.stdout) as { runs: { model: string; testAccuracy: number }[] }).runs[0]!;
     expect(result.model).toBe("example-gated-retention");
@@ -144,7 +150,10 @@ describe("plugins", () => {
     symlinkSync(examplePlugin, join(project, "node_modules", "selectiv-plugin-example"));
     const broken = join(project, "node_modules", "selectiv-plugin-broken");
     mkdirSync(broken);
-    writeFileSync(join(broken, "package.json"), JSON.stringify({ name: "selectiv-plugin-broken", type: "module", main: "index.js", keywords: ["selectiv-plugin"] }));
+    writeFileSync(
+      join(broken, "package.json"),
+      JSON.stringify({ name: "selectiv-plugin-broken", type: "module", main: "index.js", keywords: ["selectiv-plugin"] }),
+    );
     writeFileSync(join(broken, "index.js"), 'throw new Error("boom at load\\nsecond line");\n');
     const r = selectiv(["models", "list", "--json"], { cwd: project });
     expect(r.status, r.stderr).toBe(0);

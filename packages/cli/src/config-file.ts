@@ -50,10 +50,12 @@ export function readBenchConfigFile(path: string): BenchConfigFile {
     throw new SelectivError(`--config ${path}: not valid ${/\.json$/i.test(path) ? "JSON" : "YAML"}: ${msg}`);
   }
   if (data === null || data === undefined) return {};
-  if (!isMapping(data)) throw new SelectivError(`--config ${path}: expected a mapping at the top level, got ${Array.isArray(data) ? "a list" : typeof data}`);
+  if (!isMapping(data))
+    throw new SelectivError(`--config ${path}: expected a mapping at the top level, got ${Array.isArray(data) ? "a list" : typeof data}`);
   for (const [key, value] of Object.entries(data)) {
     const expected = KEYS[key as keyof BenchConfigFile];
-    if (!expected) throw new SelectivError(`--config ${path}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(KEYS).join(", ")}`);
+    if (!expected)
+      throw new SelectivError(`--config ${path}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(KEYS).join(", ")}`);
     const ok =
       expected === "string"
         ? typeof value === "string"

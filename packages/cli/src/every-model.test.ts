@@ -1,7 +1,15 @@
 // Every registered model trains on the smoke preset of Task 1 and its loss goes down. A new model is covered
 // by registering it; this file does not change.
 import "reflect-metadata";
-import { type ModelRegistry, Tokens, createSelectivContainer, emptyOverrides, initBackend, planBenchmark, trainAndEvaluate } from "@selectiv/core";
+import {
+  type ModelRegistry,
+  Tokens,
+  createSelectivContainer,
+  emptyOverrides,
+  initBackend,
+  planBenchmark,
+  trainAndEvaluate,
+} from "@selectiv/core";
 import { registerModels } from "@selectiv/models";
 import { registerTasks } from "@selectiv/tasks";
 import { mkdtempSync } from "node:fs";
@@ -29,9 +37,20 @@ describe("every registered model trains on the smoke preset", () => {
       const out = mkdtempSync(join(tmpdir(), `selectiv-every-${id}-`));
       const overrides = emptyOverrides();
       overrides.train = { lr: 1e-2, warmupSteps: 0 };
-      const [run] = planBenchmark(container, { tasks: ["task1"], models: [id], seeds: [1], preset: "smoke", overrides, backend: "cpu", outDir: out });
+      const [run] = planBenchmark(container, {
+        tasks: ["task1"],
+        models: [id],
+        seeds: [1],
+        preset: "smoke",
+        overrides,
+        backend: "cpu",
+        outDir: out,
+      });
       const losses: number[] = [];
-      const result = trainAndEvaluate({ ...run!, backend: { name: "cpu", reason: "test" }, outDir: out, resume: false }, { onProgress: (p) => losses.push(p.loss) });
+      const result = trainAndEvaluate(
+        { ...run!, backend: { name: "cpu", reason: "test" }, outDir: out, resume: false },
+        { onProgress: (p) => losses.push(p.loss) },
+      );
       expect(result.status).toBe("completed");
       expect(losses.length).toBeGreaterThanOrEqual(4);
       const head = losses.slice(0, 2).reduce((a, b) => a + b) / 2;

@@ -39,6 +39,9 @@ export function writeResultsIndex(outDir: string): RunResult[] {
   }
   results.sort((a, b) => a.task.localeCompare(b.task) || a.model.localeCompare(b.model) || a.seed - b.seed);
   writeFileAtomic(join(outDir, "results.jsonl"), results.map((r) => JSON.stringify(r)).join("\n") + (results.length ? "\n" : ""));
-  writeFileAtomic(join(outDir, "results.csv"), [COLUMNS.join(","), ...results.map((r) => COLUMNS.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n");
+  writeFileAtomic(
+    join(outDir, "results.csv"),
+    [COLUMNS.join(","), ...results.map((r) => COLUMNS.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n",
+  );
   return results;
 }

@@ -62,7 +62,11 @@ async function tryWebgpu(): Promise<Attempt> {
     if (!g.navigator?.gpu) {
       const dawn = (await importOptional("webgpu")) as { create(flags: string[]): unknown; globals: object };
       Object.assign(globalThis, dawn.globals);
-      Object.defineProperty(globalThis, "navigator", { value: { ...(g.navigator ?? {}), gpu: dawn.create([]) }, configurable: true, writable: true });
+      Object.defineProperty(globalThis, "navigator", {
+        value: { ...(g.navigator ?? {}), gpu: dawn.create([]) },
+        configurable: true,
+        writable: true,
+      });
     }
     const adapter = await g.navigator!.gpu!.requestAdapter();
     if (!adapter) return { ok: false, why: "no GPU adapter (navigator.gpu.requestAdapter() returned null)" };

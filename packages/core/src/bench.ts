@@ -85,7 +85,9 @@ export function parseAssignments(
     const eq = text.indexOf("=");
     const dot = text.indexOf(".");
     if (eq < 0 || dot < 0 || dot > eq) {
-      throw new SelectivError(`--set: got ${JSON.stringify(text)}; expected SECTION.KEY=VALUE with SECTION one of train, task, model or a task/model id`);
+      throw new SelectivError(
+        `--set: got ${JSON.stringify(text)}; expected SECTION.KEY=VALUE with SECTION one of train, task, model or a task/model id`,
+      );
     }
     const section = text.slice(0, dot);
     const key = text.slice(dot + 1, eq);
@@ -122,16 +124,27 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
   if (request.tasks.length === 0) throw new SelectivError(`--task: none given; available: ${tasks.ids().join(", ")}`);
   if (request.models.length === 0) throw new SelectivError(`--model: none given; available: ${models.ids().join(", ")}`);
   for (const s of request.seeds) {
-    if (!Number.isInteger(s) || s < 0 || s > 2 ** 31) throw new SelectivError(`--seed: got ${JSON.stringify(s)}; expected an integer in [0, 2147483648]`);
+    if (!Number.isInteger(s) || s < 0 || s > 2 ** 31)
+      throw new SelectivError(`--seed: got ${JSON.stringify(s)}; expected an integer in [0, 2147483648]`);
   }
   const o = request.overrides;
   for (const id of Object.keys(o.tasks)) tasks.get(id);
   for (const id of Object.keys(o.models)) models.get(id);
-  const training = resolveConfig(TRAINING_SCHEMA, { ...TRAINING_DEFAULTS, ...TRAINING_PRESETS[preset] } as Config, o.train, "train") as TrainingConfig;
+  const training = resolveConfig(
+    TRAINING_SCHEMA,
+    { ...TRAINING_DEFAULTS, ...TRAINING_PRESETS[preset] } as Config,
+    o.train,
+    "train",
+  ) as TrainingConfig;
   const plan: PlannedRun[] = [];
   for (const taskId of request.tasks) {
     const task = tasks.get(taskId);
-    const taskConfig = resolveConfig(task.schema, { ...task.defaults, ...task.presets[preset] } as Config, { ...o.task, ...o.tasks[taskId] }, `task ${taskId}`);
+    const taskConfig = resolveConfig(
+      task.schema,
+      { ...task.defaults, ...task.presets[preset] } as Config,
+      { ...o.task, ...o.tasks[taskId] },
+      `task ${taskId}`,
+    );
     for (const modelId of request.models) {
       const model = models.get(modelId);
       const modelConfig = resolveConfig(

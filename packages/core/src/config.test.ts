@@ -27,13 +27,17 @@ describe("config validation", () => {
   });
 
   it("rejects unknown keys and bad values with one line naming field, value and what is allowed", () => {
-    expect(errorOf(() => resolveConfig(schema, defaults, { sise: 3 }, "model gla"))).toBe('model gla: unknown key "sise"; allowed: size, rate, mode, on');
+    expect(errorOf(() => resolveConfig(schema, defaults, { sise: 3 }, "model gla"))).toBe(
+      'model gla: unknown key "sise"; allowed: size, rate, mode, on',
+    );
     expect(errorOf(() => resolveConfig(schema, defaults, { size: 11 }, "t"))).toBe("t.size: got 11; expected an integer in [1, 10]");
     expect(errorOf(() => resolveConfig(schema, defaults, { size: 2.5 }, "t"))).toBe("t.size: got 2.5; expected an integer in [1, 10]");
     expect(errorOf(() => resolveConfig(schema, defaults, { rate: 1 }, "t"))).toBe("t.rate: got 1; expected a number in [0, 1)");
     expect(errorOf(() => resolveConfig(schema, defaults, { mode: "c" }, "t"))).toBe('t.mode: got "c"; expected one of a, b');
     expect(errorOf(() => resolveConfig(schema, defaults, { on: "yes" }, "t"))).toBe('t.on: got "yes"; expected true or false');
-    expect(errorOf(() => parseFieldText(schema.size!, "abc", "--set train.size"))).toBe('--set train.size: got "abc"; expected an integer in [1, 10]');
+    expect(errorOf(() => parseFieldText(schema.size!, "abc", "--set train.size"))).toBe(
+      '--set train.size: got "abc"; expected an integer in [1, 10]',
+    );
     for (const m of [errorOf(() => resolveConfig(schema, defaults, { size: null }, "t"))]) expect(m.includes("\n")).toBe(false);
   });
 });

@@ -86,9 +86,7 @@ export function resolveConfig<C extends Config>(
   for (const [key, value] of Object.entries(overrides)) {
     const spec = schema[key];
     if (!spec) {
-      throw new SelectivError(
-        `${context}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(schema).join(", ")}`,
-      );
+      throw new SelectivError(`${context}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(schema).join(", ")}`);
     }
     out[key] = checkField(spec, value, `${context}.${key}`);
   }

@@ -69,7 +69,10 @@ export class Adam {
     return { step: this.t, m: read(this.m), v: read(this.v) };
   }
 
-  setState(state: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }, shapes: ReadonlyMap<string, number[]>): void {
+  setState(
+    state: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> },
+    shapes: ReadonlyMap<string, number[]>,
+  ): void {
     this.dispose();
     this.t = state.step;
     for (const [name, values] of state.m) {

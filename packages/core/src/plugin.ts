@@ -107,7 +107,9 @@ export async function loadPlugins(
     }
     const declared = pjson.selectiv?.apiVersion;
     if (declared !== undefined && declared !== PLUGIN_API_VERSION) {
-      warn(`plugin ${c.name}: skipped: built for plugin API version ${JSON.stringify(declared)}, this selectiv has version ${PLUGIN_API_VERSION}`);
+      warn(
+        `plugin ${c.name}: skipped: built for plugin API version ${JSON.stringify(declared)}, this selectiv has version ${PLUGIN_API_VERSION}`,
+      );
       continue;
     }
     const owner = `plugin ${c.name}`;
@@ -120,7 +122,9 @@ export async function loadPlugins(
       registerTask: (d) => registerDefinition(container, "task", d as { id: string; description: string }, owner),
     };
     try {
-      const mod = (await import(pathToFileURL(entryFile(c.root, pjson)).href)) as Partial<PluginModule> & { default?: Partial<PluginModule> };
+      const mod = (await import(pathToFileURL(entryFile(c.root, pjson)).href)) as Partial<PluginModule> & {
+        default?: Partial<PluginModule>;
+      };
       const register = mod.register ?? mod.default?.register;
       if (typeof register !== "function") {
         warn(`plugin ${c.name}: skipped: its entry exports no register(host) function`);

@@ -21,7 +21,11 @@ class TinyRetention implements SequenceLayer {
     const [q, k, v] = tf.split(this.qkv.apply(x), 3, 2) as tf.Tensor3D[];
     const logAlpha = tf.transpose(tf.neg(tf.softplus(tf.neg(this.gate.apply(x)))), [0, 2, 1]) as tf.Tensor3D;
     const h = (t: tf.Tensor3D) => splitHeads(t, this.ctx.heads);
-    return mergeHeads(linearRecurrence({ query: h(q!), key: h(k!), value: h(v!), decay: { kind: "scalar", logAlpha } }, o.form ?? "chunked", { chunkSize: 4 }).output);
+    return mergeHeads(
+      linearRecurrence({ query: h(q!), key: h(k!), value: h(v!), decay: { kind: "scalar", logAlpha } }, o.form ?? "chunked", {
+        chunkSize: 4,
+      }).output,
+    );
   }
 
   initialState(batch: number): LayerState {

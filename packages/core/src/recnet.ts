@@ -48,7 +48,10 @@ export class RecNet {
     for (let l = 0; l < shape.layers; l++) {
       const scope = root.child(`layers.${l}`);
       this.blocks.push(
-        definition.createLayer({ dModel: shape.width, heads: shape.heads, layerIndex: l, params: scope.child("mixer"), dropout: shape.dropout }, config),
+        definition.createLayer(
+          { dModel: shape.width, heads: shape.heads, layerIndex: l, params: scope.child("mixer"), dropout: shape.dropout },
+          config,
+        ),
       );
       this.norms.push(new LayerNorm(scope, "norm", shape.width));
     }

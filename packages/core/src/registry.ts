@@ -70,12 +70,7 @@ export class TaskRegistry extends DefinitionRegistry<TaskDefinition> {
  * Registers a definition after checking its id: well-formed and not already taken. A clash is an error naming
  * both owners, so a plugin cannot shadow a built-in.
  */
-export function registerDefinition(
-  container: DependencyContainer,
-  kind: "model" | "task",
-  def: Identified,
-  owner = "built-in",
-): void {
+export function registerDefinition(container: DependencyContainer, kind: "model" | "task", def: Identified, owner = "built-in"): void {
   const token = kind === "model" ? Tokens.ModelDefinition : Tokens.TaskDefinition;
   if (typeof def?.id !== "string" || !ID_PATTERN.test(def.id)) {
     throw new SelectivError(

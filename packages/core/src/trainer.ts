@@ -87,7 +87,8 @@ const BASELINE_SAMPLES = 2000;
 function majorityClass(task: TaskInstance, batchSize: number): number {
   const counts = new Map<number, number>();
   const n = Math.min(BASELINE_SAMPLES, task.splitSize("train"));
-  for (let start = 0; start < n; start += batchSize) addSymbolClassCounts(task.batch("train", start, Math.min(batchSize, n - start)), counts);
+  for (let start = 0; start < n; start += batchSize)
+    addSymbolClassCounts(task.batch("train", start, Math.min(batchSize, n - start)), counts);
   let best = 0;
   let bestCount = -1;
   for (const [c, k] of counts) if (k > bestCount || (k === bestCount && c < best)) [best, bestCount] = [c, k];
@@ -120,7 +121,11 @@ function evaluate(net: RecNet, task: TaskInstance, batchSize: number, majority: 
     });
     for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
   }
-  return { loss: lossSum / Math.max(1, steps), accuracy: correct / Math.max(1, total), majorityBaseline: majorityHits / Math.max(1, total) };
+  return {
+    loss: lossSum / Math.max(1, steps),
+    accuracy: correct / Math.max(1, total),
+    majorityBaseline: majorityHits / Math.max(1, total),
+  };
 }
 
 /**
@@ -209,7 +214,17 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   const saveCheckpoint = (stepsDone: number): void => {
     const adam = optimizer.getState();
     const params = new Map(net.store.entries().map(([name, v]) => [name, v.dataSync() as Float32Array]));
-    const meta: CheckpointMeta = { settings, step: stepsDone, samples, nextEval, records, lastLoss, gradNorm, adamStep: adam.step, wallSeconds: wallSeconds() };
+    const meta: CheckpointMeta = {
+      settings,
+      step: stepsDone,
+      samples,
+      nextEval,
+      records,
+      lastLoss,
+      gradNorm,
+      adamStep: adam.step,
+      wallSeconds: wallSeconds(),
+    };
     writeCheckpoint(checkpointPath, { meta, arrays: { params, m: adam.m, v: adam.v } });
   };
   const saved = resume ? readCheckpoint<CheckpointMeta>(checkpointPath) : undefined;
@@ -238,7 +253,15 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
       const t = batchTensors(batch);
       const validSteps = tf.sum(t.mask);
       const { value, grads } = tf.variableGrads(
-        () => tf.div(maskedCrossEntropySum(net.logits(t.inputs, { training: true, dropoutSeed: hashSeed(seed, "dropout", step) }), t.targets, t.mask), validSteps) as tf.Scalar,
+        () =>
+          tf.div(
+            maskedCrossEntropySum(
+              net.logits(t.inputs, { training: true, dropoutSeed: hashSeed(seed, "dropout", step) }),
+              t.targets,
+              t.mask,
+            ),
+            validSteps,
+          ) as tf.Scalar,
         varList,
       );
       lastLoss = value.dataSync()[0]!;

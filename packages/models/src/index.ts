@@ -39,7 +39,17 @@ export { GatedDeltaProduct } from "./gated-delta-product/layer.js";
 export { gatedDeltaProductDefaults, gatedDeltaProductSchema, type GatedDeltaProductConfig } from "./gated-delta-product/config.js";
 
 /** Every built-in model, one folder each; adding a model means adding it here. */
-export const builtInModels = [glaDefinition, mambaDefinition, mamba2Definition, retNetDefinition, linearAttentionDefinition, transformerDefinition, deltaNetDefinition, gatedDeltaNetDefinition, gatedDeltaProductDefinition] as const;
+export const builtInModels = [
+  glaDefinition,
+  mambaDefinition,
+  mamba2Definition,
+  retNetDefinition,
+  linearAttentionDefinition,
+  transformerDefinition,
+  deltaNetDefinition,
+  gatedDeltaNetDefinition,
+  gatedDeltaProductDefinition,
+] as const;
 
 /** Registers the built-in models in a selectiv container. */
 export function registerModels(container: DependencyContainer): void {

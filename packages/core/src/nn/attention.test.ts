@@ -11,7 +11,8 @@ describe("causal attention", () => {
     const full = causalAttention(q, k, v, 0.5, 1000);
     for (const block of [1, 3, 4, 11]) {
       expect(tf.max(tf.abs(tf.sub(causalAttention(q, k, v, 0.5, block), full))).dataSync()[0]).toBeLessThan(1e-5);
-      const f = (block2: number) => (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.sin(causalAttention(a as tf.Tensor4D, c as tf.Tensor4D, e as tf.Tensor4D, 0.5, block2))) as tf.Scalar;
+      const f = (block2: number) => (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) =>
+        tf.sum(tf.sin(causalAttention(a as tf.Tensor4D, c as tf.Tensor4D, e as tf.Tensor4D, 0.5, block2))) as tf.Scalar;
       const g1 = tf.grads(f(block))([q, k, v]);
       const g2 = tf.grads(f(1000))([q, k, v]);
       for (let i = 0; i < 3; i++) expect(tf.max(tf.abs(tf.sub(g1[i]!, g2[i]!))).dataSync()[0]).toBeLessThan(1e-5);
@@ -24,6 +25,8 @@ describe("causal attention", () => {
       expect(tf.max(tf.abs(tf.sub(r.output, at(full)))).dataSync()[0]).toBeLessThan(1e-5);
     }
     // The first position attends only to itself.
-    expect(tf.max(tf.abs(tf.sub(tf.slice(full, [0, 0, 0, 0], [b, h, 1, 3]), tf.slice(v, [0, 0, 0, 0], [b, h, 1, 3])))).dataSync()[0]).toBeLessThan(1e-6);
+    expect(
+      tf.max(tf.abs(tf.sub(tf.slice(full, [0, 0, 0, 0], [b, h, 1, 3]), tf.slice(v, [0, 0, 0, 0], [b, h, 1, 3])))).dataSync()[0],
+    ).toBeLessThan(1e-6);
   });
 });

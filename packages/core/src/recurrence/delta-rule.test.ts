@@ -6,7 +6,10 @@ import { fusedDeltaRule } from "./fused-delta-rule.js";
 
 function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => offset + scale * rng.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => offset + scale * rng.normal()),
+    shape,
+  );
 }
 
 const maxAbs = (a: tf.Tensor): number => tf.max(tf.abs(a)).dataSync()[0]!;
@@ -38,7 +41,11 @@ function raw(t: number, seed: number, opts: { parallel?: boolean; gateOffset?: n
 }
 
 /** The layer-side maths: L2-normalised q, k; β = scale·σ(·) (scale 2 allows negative eigenvalues); log α = −softplus(−gate). */
-function build(r: { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor; beta: tf.Tensor; gate: tf.Tensor }, betaScale: number, gated: boolean): DeltaRuleInputs {
+function build(
+  r: { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor; beta: tf.Tensor; gate: tf.Tensor },
+  betaScale: number,
+  gated: boolean,
+): DeltaRuleInputs {
   return {
     query: tf.mul(l2(r.q), 0.5) as tf.Tensor4D,
     key: l2(r.k) as tf.Tensor4D,
@@ -65,33 +72,37 @@ describe("delta rule: chunked (WY/UT) and fused forms ≡ step-by-step oracle", 
     [37, 8],
   ];
   for (const fused of [false, true])
-  for (const gated of [false, true]) {
-    for (const betaScale of [1, 2]) {
-      for (const [t, c] of cases) {
-        if (fused && c !== 16) continue;
-        const fast = (inp: DeltaRuleInputs, s0?: tf.Tensor4D) => (fused ? fusedDeltaRule(inp, s0) : deltaRuleChunked(inp, { chunkSize: c }, s0));
-        it(`${fused ? "fused" : "chunked"}, ${gated ? "gated" : "plain"}, β ∈ (0,${betaScale}), T=${t}, C=${c}: values, state and gradients`, () => {
-          const r = raw(t, 1000 + t * 13 + c + betaScale);
-          const inputs = build(r, betaScale, gated);
-          const a = fast(inputs, r.s0 as tf.Tensor4D);
-          const o = deltaRuleStepwise(inputs, r.s0 as tf.Tensor4D);
-          expect(maxDiff(a.output, o.output)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.output)));
-          expect(maxDiff(a.state, o.state)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.state)));
-          const xs = gated ? [r.q, r.k, r.v, r.beta, r.s0, r.gate] : [r.q, r.k, r.v, r.beta, r.s0];
-          const loss = (chunked: boolean) => (...x: tf.Tensor[]) => {
-            const inp = build({ q: x[0]!, k: x[1]!, v: x[2]!, beta: x[3]!, gate: x[5] ?? r.gate }, betaScale, gated);
-            const res = chunked ? fast(inp, x[4] as tf.Tensor4D) : deltaRuleStepwise(inp, x[4] as tf.Tensor4D);
-            const w1 = tf.sin(tf.range(0, res.output.size).reshape(res.output.shape));
-            const w2 = tf.cos(tf.range(0, res.state.size).reshape(res.state.shape));
-            return tf.add(tf.sum(tf.mul(res.output, w1)), tf.sum(tf.mul(res.state, w2))) as tf.Scalar;
-          };
-          const ga = tf.grads(loss(true))(xs);
-          const go = tf.grads(loss(false))(xs);
-          for (let i = 0; i < xs.length; i++) expect(maxDiff(ga[i]!, go[i]!), `grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(go[i]!)));
-        });
+    for (const gated of [false, true]) {
+      for (const betaScale of [1, 2]) {
+        for (const [t, c] of cases) {
+          if (fused && c !== 16) continue;
+          const fast = (inp: DeltaRuleInputs, s0?: tf.Tensor4D) =>
+            fused ? fusedDeltaRule(inp, s0) : deltaRuleChunked(inp, { chunkSize: c }, s0);
+          it(`${fused ? "fused" : "chunked"}, ${gated ? "gated" : "plain"}, β ∈ (0,${betaScale}), T=${t}, C=${c}: values, state and gradients`, () => {
+            const r = raw(t, 1000 + t * 13 + c + betaScale);
+            const inputs = build(r, betaScale, gated);
+            const a = fast(inputs, r.s0 as tf.Tensor4D);
+            const o = deltaRuleStepwise(inputs, r.s0 as tf.Tensor4D);
+            expect(maxDiff(a.output, o.output)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.output)));
+            expect(maxDiff(a.state, o.state)).toBeLessThan(2e-5 * Math.max(1, maxAbs(o.state)));
+            const xs = gated ? [r.q, r.k, r.v, r.beta, r.s0, r.gate] : [r.q, r.k, r.v, r.beta, r.s0];
+            const loss =
+              (chunked: boolean) =>
+              (...x: tf.Tensor[]) => {
+                const inp = build({ q: x[0]!, k: x[1]!, v: x[2]!, beta: x[3]!, gate: x[5] ?? r.gate }, betaScale, gated);
+                const res = chunked ? fast(inp, x[4] as tf.Tensor4D) : deltaRuleStepwise(inp, x[4] as tf.Tensor4D);
+                const w1 = tf.sin(tf.range(0, res.output.size).reshape(res.output.shape));
+                const w2 = tf.cos(tf.range(0, res.state.size).reshape(res.state.shape));
+                return tf.add(tf.sum(tf.mul(res.output, w1)), tf.sum(tf.mul(res.state, w2))) as tf.Scalar;
+              };
+            const ga = tf.grads(loss(true))(xs);
+            const go = tf.grads(loss(false))(xs);
+            for (let i = 0; i < xs.length; i++)
+              expect(maxDiff(ga[i]!, go[i]!), `grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(go[i]!)));
+          });
+        }
       }
     }
-  }
 
   it("stays exact with nearly parallel keys and β near 2 (§9.5)", () => {
     const r = raw(40, 5, { parallel: true });

@@ -36,7 +36,11 @@ function build(kind: Kind, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, raw: 
   // log α = −softplus(−x): any real x gives a valid log-decay.
   const logAlpha = tf.neg(tf.softplus(tf.neg(raw)));
   const decay: Decay =
-    kind === "none" ? { kind } : kind === "scalar" ? { kind, logAlpha: logAlpha as tf.Tensor3D } : { kind, logAlpha: logAlpha as tf.Tensor4D };
+    kind === "none"
+      ? { kind }
+      : kind === "scalar"
+        ? { kind, logAlpha: logAlpha as tf.Tensor3D }
+        : { kind, logAlpha: logAlpha as tf.Tensor4D };
   return { query: q, key: k, value: v, decay };
 }
 
@@ -53,36 +57,40 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
     [20, 3],
   ];
   for (const form of ["chunked", "fused"] as Form[])
-  for (const kind of kinds) {
-    for (const [t, c] of cases) {
-      if (form === "fused" && c !== 16) continue; // the fused kernel has no chunk size
-      it(`${form}: ${kind} decay, T=${t}, C=${c}: outputs, final state and gradients agree`, () => {
-        const fast = (inp: RecurrenceInputs, s0: tf.Tensor4D) => (form === "chunked" ? chunkedScan(inp, { chunkSize: c }, s0) : fusedScan(inp, s0));
-        const { q, k, v, raw, s0 } = makeInputs(kind, t, 0, 100 + t * 7 + c);
-        const loss = (which: "chunked" | "stepwise") => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, rr: tf.Tensor, ss: tf.Tensor) => {
-          const inp = build(kind, qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, rr);
-          const r = which === "chunked" ? fast(inp, ss as tf.Tensor4D) : stepwiseScan(inp, ss as tf.Tensor4D);
-          // Weighted sum so every output and state entry gets a distinct gradient.
-          const w1 = tf.sin(tf.range(0, r.output.size).reshape(r.output.shape));
-          const w2 = tf.cos(tf.range(0, r.state.size).reshape(r.state.shape));
-          return tf.add(tf.sum(tf.mul(r.output, w1)), tf.sum(tf.mul(r.state, w2))) as tf.Scalar;
-        };
-        const a = fast(build(kind, q, k, v, raw), s0 as tf.Tensor4D);
-        const o = stepwiseScan(build(kind, q, k, v, raw), s0);
-        expect(a.output.shape).toEqual(o.output.shape);
-        expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
-        expect(maxAbsDiff(a.state, o.state)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.state)));
-        // With no decay the raw gate is unused: differentiate with respect to the others only.
-        const xs = kind === "none" ? [q, k, v, s0] : [q, k, v, s0, raw];
-        const f = (form: "chunked" | "stepwise") => (...a: tf.Tensor[]) => loss(form)(a[0]!, a[1]!, a[2]!, a[4] ?? raw, a[3]!);
-        const ga = tf.grads(f("chunked"))(xs);
-        const go = tf.grads(f("stepwise"))(xs);
-        for (let i = 0; i < ga.length; i++) {
-          expect(maxAbsDiff(ga[i]!, go[i]!)).toBeLessThan(2e-5 * Math.max(1, maxAbs(go[i]!)));
-        }
-      });
+    for (const kind of kinds) {
+      for (const [t, c] of cases) {
+        if (form === "fused" && c !== 16) continue; // the fused kernel has no chunk size
+        it(`${form}: ${kind} decay, T=${t}, C=${c}: outputs, final state and gradients agree`, () => {
+          const fast = (inp: RecurrenceInputs, s0: tf.Tensor4D) =>
+            form === "chunked" ? chunkedScan(inp, { chunkSize: c }, s0) : fusedScan(inp, s0);
+          const { q, k, v, raw, s0 } = makeInputs(kind, t, 0, 100 + t * 7 + c);
+          const loss = (which: "chunked" | "stepwise") => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, rr: tf.Tensor, ss: tf.Tensor) => {
+            const inp = build(kind, qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, rr);
+            const r = which === "chunked" ? fast(inp, ss as tf.Tensor4D) : stepwiseScan(inp, ss as tf.Tensor4D);
+            // Weighted sum so every output and state entry gets a distinct gradient.
+            const w1 = tf.sin(tf.range(0, r.output.size).reshape(r.output.shape));
+            const w2 = tf.cos(tf.range(0, r.state.size).reshape(r.state.shape));
+            return tf.add(tf.sum(tf.mul(r.output, w1)), tf.sum(tf.mul(r.state, w2))) as tf.Scalar;
+          };
+          const a = fast(build(kind, q, k, v, raw), s0 as tf.Tensor4D);
+          const o = stepwiseScan(build(kind, q, k, v, raw), s0);
+          expect(a.output.shape).toEqual(o.output.shape);
+          expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+          expect(maxAbsDiff(a.state, o.state)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.state)));
+          // With no decay the raw gate is unused: differentiate with respect to the others only.
+          const xs = kind === "none" ? [q, k, v, s0] : [q, k, v, s0, raw];
+          const f =
+            (form: "chunked" | "stepwise") =>
+            (...a: tf.Tensor[]) =>
+              loss(form)(a[0]!, a[1]!, a[2]!, a[4] ?? raw, a[3]!);
+          const ga = tf.grads(f("chunked"))(xs);
+          const go = tf.grads(f("stepwise"))(xs);
+          for (let i = 0; i < ga.length; i++) {
+            expect(maxAbsDiff(ga[i]!, go[i]!)).toBeLessThan(2e-5 * Math.max(1, maxAbs(go[i]!)));
+          }
+        });
+      }
     }
-  }
 
   it("diagonal decay stays finite and exact with very strong decays (GLA gate logits near −30)", () => {
     const t = 40;
@@ -105,10 +113,19 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
     const k1 = randomTensor(rng, [b, 1, t, dk]) as tf.Tensor4D;
     const v = randomTensor(rng, [b, h, t, dv]) as tf.Tensor4D;
     const logAlpha = tf.neg(tf.softplus(randomTensor(rng, [b, h, t]))) as tf.Tensor3D;
-    const tiled = { query: tf.tile(q1, [1, h, 1, 1]) as tf.Tensor4D, key: tf.tile(k1, [1, h, 1, 1]) as tf.Tensor4D, value: v, decay: { kind: "scalar", logAlpha } as Decay };
+    const tiled = {
+      query: tf.tile(q1, [1, h, 1, 1]) as tf.Tensor4D,
+      key: tf.tile(k1, [1, h, 1, 1]) as tf.Tensor4D,
+      value: v,
+      decay: { kind: "scalar", logAlpha } as Decay,
+    };
     const shared = { ...tiled, query: q1, key: k1 };
     const o = stepwiseScan(tiled);
-    for (const [name, a] of [["chunked", chunkedScan(shared, { chunkSize: 8 })], ["fused", fusedScan(shared)], ["stepwise", stepwiseScan(shared)]] as const) {
+    for (const [name, a] of [
+      ["chunked", chunkedScan(shared, { chunkSize: 8 })],
+      ["fused", fusedScan(shared)],
+      ["stepwise", stepwiseScan(shared)],
+    ] as const) {
       expect(maxAbsDiff(a.output, o.output), name).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
     }
     const f = (fn: (x: RecurrenceInputs) => { output: tf.Tensor }) => (qq: tf.Tensor, kk: tf.Tensor) =>
@@ -119,7 +136,8 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
     const g0 = tf.grads(f(tiledFn))([q1, k1]);
     for (const fn of [(x: RecurrenceInputs) => chunkedScan(x, { chunkSize: 8 }), (x: RecurrenceInputs) => fusedScan(x), stepwiseScan]) {
       const g = tf.grads(f(fn))([q1, k1]);
-      for (let i = 0; i < 2; i++) expect(maxAbsDiff(g[i]!, g0[i]!), `${fn.name} grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(g0[i]!)));
+      for (let i = 0; i < 2; i++)
+        expect(maxAbsDiff(g[i]!, g0[i]!), `${fn.name} grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(g0[i]!)));
     }
   });
 });

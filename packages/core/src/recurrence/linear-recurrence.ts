@@ -64,7 +64,8 @@ export function stepwiseScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4
   let state = initialState ?? zeroState(b, h, dk, dv);
   const outputs: tf.Tensor3D[] = [];
   for (let i = 0; i < t; i++) {
-    const at = (x: tf.Tensor4D): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, x.shape[1], 1, x.shape[3]]), [b, x.shape[1], x.shape[3]]);
+    const at = (x: tf.Tensor4D): tf.Tensor3D =>
+      tf.reshape(tf.slice(x, [0, 0, i, 0], [b, x.shape[1], 1, x.shape[3]]), [b, x.shape[1], x.shape[3]]);
     let logAlpha: tf.Tensor | undefined;
     if (decay.kind === "scalar") logAlpha = tf.reshape(tf.slice(decay.logAlpha, [0, 0, i], [b, h, 1]), [b, h]);
     else if (decay.kind === "diagonal") logAlpha = at(decay.logAlpha);

@@ -148,7 +148,13 @@ export function selectiveScan(inputs: SelectiveScanInputs): tf.Tensor3D {
             }
           }
         }
-        return [tf.tensor3d(gx, [B, T, E]), tf.tensor3d(gd, [B, T, E]), tf.tensor2d(ga, [E, N]), tf.tensor3d(gb, [B, T, N]), tf.tensor3d(gc, [B, T, N])];
+        return [
+          tf.tensor3d(gx, [B, T, E]),
+          tf.tensor3d(gd, [B, T, E]),
+          tf.tensor2d(ga, [E, N]),
+          tf.tensor3d(gb, [B, T, N]),
+          tf.tensor3d(gc, [B, T, N]),
+        ];
       },
     };
   });

@@ -189,9 +189,21 @@ function referenceForward(store: ParameterStore, xs: number[][], d: number, head
         return silu(s);
       }),
     );
-  const q = convolve(xs.map((x) => linear(x, p("q_proj.weight"), K)), p("q_conv1d.weight"), K);
-  const k = convolve(xs.map((x) => linear(x, p("k_proj.weight"), K)), p("k_conv1d.weight"), K);
-  const v = convolve(xs.map((x) => linear(x, p("v_proj.weight"), V)), p("v_conv1d.weight"), V);
+  const q = convolve(
+    xs.map((x) => linear(x, p("q_proj.weight"), K)),
+    p("q_conv1d.weight"),
+    K,
+  );
+  const k = convolve(
+    xs.map((x) => linear(x, p("k_proj.weight"), K)),
+    p("k_conv1d.weight"),
+    K,
+  );
+  const v = convolve(
+    xs.map((x) => linear(x, p("v_proj.weight"), V)),
+    p("v_conv1d.weight"),
+    V,
+  );
   const normWeight = p("o_norm.weight");
   const state = Array.from({ length: heads }, () => Array.from({ length: dk }, () => new Array<number>(dv).fill(0)));
   return xs.map((_, t) => {

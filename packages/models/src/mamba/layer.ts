@@ -59,7 +59,11 @@ export class Mamba implements SequenceLayer {
       biasInit: dtBiasInit(config, "mamba"),
     });
     // S4D-real: A[e, n] = −(n + 1) in every channel.
-    this.aLog = scope.variable("A_log", [e, n], init.byIndex((i) => Math.log((i % n) + 1)));
+    this.aLog = scope.variable(
+      "A_log",
+      [e, n],
+      init.byIndex((i) => Math.log((i % n) + 1)),
+    );
     this.skip = scope.variable("D", [e], init.constant(1));
     this.outProj = new Linear(scope, "out_proj", e, d, { bias: false });
   }
@@ -105,8 +109,7 @@ export class Mamba implements SequenceLayer {
     const [r, n] = [this.dtRank, this.dState];
     const projected = this.xProj.apply(u);
     const lead = u.shape.slice(0, -1);
-    const take = (from: number, size: number) =>
-      tf.slice(projected, [...lead.map(() => 0), from], [...lead, size]) as T;
+    const take = (from: number, size: number) => tf.slice(projected, [...lead.map(() => 0), from], [...lead, size]) as T;
     return {
       x: u,
       delta: tf.softplus(this.dtProj.apply(take(0, r))),

@@ -147,7 +147,8 @@ describe("Mamba layer (models.md §4.1, §6.5): fused scan (training form) ≡ s
         [0, 0],
       ]);
       let c: tf.Tensor = variable(built.store, "layer.conv1d.bias");
-      for (let j = 0; j < 4; j++) c = tf.add(c, tf.mul(tf.slice(padded, [0, j, 0], [2, 37, e]), tf.reshape(tf.slice(w, [j, 0], [1, e]), [e])));
+      for (let j = 0; j < 4; j++)
+        c = tf.add(c, tf.mul(tf.slice(padded, [0, j, 0], [2, 37, e]), tf.reshape(tf.slice(w, [j, 0], [1, e]), [e])));
       const conv = tf.mul(c, tf.sigmoid(c));
       const r = Math.ceil(d / 16);
       const dt = tf.slice(tf.matMul(tf.reshape(conv, [-1, e]), variable(built.store, "layer.x_proj.weight")), [0, 0], [2 * 37, r]);

@@ -251,7 +251,14 @@ function referenceForward(p: (name: string) => number[], xs: number[][], d: numb
   const nh = e / hp;
   const ch = e + 2 * n;
   const projected = xs.map((x) => linear(x, p("in_proj.weight"), 2 * e + 2 * n + nh));
-  const [convW, convB, dtBias, aLog, skip, normW] = [p("conv1d.weight"), p("conv1d.bias"), p("dt_bias"), p("A_log"), p("D"), p("norm.weight")];
+  const [convW, convB, dtBias, aLog, skip, normW] = [
+    p("conv1d.weight"),
+    p("conv1d.bias"),
+    p("dt_bias"),
+    p("A_log"),
+    p("D"),
+    p("norm.weight"),
+  ];
   const state = Array.from({ length: nh }, () => Array.from({ length: hp }, () => new Array<number>(n).fill(0)));
   return xs.map((_, t) => {
     const xbc = Array.from({ length: ch }, (_, c) => {

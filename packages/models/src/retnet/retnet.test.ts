@@ -201,9 +201,21 @@ function referenceForward(store: ParameterStore, xs: number[][], d: number, head
     }
     return out;
   };
-  const q = convolve(xs.map((x) => linear(x, p("q_proj.weight"), K)), p("q_conv1d.weight"), K);
-  const k = convolve(xs.map((x) => linear(x, p("k_proj.weight"), K)), p("k_conv1d.weight"), K);
-  const v = convolve(xs.map((x) => linear(x, p("v_proj.weight"), V)), p("v_conv1d.weight"), V);
+  const q = convolve(
+    xs.map((x) => linear(x, p("q_proj.weight"), K)),
+    p("q_conv1d.weight"),
+    K,
+  );
+  const k = convolve(
+    xs.map((x) => linear(x, p("k_proj.weight"), K)),
+    p("k_conv1d.weight"),
+    K,
+  );
+  const v = convolve(
+    xs.map((x) => linear(x, p("v_proj.weight"), V)),
+    p("v_conv1d.weight"),
+    V,
+  );
   const normWeight = p("g_norm_swish_gate.weight");
   const state = Array.from({ length: heads }, () => Array.from({ length: dk }, () => new Array<number>(dv).fill(0)));
   return xs.map((x, t) => {
@@ -252,9 +264,7 @@ describe("RetNet layer: values match a plain-JS reading of §3.2", () => {
 
 describe("RetNet decays and RoPE settings (models.md §3.2)", () => {
   it("γ_h = 1 − 2^{−5−h}: 0.96875, 0.984375, 0.9921875, 0.99609375 at H = 4", () => {
-    expect(Array.from(retentionLogDecays(4)).map((l) => Math.fround(Math.exp(l)))).toEqual([
-      0.96875, 0.984375, 0.9921875, 0.99609375,
-    ]);
+    expect(Array.from(retentionLogDecays(4)).map((l) => Math.fround(Math.exp(l)))).toEqual([0.96875, 0.984375, 0.9921875, 0.99609375]);
   });
 
   it("rejects an odd head key dim (RoPE over the whole head dim)", () => {
@@ -276,7 +286,11 @@ describe("RetNet parameters (models.md §3.2, §7)", () => {
   }
 
   it("the general formula follows the options (no short conv, no output gate, other expansions)", () => {
-    for (const overrides of [{ useShortConv: false }, { useOutputGate: false }, { expandK: 0.5, expandV: 1, convSize: 3 }] as Partial<RetNetConfig>[]) {
+    for (const overrides of [
+      { useShortConv: false },
+      { useOutputGate: false },
+      { expandK: 0.5, expandV: 1, convSize: 3 },
+    ] as Partial<RetNetConfig>[]) {
       const config = { ...retNetDefaults, ...overrides } as RetNetConfig;
       const built = buildLayer(32, 4, 1, overrides);
       expect(built.store.count()).toBe(retNetDefinition.parametersPerLayer(32, 4, config));
@@ -286,7 +300,12 @@ describe("RetNet parameters (models.md §3.2, §7)", () => {
 
   it("the per-layer figure at d = 256 matches §7.2 (528,512) and the RecNet total is 4,654,401", () => {
     expect(retNetDefinition.parametersPerLayer(256, 4, retNetDefaults)).toBe(528_512);
-    const net = new RecNet(retNetDefinition, retNetDefaults, { inputSize: 41, numClasses: 1601, width: 256, layers: 8, heads: 4, dropout: 0.2 }, 0);
+    const net = new RecNet(
+      retNetDefinition,
+      retNetDefaults,
+      { inputSize: 41, numClasses: 1601, width: 256, layers: 8, heads: 4, dropout: 0.2 },
+      0,
+    );
     expect(net.parameterCount).toBe(4_654_401);
     net.store.dispose();
   });

@@ -202,8 +202,12 @@ function referenceForward(store: ParameterStore, xs: number[][], d: number, head
     return out;
   };
   const perHead = (u: number[]) => Array.from({ length: heads }, (_, h) => u.slice(h * dh, (h + 1) * dh));
-  const qs = xs.map((x, t) => perHead(linear(x, p("q_proj.weight"), d, p("q_proj.bias"))).map((u) => rope(refNorm(u, p("q_norm.weight")), t)));
-  const ks = xs.map((x, t) => perHead(linear(x, p("k_proj.weight"), d, p("k_proj.bias"))).map((u) => rope(refNorm(u, p("k_norm.weight")), t)));
+  const qs = xs.map((x, t) =>
+    perHead(linear(x, p("q_proj.weight"), d, p("q_proj.bias"))).map((u) => rope(refNorm(u, p("q_norm.weight")), t)),
+  );
+  const ks = xs.map((x, t) =>
+    perHead(linear(x, p("k_proj.weight"), d, p("k_proj.bias"))).map((u) => rope(refNorm(u, p("k_norm.weight")), t)),
+  );
   const vs = xs.map((x) => perHead(linear(x, p("v_proj.weight"), d, p("v_proj.bias"))));
   const beta = p("beta_swish")[0]!;
   return xs.map((x, t) => {

@@ -31,8 +31,13 @@ export default class BenchRun extends SelectivCommand {
     task: Flags.string({ description: "Task id (repeatable). Default: task1.", multiple: true }),
     model: Flags.string({ description: "Model id (repeatable). Default: gla.", multiple: true }),
     preset: Flags.string({ description: `Preset: ${PRESET_NAMES.join("|")}. Default: quick.` }),
-    config: Flags.string({ description: "JSON or YAML file with preset, tasks, models, seeds, backend, out, train, task, model, overrides." }),
-    set: Flags.string({ description: "Override one field: train.KEY=V, task.KEY=V, model.KEY=V or ID.KEY=V (repeatable).", multiple: true }),
+    config: Flags.string({
+      description: "JSON or YAML file with preset, tasks, models, seeds, backend, out, train, task, model, overrides.",
+    }),
+    set: Flags.string({
+      description: "Override one field: train.KEY=V, task.KEY=V, model.KEY=V or ID.KEY=V (repeatable).",
+      multiple: true,
+    }),
     seed: Flags.integer({ description: "Seed (repeatable). Default: 1.", multiple: true }),
     backend: Flags.string({ description: `Backend: ${BACKEND_PREFERENCES.join("|")}. Default: auto.` }),
     out: Flags.string({ description: "Results folder. Default: ./results." }),

@@ -20,6 +20,11 @@ export default class TasksList extends SelectivCommand {
       this.printJson({ tasks: rows });
       return;
     }
-    this.log(formatTable(["id", "description", "from"], rows.map((r) => [r.id, r.description, r.owner])));
+    this.log(
+      formatTable(
+        ["id", "description", "from"],
+        rows.map((r) => [r.id, r.description, r.owner]),
+      ),
+    );
   }
 }
