@@ -18,4 +18,7 @@ if (!existsSync(join(here, "..", "packages", "core", "dist", "index.js"))) {
   process.exit(2);
 }
 process.argv.splice(2, 1);
-await import(pathToFileURL(join(here, `${name}.mjs`)).href);
+const mod = await import(pathToFileURL(join(here, `${name}.mjs`)).href);
+// A benchmark module exports main(argv) (or run()) and runs by itself only when executed directly.
+if (typeof mod.main === "function") await mod.main(process.argv.slice(2));
+else if (typeof mod.run === "function") await mod.run();

@@ -9,6 +9,8 @@ export const mambaDefinition: ModelDefinition<MambaConfig> = {
     "Mamba-1 (mamba_ssm): selective SSM with a decay exp(Δ_t[e]·A[e,n]) per channel and state index, D skip, SiLU(z) output gate.",
   schema: mambaSchema,
   defaults: mambaDefaults,
+  // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
+  presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
   // models.md §8, Mamba row.
   taxonomy: {
     transition: "diagonal",

@@ -8,6 +8,8 @@ export const mamba2Definition: ModelDefinition<Mamba2Config> = {
   description: "Mamba2 (mamba_ssm, SSD): scalar decay exp(Δ_t·a_h) per head, B/C shared by all heads, RMSNorm(y ⊙ SiLU(z)) readout.",
   schema: mamba2Schema,
   defaults: mamba2Defaults,
+  // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
+  presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
   // models.md §8, Mamba2 row.
   taxonomy: {
     transition: "scalar",

@@ -1,0 +1,153 @@
+// Training-step time (forward + backward + Adam) per model, shape and backend.
+//   pnpm bench models [--backends wasm,cpu] [--shapes quick,paper] [--models gla,mamba] [--steps 3]
+// Shapes: quick = the quick preset (Task 1, 4×4 grammar, 64 symbols, batch 32, width 64, 2 layers);
+// paper = the paper's Task 1 (batch 64, 200 symbols + 1-step gaps = 400 steps, width 256, 8 layers, 1601 classes).
+// Each backend runs in its own child process (a TF.js process has one backend).
+import { spawnSync } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const SHAPES = {
+  quick: { preset: "quick", train: {} },
+  paper: { preset: "paper", train: { width: 256, layers: 8, batchSize: 64, dropout: 0.2 } },
+};
+
+function parse(argv) {
+  const opts = { backends: ["wasm", "cpu"], shapes: ["quick", "paper"], models: [], steps: 3, child: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === "--child") opts.child = true;
+    else if (["--backends", "--shapes", "--models"].includes(flag) && value !== undefined) {
+      opts[flag.slice(2)] = value.split(",").filter(Boolean);
+      i++;
+    } else if (flag === "--steps" && value !== undefined) {
+      opts.steps = Number(value);
+      i++;
+    } else {
+      console.error(
+        `pnpm bench models: unknown argument ${JSON.stringify(flag)}; allowed: --backends LIST, --shapes LIST, --models LIST, --steps N`,
+      );
+      process.exit(2);
+    }
+  }
+  for (const s of opts.shapes) {
+    if (!SHAPES[s]) {
+      console.error(`pnpm bench models: --shapes: got ${JSON.stringify(s)}; expected quick or paper`);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+async function child(opts) {
+  const core = await import("../packages/core/dist/index.js");
+  const { registerTasks } = await import("../packages/tasks/dist/index.js");
+  const { registerModels } = await import("../packages/models/dist/index.js");
+  const { container } = await import("tsyringe");
+  const { tf } = core;
+  const backend = await core.initBackend(opts.backends[0]);
+  const c = core.createSelectivContainer(container);
+  registerTasks(c);
+  registerModels(c);
+  const ids = opts.models.length ? opts.models : c.resolve(core.Tokens.ModelRegistry).ids();
+  for (const shapeName of opts.shapes) {
+    const shape = SHAPES[shapeName];
+    for (const id of ids) {
+      const overrides = core.emptyOverrides();
+      overrides.train = { ...shape.train };
+      const [run] = core.planBenchmark(c, {
+        tasks: ["task1"],
+        models: [id],
+        seeds: [1],
+        preset: shape.preset,
+        overrides,
+        backend: backend.name,
+        outDir: "/tmp",
+      });
+      const task = run.task.create(run.taskConfig, 1);
+      const tc = run.training;
+      const net = new core.RecNet(
+        run.model,
+        run.modelConfig,
+        {
+          inputSize: task.inputSize,
+          numClasses: task.numClasses,
+          width: tc.width,
+          layers: tc.layers,
+          heads: core.headsForWidth(tc.width),
+          dropout: tc.dropout,
+        },
+        1,
+      );
+      const variables = new Map(net.store.entries().map(([, v]) => [v.name, v]));
+      const adam = new core.Adam();
+      const batch = task.batch("train", 0, tc.batchSize);
+      const times = [];
+      for (let s = 0; s <= opts.steps; s++) {
+        const t0 = performance.now();
+        tf.tidy(() => {
+          const t = core.batchTensors(batch);
+          const { value, grads } = tf.variableGrads(
+            () =>
+              tf.div(
+                core.maskedCrossEntropySum(net.logits(t.inputs, { training: true, dropoutSeed: s }), t.targets, t.mask),
+                tf.sum(t.mask),
+              ),
+            [...variables.values()],
+          );
+          value.dataSync();
+          adam.apply(variables, core.clipByGlobalNorm(grads, tc.clipNorm).grads, 1e-3);
+        });
+        if (s > 0) times.push(performance.now() - t0); // the first step warms up
+      }
+      times.sort((a, b) => a - b);
+      const row = {
+        model: id,
+        shape: shapeName,
+        backend: backend.name,
+        batch: batch.size,
+        steps: batch.steps,
+        width: tc.width,
+        layers: tc.layers,
+        params: net.parameterCount,
+        stepMs: times[Math.floor(times.length / 2)],
+      };
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+      adam.dispose();
+      net.dispose();
+    }
+  }
+}
+
+export async function main(argv) {
+  const opts = parse(argv);
+  if (opts.child) return child(opts);
+  const rows = [];
+  const self = fileURLToPath(import.meta.url);
+  for (const backend of opts.backends) {
+    const args = [self, "--child", "--backends", backend, "--shapes", opts.shapes.join(","), "--steps", String(opts.steps)];
+    if (opts.models.length) args.push("--models", opts.models.join(","));
+    console.error(`bench models: ${backend} …`);
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    for (const line of r.stdout.split("\n").filter(Boolean)) rows.push(JSON.parse(line));
+    if (r.status !== 0) console.error(`bench models: the ${backend} child exited with ${r.status}`);
+  }
+  const header = ["model", "shape", "backend", "B×T", "width×layers", "params", "step ms"];
+  const body = rows.map((r) => [
+    r.model,
+    r.shape,
+    r.backend,
+    `${r.batch}×${r.steps}`,
+    `${r.width}×${r.layers}`,
+    r.params.toLocaleString("en-US"),
+    r.stepMs.toFixed(0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+  console.log(line(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const b of body) console.log(line(b));
+  return rows;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main(process.argv.slice(2));
