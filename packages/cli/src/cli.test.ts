@@ -58,7 +58,9 @@ describe("selectiv bench run", () => {
     const result1 = JSON.parse(readFileSync(join(String(run.runDir), "result.json"), "utf8"));
     expect(result1.testAccuracy).toBe(run.testAccuracy);
 
-    const second = selectiv(["bench", "run", "--preset", "smoke", "--model", "gla", "--json", "--out", out, "--backend", "cpu"]);
+    // A second folder, so the run is computed again rather than reused.
+    const out2 = tempDir("smoke2");
+    const second = selectiv(["bench", "run", "--preset", "smoke", "--model", "gla", "--json", "--out", out2, "--backend", "cpu"]);
     expect(second.status, second.stderr).toBe(0);
     const run2 = (JSON.parse(second.stdout) as { runs: Record<string, unknown>[] }).runs[0]!;
     expect(run2.testAccuracy).toBe(run.testAccuracy);
@@ -69,9 +71,17 @@ describe("selectiv bench run", () => {
         .split("\n")
         .map((l) => ({ ...JSON.parse(l), wallSeconds: 0 }));
     expect(strip(readFileSync(join(String(run2.runDir), "metrics.jsonl"), "utf8"))).toEqual(strip(metrics1));
+    expect(run2.runDir).not.toBe(run.runDir);
     const csv = readFileSync(join(out, "results.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toMatch(/^task,model,seed/);
     expect(csv).toHaveLength(2);
+
+    // The same command in the first folder again reuses the finished run.
+    const third = selectiv(["bench", "run", "--preset", "smoke", "--model", "gla", "--json", "--out", out, "--backend", "cpu"]);
+    expect(third.status, third.stderr).toBe(0);
+    const run3 = (JSON.parse(third.stdout) as { runs: Record<string, unknown>[] }).runs[0]!;
+    expect(run3.runDir).toBe(run.runDir);
+    expect(run3.testAccuracy).toBe(run.testAccuracy);
   });
 
   const badInputs: [string, string[], RegExp][] = [

@@ -34,6 +34,8 @@ export interface BenchmarkRequest {
   overrides: Overrides;
   backend: BackendPreference;
   outDir: string;
+  /** false: train every run from scratch; true (default): reuse finished runs and continue from checkpoints. */
+  resume?: boolean;
 }
 
 export interface PlannedRun {
@@ -172,7 +174,7 @@ export async function runBenchmark(
   for (let i = 0; i < plan.length; i++) {
     const p = plan[i]!;
     hooks.onRunStart?.(p, i, plan.length);
-    const spec: RunSpec = { ...p, backend, outDir: request.outDir };
+    const spec: RunSpec = { ...p, backend, outDir: request.outDir, resume: request.resume ?? true };
     const result = trainAndEvaluate(spec, hooks);
     runs.push(result);
     hooks.onRunEnd?.(result, i, plan.length);

@@ -41,6 +41,7 @@ export default class BenchRun extends SelectivCommand {
     seed: Flags.integer({ description: "Seed (repeatable). Default: 1.", multiple: true }),
     backend: Flags.string({ description: `Backend: ${BACKEND_PREFERENCES.join("|")}. Default: auto.` }),
     out: Flags.string({ description: "Results folder. Default: ./results." }),
+    fresh: Flags.boolean({ description: "Train from scratch even where a finished or checkpointed run with the same settings exists." }),
   };
 
   async run(): Promise<void> {
@@ -72,11 +73,16 @@ export default class BenchRun extends SelectivCommand {
         overrides,
         backend: (flags.backend ?? file.backend ?? "auto") as BackendPreference,
         outDir,
+        resume: !flags.fresh,
       },
       {
         onRunStart: (run, i, n) => {
           label = `[${i + 1}/${n}] ${run.task.id} ${run.model.id} seed ${run.seed}`;
-          if (!json) process.stderr.write(`${label}: training\n`);
+          if (!json) process.stderr.write(`${label}: starting\n`);
+        },
+        onResume: (step, total) => {
+          if (json) return;
+          process.stderr.write(step >= total ? `${label}: finished earlier with the same settings; reusing it (--fresh retrains)\n` : `${label}: continuing from the checkpoint at step ${step}/${total}\n`);
         },
         onProgress: (p) => progress.update(label, p.step, p.totalSteps, p.loss, p.accuracy, p.etaSeconds),
         onRunEnd: (r) => {
