@@ -82,7 +82,11 @@ export default class BenchRun extends SelectivCommand {
         },
         onResume: (step, total) => {
           if (json) return;
-          process.stderr.write(step >= total ? `${label}: finished earlier with the same settings; reusing it (--fresh retrains)\n` : `${label}: continuing from the checkpoint at step ${step}/${total}\n`);
+          process.stderr.write(
+            step >= total
+              ? `${label}: finished earlier with the same settings; reusing it (--fresh retrains)\n`
+              : `${label}: continuing from the checkpoint at step ${step}/${total}\n`,
+          );
         },
         onProgress: (p) => progress.update(label, p.step, p.totalSteps, p.loss, p.accuracy, p.etaSeconds),
         onRunEnd: (r) => {
