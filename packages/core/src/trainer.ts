@@ -171,7 +171,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     settings,
   });
 
-  const variables = new Map(net.variables.map((v) => [v.name, v]));
+  // Adam state and checkpoints are keyed by parameter path (TF.js variable names carry a process-local serial).
+  const variables = new Map(net.store.entries());
+  const pathOf = new Map(net.store.entries().map(([path, v]) => [v.name, path]));
   const varList = [...variables.values()];
   const optimizer = new Adam();
   const trainSize = task.splitSize("train");
@@ -265,7 +267,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
         varList,
       );
       lastLoss = value.dataSync()[0]!;
-      const clipped = clipByGlobalNorm(grads, tc.clipNorm);
+      const byPath: tf.NamedTensorMap = {};
+      for (const [name, g] of Object.entries(grads)) byPath[pathOf.get(name)!] = g;
+      const clipped = clipByGlobalNorm(byPath, tc.clipNorm);
       gradNorm = clipped.norm;
       if (Number.isFinite(lastLoss) && Number.isFinite(gradNorm)) optimizer.apply(variables, clipped.grads, lr);
     });
