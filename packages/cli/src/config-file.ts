@@ -42,6 +42,11 @@ export function readBenchConfigFile(path: string): BenchConfigFile {
   } catch (e) {
     throw new SelectivError(`--config: cannot read ${JSON.stringify(path)} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
+  return parseBenchConfig(text, path);
+}
+
+/** Parses and shape-checks the text of a config file (JSON when `path` ends in .json, else YAML). */
+export function parseBenchConfig(text: string, path: string): BenchConfigFile {
   let data: unknown;
   try {
     data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);

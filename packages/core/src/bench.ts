@@ -1,5 +1,5 @@
 import type { DependencyContainer } from "tsyringe";
-import { initBackend, type BackendChoice, type BackendPreference } from "./backend.js";
+import { BACKEND_PREFERENCES, initBackend, type BackendChoice, type BackendPreference } from "./backend.js";
 import { type Config, type ConfigSchema, parseFieldText, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
@@ -123,6 +123,9 @@ export function parseAssignments(
 export function planBenchmark(container: DependencyContainer, request: BenchmarkRequest): PlannedRun[] {
   const { models, tasks } = registries(container);
   const preset = checkPreset(request.preset);
+  if (!BACKEND_PREFERENCES.includes(request.backend)) {
+    throw new SelectivError(`--backend: got ${JSON.stringify(request.backend)}; expected one of ${BACKEND_PREFERENCES.join(", ")}`);
+  }
   if (request.tasks.length === 0) throw new SelectivError(`--task: none given; available: ${tasks.ids().join(", ")}`);
   if (request.models.length === 0) throw new SelectivError(`--model: none given; available: ${models.ids().join(", ")}`);
   for (const s of request.seeds) {

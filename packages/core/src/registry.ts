@@ -1,4 +1,5 @@
 import { inject, injectable, type DependencyContainer } from "tsyringe";
+import { type Config, type ConfigSchema, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { TaskDefinition } from "./task.js";
@@ -77,6 +78,7 @@ export function registerDefinition(container: DependencyContainer, kind: "model"
       `${owner}: ${kind} id ${JSON.stringify(def?.id)} is not allowed; expected lower-case letters, digits, '.', '_' or '-', starting with a letter`,
     );
   }
+  checkDefinitionShape(kind, def, owner);
   if (container.isRegistered(token, true)) {
     const clash = container.resolveAll<Identified & { owner?: string }>(token).find((d) => d.id === def.id);
     if (clash) {
@@ -86,6 +88,40 @@ export function registerDefinition(container: DependencyContainer, kind: "model"
     }
   }
   container.register(token, { useValue: Object.assign(Object.create(Object.getPrototypeOf(def) as object) as object, def, { owner }) });
+}
+
+/**
+ * A definition must be well-formed before it joins the registry: its defaults and every preset must pass its
+ * own schema (the one schema layer every config goes through), and its functions must exist.
+ */
+function checkDefinitionShape(kind: "model" | "task", def: Identified, owner: string): void {
+  const d = def as unknown as Record<string, unknown>;
+  const where = `${owner}: ${kind} ${JSON.stringify(def.id)}`;
+  if (typeof d.description !== "string") throw new SelectivError(`${where}: description must be a string`);
+  if (d.schema === null || typeof d.schema !== "object") throw new SelectivError(`${where}: schema must be a mapping of field specs`);
+  const functions = kind === "model" ? ["createLayer", "parametersPerLayer"] : ["create"];
+  for (const f of functions) if (typeof d[f] !== "function") throw new SelectivError(`${where}: ${f} must be a function`);
+  if (kind === "model") {
+    const t = d.taxonomy as Record<string, unknown> | undefined;
+    if (!t || typeof t !== "object" || typeof t.transition !== "string" || typeof t.stateSize !== "function") {
+      throw new SelectivError(`${where}: taxonomy must give at least transition (a string) and stateSize (a function)`);
+    }
+  }
+  const schema = d.schema as ConfigSchema;
+  for (const [key, spec] of Object.entries(schema)) {
+    if (
+      !spec ||
+      typeof spec !== "object" ||
+      !["int", "number", "boolean", "enum", "string"].includes((spec as { type?: string }).type ?? "")
+    ) {
+      throw new SelectivError(
+        `${where}: schema field ${JSON.stringify(key)} has no valid type; allowed: int, number, boolean, enum, string`,
+      );
+    }
+  }
+  const defaults = resolveConfig(schema, (d.defaults ?? {}) as Config, {}, `${where} defaults`);
+  const presets = (d.presets ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [name, preset] of Object.entries(presets)) resolveConfig(schema, defaults, preset ?? {}, `${where} preset ${name}`);
 }
 
 /** A child container holding the registries; register definitions into it, then resolve the registries. */
