@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type RunResult, writeFileAtomic } from "@selectiv/core";
+import { readResults } from "./library.js";
 
 const COLUMNS: (keyof RunResult)[] = [
   "task",
@@ -27,17 +27,7 @@ function csvCell(v: unknown): string {
 
 /** Collects every `<out>/<run>/result.json` into `<out>/results.jsonl` and `<out>/results.csv` (pandas-readable). */
 export function writeResultsIndex(outDir: string): RunResult[] {
-  const results: RunResult[] = [];
-  for (const entry of readdirSync(outDir, { withFileTypes: true })) {
-    const path = join(outDir, entry.name, "result.json");
-    if (!entry.isDirectory() || !existsSync(path)) continue;
-    try {
-      results.push(JSON.parse(readFileSync(path, "utf8")) as RunResult);
-    } catch {
-      // A result.json is written atomically, so an unreadable one is foreign to us: leave it out of the index.
-    }
-  }
-  results.sort((a, b) => a.task.localeCompare(b.task) || a.model.localeCompare(b.model) || a.seed - b.seed);
+  const results = readResults(outDir);
   writeFileAtomic(join(outDir, "results.jsonl"), results.map((r) => JSON.stringify(r)).join("\n") + (results.length ? "\n" : ""));
   writeFileAtomic(
     join(outDir, "results.csv"),
