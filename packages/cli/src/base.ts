@@ -1,5 +1,5 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
-import { oneLine } from "@selectiv/core";
+import { isSelectivError, oneLine } from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
 import { createContainer } from "./container.js";
 
@@ -25,7 +25,20 @@ export abstract class SelectivCommand extends Command {
     // oclif's own exits (help, this.exit) pass through unchanged.
     if ((err as { oclif?: { exit?: number } }).oclif?.exit !== undefined && !(err.message ?? "").trim()) throw err;
     if (process.env.SELECTIV_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.stderr.write(`selectiv: ${oneLine(err).replace(/^Error: /, "")}\n`);
+    process.stderr.write(`selectiv: ${summarise(err)}\n`);
     process.exitCode = 2;
   }
+}
+
+/**
+ * One line for any error. Our own errors are one line already; oclif's flag-parsing errors span several lines
+ * ("The following error occurred:", the problem, "See more help with --help"), so keep their substance.
+ */
+function summarise(err: Error): string {
+  if (isSelectivError(err)) return err.message;
+  const lines = (err.message ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^See more help with/.test(l) && !/^The following errors? occurred:?$/.test(l));
+  return lines.length ? lines.join("; ") : oneLine(err).replace(/^Error: /, "");
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { SelectivError } from "@selectiv/core";
 import { parse as parseYaml } from "yaml";
 
@@ -74,4 +75,52 @@ export function parseBenchConfig(text: string, path: string): BenchConfigFile {
     if (!ok) throw new SelectivError(`--config ${path}: key ${JSON.stringify(key)} got ${JSON.stringify(value)}; expected ${expected}`);
   }
   return data as BenchConfigFile;
+}
+
+/**
+ * The request that re-creates the run in `runDir` from its config.json, so `bench run --resume RUN_DIR`
+ * continues it (same settings → same run id → its checkpoint).
+ */
+export function readRunFolder(runDir: string): BenchConfigFile {
+  const path = join(runDir, "config.json");
+  let saved: {
+    task?: unknown;
+    model?: unknown;
+    seed?: unknown;
+    preset?: unknown;
+    taskConfig?: unknown;
+    modelConfig?: unknown;
+    training?: unknown;
+  };
+  try {
+    saved = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SelectivError(
+      `--resume: ${code === "ENOENT" ? `no run folder with a config.json at ${JSON.stringify(runDir)}` : `cannot read ${JSON.stringify(path)} (${code ?? "invalid JSON"})`}`,
+    );
+  }
+  const { task, model, seed, preset, taskConfig, modelConfig, training } = saved;
+  if (
+    typeof task !== "string" ||
+    typeof model !== "string" ||
+    !Number.isInteger(seed) ||
+    typeof preset !== "string" ||
+    !isMapping(taskConfig) ||
+    !isMapping(modelConfig) ||
+    !isMapping(training)
+  ) {
+    throw new SelectivError(
+      `--resume: ${JSON.stringify(path)} is not a selectiv run config (needs task, model, seed, preset, taskConfig, modelConfig, training)`,
+    );
+  }
+  return {
+    preset,
+    tasks: [task],
+    models: [model],
+    seeds: [seed as number],
+    out: dirname(resolve(runDir)),
+    train: training,
+    overrides: { [task]: taskConfig, [model]: modelConfig },
+  };
 }

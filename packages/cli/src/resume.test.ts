@@ -70,7 +70,7 @@ describe("checkpoints and resume", () => {
     const partial = metricsOf(dir).length;
     expect(partial).toBeGreaterThanOrEqual(1);
 
-    const resumed = spawnSync(process.execPath, [bin, ...RUN.filter((a) => a !== "--json"), "--out", killed], { encoding: "utf8" });
+    const resumed = spawnSync(process.execPath, [bin, "bench", "run", "--resume", dir, "--backend", "wasm"], { encoding: "utf8" });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/continuing from the checkpoint at step \d+\/64/);
     const a = JSON.parse(readFileSync(join(runDirOf(whole), "result.json"), "utf8"));

@@ -12,7 +12,7 @@ import {
 } from "@selectiv/core";
 import { resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
-import { readBenchConfigFile } from "../../config-file.js";
+import { readBenchConfigFile, readRunFolder } from "../../config-file.js";
 import { ProgressLine, formatDuration, formatTable } from "../../format.js";
 import { writeResultsIndex } from "../../results-index.js";
 
@@ -41,12 +41,17 @@ export default class BenchRun extends SelectivCommand {
     seed: Flags.integer({ description: "Seed (repeatable). Default: 1.", multiple: true }),
     backend: Flags.string({ description: `Backend: ${BACKEND_PREFERENCES.join("|")}. Default: auto.` }),
     out: Flags.string({ description: "Results folder. Default: ./results." }),
+    resume: Flags.string({
+      description:
+        "Continue the run in this folder (its config.json gives task, model, seed and settings); other run flags are not allowed with it.",
+      exclusive: ["task", "model", "preset", "config", "set", "seed", "fresh"],
+    }),
     fresh: Flags.boolean({ description: "Train from scratch even where a finished or checkpointed run with the same settings exists." }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(BenchRun);
-    const file = flags.config ? readBenchConfigFile(flags.config) : {};
+    const file = flags.resume ? readRunFolder(flags.resume) : flags.config ? readBenchConfigFile(flags.config) : {};
     const container = await this.selectivContainer();
     const tasks = flags.task ?? file.tasks ?? ["task1"];
     const models = flags.model ?? file.models ?? ["gla"];
@@ -59,7 +64,7 @@ export default class BenchRun extends SelectivCommand {
       (tasks.includes(id) ? overrides.tasks : overrides.models)[id] = section;
     }
     parseAssignments(container, flags.set ?? [], { tasks, models }, overrides);
-    const outDir = resolve(flags.out ?? file.out ?? "results");
+    const outDir = resolve(flags.resume ? file.out! : (flags.out ?? file.out ?? "results"));
     const json = flags.json ?? false;
     const progress = new ProgressLine(!json && process.stderr.isTTY === true);
     let label = "";
