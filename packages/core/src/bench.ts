@@ -4,10 +4,11 @@ import { type Config, type ConfigSchema, parseFieldText, resolveConfig } from ".
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { ModelRegistry, TaskRegistry } from "./registry.js";
-import { ensureWritableDir, type RunResult } from "./results.js";
+import { ensureWritableDir, type RunResult, writeJsonAtomic } from "./results.js";
+import { join } from "node:path";
 import { PRESET_NAMES, type PresetName, type TaskDefinition } from "./task.js";
 import { Tokens } from "./tokens.js";
-import { type RunHooks, type RunSpec, trainAndEvaluate } from "./trainer.js";
+import { type RunHooks, type RunSpec, evaluateModel, loadTrainedNet, majorityClassOf, runId, trainAndEvaluate } from "./trainer.js";
 import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training.js";
 
 /**
@@ -164,6 +165,56 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
   return plan;
 }
 
+/**
+ * A transfer task (Task 4): train (or reuse) the model on `transfer.trainTask` with the same config, then test
+ * the trained weights on each variant's test split. Writes its own run folder with config.json and result.json.
+ */
+function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: RunHooks): RunResult {
+  const started = Date.now();
+  const transfer = spec.task.transfer!;
+  const trainTask = registries(container).tasks.get(transfer.trainTask);
+  const trainSpec: RunSpec = { ...spec, task: trainTask };
+  const trained = trainAndEvaluate(trainSpec, hooks);
+  const runDir = join(spec.outDir, runId(spec));
+  const base = trainTask.create(spec.taskConfig, spec.seed);
+  const majority = majorityClassOf(base, spec.training.evalBatchSize);
+  const variants: NonNullable<RunResult["variants"]> = [];
+  if (trained.status === "completed") {
+    const net = loadTrainedNet(trainSpec, base);
+    for (const v of transfer.variants(spec.taskConfig)) {
+      const e = evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
+      variants.push({ label: v.label, value: v.value, testAccuracy: e.accuracy, testLoss: e.loss, majorityBaseline: e.majorityBaseline });
+    }
+    net.dispose();
+  }
+  writeJsonAtomic(join(runDir, "config.json"), {
+    task: spec.task.id,
+    model: spec.model.id,
+    seed: spec.seed,
+    preset: spec.preset,
+    taskConfig: spec.taskConfig,
+    modelConfig: spec.modelConfig,
+    training: spec.training,
+    trainedIn: trained.runDir,
+  });
+  const mean = (f: (v: (typeof variants)[number]) => number) => variants.reduce((a, v) => a + f(v), 0) / Math.max(1, variants.length);
+  const result: RunResult = {
+    ...trained,
+    task: spec.task.id,
+    testAccuracy: variants.length ? mean((v) => v.testAccuracy) : NaN,
+    testLoss: variants.length ? mean((v) => v.testLoss) : NaN,
+    bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
+    bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
+    majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
+    wallSeconds: trained.wallSeconds + (Date.now() - started) / 1000,
+    runDir,
+    variants,
+    trainedIn: trained.runDir,
+  };
+  writeJsonAtomic(join(runDir, "result.json"), result);
+  return result;
+}
+
 /** Plans, picks the backend, then trains and evaluates every run in turn. */
 export async function runBenchmark(
   container: DependencyContainer,
@@ -178,7 +229,7 @@ export async function runBenchmark(
     const p = plan[i]!;
     hooks.onRunStart?.(p, i, plan.length);
     const spec: RunSpec = { ...p, backend, outDir: request.outDir, resume: request.resume ?? true };
-    const result = trainAndEvaluate(spec, hooks);
+    const result = p.task.transfer ? evaluateTransfer(container, spec, hooks) : trainAndEvaluate(spec, hooks);
     runs.push(result);
     hooks.onRunEnd?.(result, i, plan.length);
   }

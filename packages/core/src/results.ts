@@ -59,4 +59,8 @@ export interface RunResult {
   wallSeconds: number;
   runDir: string;
   taskSummary: Record<string, number | string>;
+  /** Transfer tasks (Task 4): the trained model's test accuracy and loss on each variant (e.g. each test gap). */
+  variants?: { label: string; value: number; testAccuracy: number; testLoss: number; majorityBaseline: number }[];
+  /** Transfer tasks: the run that trained the model. */
+  trainedIn?: string;
 }

@@ -44,4 +44,13 @@ export interface TaskDefinition<C extends Config = Config> {
   /** Overrides of `defaults` per preset (`paper` = the published settings). */
   readonly presets: Readonly<Record<PresetName, Partial<C>>>;
   create(config: C, seed: number): TaskInstance;
+  /**
+   * A task that is not trained on itself but tests models trained on another task (Task 4: Task-2 models at
+   * longer test gaps). The model is trained as `trainTask` with this task's config (the schemas match), then
+   * evaluated on each variant's test split.
+   */
+  readonly transfer?: {
+    readonly trainTask: string;
+    variants(config: C): ReadonlyArray<{ readonly label: string; readonly value: number; readonly config: C }>;
+  };
 }

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import type { BackendChoice } from "./backend.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { SelectivError } from "./errors.js";
 import type { Config } from "./config.js";
 import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
@@ -95,21 +96,32 @@ function majorityClass(task: TaskInstance, batchSize: number): number {
   return best;
 }
 
-interface Evaluation {
+export interface Evaluation {
   loss: number;
   accuracy: number;
   majorityBaseline: number;
 }
 
-function evaluate(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Evaluation {
+/** Steps (batch × time) an evaluation batch may hold; long sequences get smaller batches (bounded memory). */
+export const EVAL_TOKEN_BUDGET = 65_536;
+
+/**
+ * Loss and window accuracy on the test split. Batches hold at most `batchSize` samples and about
+ * EVAL_TOKEN_BUDGET steps, so memory stays bounded when test sequences are long (Task 4's 100-step gaps).
+ */
+export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Evaluation {
   let lossSum = 0;
   let steps = 0;
   let correct = 0;
   let total = 0;
   let majorityHits = 0;
   const n = task.splitSize("test");
-  for (let start = 0; start < n; start += batchSize) {
-    const batch = task.batch("test", start, Math.min(batchSize, n - start));
+  let stepsPerSample = task.batch("test", 0, 1).steps;
+  for (let start = 0; start < n;) {
+    const size = Math.min(n - start, batchSize, Math.max(1, Math.floor(EVAL_TOKEN_BUDGET / stepsPerSample)));
+    const batch = task.batch("test", start, size);
+    start += size;
+    stepsPerSample = batch.steps;
     tf.tidy(() => {
       const t = batchTensors(batch);
       const logits = net.logits(t.inputs, { training: false });
@@ -126,6 +138,34 @@ function evaluate(net: RecNet, task: TaskInstance, batchSize: number, majority: 
     accuracy: correct / Math.max(1, total),
     majorityBaseline: majorityHits / Math.max(1, total),
   };
+}
+
+/** The network of a finished run, with its final weights (from the run's checkpoint). */
+export function loadTrainedNet(spec: RunSpec, task: TaskInstance): RecNet {
+  const checkpoint = readCheckpoint<CheckpointMeta>(join(spec.outDir, runId(spec), "checkpoint.bin"));
+  if (!checkpoint) throw new SelectivError(`run ${runId(spec)} has no checkpoint to evaluate`);
+  const net = buildNet(spec, task);
+  for (const [name, v] of net.store.entries()) {
+    const values = checkpoint.arrays.params.get(name);
+    if (values) v.assign(tf.tensor(values, v.shape));
+  }
+  return net;
+}
+
+function buildNet(spec: RunSpec, task: TaskInstance): RecNet {
+  const tc = spec.training;
+  const heads = tc.heads > 0 ? tc.heads : headsForWidth(tc.width);
+  return new RecNet(
+    spec.model,
+    spec.modelConfig,
+    { inputSize: task.inputSize, numClasses: task.numClasses, width: tc.width, layers: tc.layers, heads, dropout: tc.dropout },
+    hashSeed(spec.seed, "model-init"),
+  );
+}
+
+/** Most frequent symbol class among a task's first training samples. */
+export function majorityClassOf(task: TaskInstance, batchSize: number): number {
+  return majorityClass(task, batchSize);
 }
 
 /**
@@ -150,12 +190,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   }
   const task = spec.task.create(spec.taskConfig, seed);
   const heads = tc.heads > 0 ? tc.heads : headsForWidth(tc.width);
-  const net = new RecNet(
-    spec.model,
-    spec.modelConfig,
-    { inputSize: task.inputSize, numClasses: task.numClasses, width: tc.width, layers: tc.layers, heads, dropout: tc.dropout },
-    hashSeed(seed, "model-init"),
-  );
+  const net = buildNet(spec, task);
   writeJsonAtomic(join(runDir, "config.json"), {
     task: spec.task.id,
     model: spec.model.id,
@@ -190,7 +225,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   let nextEval = tc.evalEvery > 0 ? tc.evalEvery : Infinity;
 
   const record = (step: number, samples: number, lr: number): void => {
-    const e = evaluate(net, task, tc.evalBatchSize, majority);
+    const e = evaluateModel(net, task, tc.evalBatchSize, majority);
     last = e;
     if (!best || e.accuracy > best.accuracy) best = e;
     const r: EvaluationRecord = {
@@ -296,7 +331,12 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
       etaSeconds: (elapsed / (step + 1)) * (totalSteps - step - 1),
     });
   }
-  if (status === "completed") record(step, samples, lr);
+  if (status === "completed") {
+    // A run killed after its final checkpoint but before result.json already holds the final evaluation.
+    if (records.at(-1)?.step !== step) record(step, samples, lr);
+    // The final weights, so later evaluations (Task 4) can reuse the trained model.
+    saveCheckpoint(step);
+  }
 
   const final = last ?? { loss: NaN, accuracy: NaN, majorityBaseline: NaN };
   const result: RunResult = {
