@@ -27,3 +27,4 @@ export * from "./checkpoint.js";
 export * from "./recurrence/fused-scan.js";
 export * from "./recurrence/kernels.js";
 export * from "./recurrence/fused-delta-rule.js";
+export * from "./recurrence/lane-scan.js";

@@ -1,7 +1,7 @@
 import { tf } from "../tf.js";
 import { fusedDeltaRule } from "./fused-delta-rule.js";
 import { prefersFusedKernels } from "./kernels.js";
-import { segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
+import { padTime, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
 
 /**
  * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
@@ -76,14 +76,6 @@ export function unitLowerInverse(a: tf.Tensor): tf.Tensor {
 export interface DeltaChunkOptions {
   /** Chunk length C (the forward substitution costs C sequential steps per chunk, run for all chunks at once). */
   readonly chunkSize?: number;
-}
-
-function padTime<T extends tf.Tensor>(x: T, padded: number): T {
-  const t = x.shape[2]!;
-  if (padded === t) return x;
-  const pad: [number, number][] = x.shape.map(() => [0, 0] as [number, number]);
-  pad[2] = [0, padded - t];
-  return tf.pad(x, pad);
 }
 
 /**

@@ -81,7 +81,8 @@ export interface ChunkOptions {
   readonly chunkSize?: number;
 }
 
-function padTime<T extends tf.Tensor>(x: T, padded: number): T {
+/** Zero-pads axis 2 (time) of x to `padded` steps. */
+export function padTime<T extends tf.Tensor>(x: T, padded: number): T {
   const t = x.shape[2]!;
   if (padded === t) return x;
   const pad: [number, number][] = x.shape.map(() => [0, 0] as [number, number]);
