@@ -1,0 +1,227 @@
+// Plugin authoring end to end with the built `selectiv` command (pnpm test builds first): `plugins new` →
+// offline install → build → the plugin's own contract tests → link → bench run; broken plugins; and the
+// tutorial's code blocks against the scaffold.
+import { PLUGIN_API_VERSION, isSelectivError } from "@selectiv/core";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PLUGIN_TOOL_VERSIONS, checkModelId, checkPluginName, modelIdFor, renderPlugin } from "./plugin-scaffold.js";
+
+const root = resolve(import.meta.dirname, "../../..");
+const bin = join(root, "packages/cli/bin/run.js");
+
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The environment of a child process outside this test run: without the outer pnpm's npm_* settings and the outer
+ * vitest's variables, which would leak into the scaffold's own pnpm and vitest; without colours, to read output.
+ */
+function outsideEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(npm_|pnpm_|vitest)/i.test(key)));
+  return { ...env, NO_COLOR: "1", FORCE_COLOR: "0", ...extra };
+}
+
+function spawn(command: string, args: string[], cwd: string, env = outsideEnv()): Ran {
+  const r = spawnSync(command, args, { cwd, env, encoding: "utf8", timeout: 300_000 });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+}
+
+function selectiv(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Ran {
+  return spawn(process.execPath, [bin, ...args], options.cwd ?? root, outsideEnv(options.env));
+}
+
+function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `selectiv-${prefix}-`));
+}
+
+/** An isolated oclif data folder, so `plugins link` does not touch the user's. */
+function isolatedOclifEnv(): Record<string, string> {
+  const data = tempDir("xdg");
+  return { XDG_DATA_HOME: data, XDG_CONFIG_HOME: data, XDG_CACHE_HOME: data };
+}
+
+describe("selectiv plugins new", () => {
+  it("scaffolds a plugin that installs offline, builds, passes its own contract tests, links and runs in bench run", () => {
+    const dir = join(tempDir("scaffold"), "selectiv-plugin-gated-input");
+    const created = selectiv(["plugins", "new", "selectiv-plugin-gated-input", "--dir", dir, "--json"]);
+    expect(created.status, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toEqual({
+      name: "selectiv-plugin-gated-input",
+      modelId: "gated-input",
+      dir,
+      files: ["package.json", "README.md", ".gitignore", "src/index.ts", "src/model.test.ts", "tsconfig.json"],
+    });
+    const pjson = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    expect(pjson.devDependencies["@selectiv/core"]).toBe(`link:${join(root, "packages/core")}`);
+    expect(pjson.selectiv).toEqual({ apiVersion: PLUGIN_API_VERSION });
+
+    // --offline: packages come from pnpm's store only, never the network. --no-frozen-lockfile: with CI=true pnpm
+    // would otherwise demand a lockfile, which a new package does not have.
+    const install = spawn("pnpm", ["install", "--offline", "--no-frozen-lockfile"], dir);
+    expect(install.status, install.stdout + install.stderr).toBe(0);
+    const build = spawn("pnpm", ["run", "build"], dir);
+    expect(build.status, build.stdout + build.stderr).toBe(0);
+    const tests = spawn("pnpm", ["test", "--reporter=verbose"], dir);
+    expect(tests.status, tests.stdout + tests.stderr).toBe(0);
+    expect(tests.stdout).toMatch(/Tests\s+\d+ passed/);
+    expect(tests.stdout).toContain(
+      "model contract: gated-input > config: without short convolutions > chunked form (ops kernels) ≡ stepwise",
+    );
+    expect(tests.stdout).not.toMatch(/failed/);
+
+    const env = isolatedOclifEnv();
+    const link = selectiv(["plugins", "link", dir, "--no-install"], { env });
+    expect(link.status, link.stderr).toBe(0);
+    const run = selectiv(["bench", "run", "--preset", "smoke", "--model", "gated-input", "--json", "--out", tempDir("scaffold-out")], {
+      env,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/^warning:/m);
+    const [result] = (JSON.parse(run.stdout) as { runs: { model: string; status: string; testAccuracy: number }[] }).runs;
+    expect(result).toMatchObject({ model: "gated-input", status: "completed" });
+    expect(result!.testAccuracy).toBeGreaterThan(0);
+  });
+
+  it("refuses a non-empty folder in one line, and writes nothing into it", () => {
+    const occupied = tempDir("occupied");
+    writeFileSync(join(occupied, "notes.txt"), "mine\n");
+    const r = selectiv(["plugins", "new", "selectiv-plugin-x", "--dir", occupied]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/^selectiv: --dir: .* exists and is not an empty folder; choose a new or empty one$/);
+    expect(readdirSync(occupied)).toEqual(["notes.txt"]);
+  });
+
+  it("refuses a bad name and a bad or built-in model id with one-line errors naming what is allowed", () => {
+    const builtIns = ["gla", "mamba"];
+    const refusals: [() => void, RegExp][] = [
+      [() => checkPluginName("Not A Name"), /^plugin name "Not A Name" is not allowed; expected an npm package name: lower-case letters/],
+      [() => checkPluginName("@scope/"), /^plugin name "@scope\/" is not allowed/],
+      [() => checkModelId("9lives", builtIns, "--id"), /^--id: model id "9lives" is not allowed; expected lower-case letters, digits/],
+      [() => checkModelId("gla", builtIns, "--id"), /^--id: model id "gla" is a built-in model's id; plugins cannot shadow it/],
+    ];
+    for (const [refuse, message] of refusals) {
+      expect(refuse).toThrow(message);
+      try {
+        refuse();
+      } catch (e) {
+        expect(isSelectivError(e) && !e.message.includes("\n")).toBe(true);
+      }
+    }
+    expect(() => checkPluginName("@lab/selectiv-plugin-rwkv")).not.toThrow();
+  });
+
+  it("derives the model id from the name and checks it against the registry's rule", () => {
+    expect(modelIdFor("selectiv-plugin-gated-input")).toBe("gated-input");
+    expect(modelIdFor("@lab/selectiv-plugin-rwkv")).toBe("rwkv");
+    expect(modelIdFor("my-lrm")).toBe("my-lrm");
+  });
+
+  it("pins the same TypeScript and vitest ranges as the workspace, and leaves no placeholder", () => {
+    const workspace = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
+    for (const [tool, range] of Object.entries(PLUGIN_TOOL_VERSIONS)) expect(range, tool).toBe(workspace.devDependencies[tool]);
+    for (const [path, text] of renderPlugin({ name: "selectiv-plugin-x", modelId: "x", coreDependency: "link:/core" })) {
+      expect(text, path).not.toMatch(/\{\{\w+\}\}/);
+    }
+  });
+});
+
+describe("broken plugins", () => {
+  /** A package in `project`'s node_modules with the selectiv-plugin keyword. */
+  function installBrokenPlugin(project: string, name: string, entry: string, pjson: Record<string, unknown> = {}): void {
+    const dir = join(project, "node_modules", name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({
+        name,
+        type: "module",
+        main: "index.js",
+        keywords: ["selectiv-plugin"],
+        selectiv: { apiVersion: PLUGIN_API_VERSION },
+        ...pjson,
+      }),
+    );
+    writeFileSync(join(dir, "index.js"), entry);
+  }
+
+  it("each costs exactly one warning line naming the problem, and a built-in model still runs in the same invocation", () => {
+    const project = tempDir("broken");
+    installBrokenPlugin(project, "selectiv-plugin-throws", 'throw new Error("cannot load\\nsecond line");\n');
+    installBrokenPlugin(project, "selectiv-plugin-future", "export function register() {}\n", {
+      selectiv: { apiVersion: PLUGIN_API_VERSION + 1 },
+    });
+    // A well-formed definition, so that the registry refuses it for its id and nothing else.
+    installBrokenPlugin(
+      project,
+      "selectiv-plugin-clash",
+      `export function register(host) {
+  host.registerModel({
+    id: "gla",
+    description: "not the built-in GLA",
+    schema: {},
+    defaults: {},
+    taxonomy: { transition: "scalar", stateSize: () => 0 },
+    createLayer() { throw new Error("unreachable"); },
+    parametersPerLayer: () => 0,
+  });
+}
+`,
+    );
+    const r = selectiv(["bench", "run", "--preset", "smoke", "--model", "gla", "--json", "--out", tempDir("broken-out")], { cwd: project });
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { runs: { model: string; status: string }[] }).runs[0]).toMatchObject({
+      model: "gla",
+      status: "completed",
+    });
+    const lines = r.stderr.split("\n");
+    expect(lines.filter((l) => l.startsWith("warning:"))).toHaveLength(3);
+    const expected: [string, RegExp][] = [
+      ["selectiv-plugin-throws", /^warning: plugin selectiv-plugin-throws: skipped: Error: cannot load$/],
+      [
+        "selectiv-plugin-future",
+        new RegExp(
+          `^warning: plugin selectiv-plugin-future: skipped: built for plugin API version ${PLUGIN_API_VERSION + 1}, this selectiv has version ${PLUGIN_API_VERSION}$`,
+        ),
+      ],
+      [
+        "selectiv-plugin-clash",
+        /^warning: plugin selectiv-plugin-clash: skipped: .*model id "gla" is already registered by built-in; choose another id$/,
+      ],
+    ];
+    for (const [name, message] of expected) {
+      const mentions = lines.filter((l) => l.includes(name));
+      expect(mentions, name).toHaveLength(1);
+      expect(mentions[0]).toMatch(message);
+    }
+  });
+});
+
+describe("docs/PLUGINS.md", () => {
+  /** The code blocks that name a file (```ts file=src/index.ts), concatenated per file with a blank line between. */
+  function fileBlocks(markdown: string): Map<string, string> {
+    const parts = new Map<string, string[]>();
+    for (const m of markdown.matchAll(/^```\w+ file=(\S+)\n([\s\S]*?)^```$/gm)) {
+      parts.set(m[1]!, [...(parts.get(m[1]!) ?? []), m[2]!]);
+    }
+    return new Map([...parts].map(([path, blocks]) => [path, blocks.join("\n")]));
+  }
+
+  it("embeds the scaffold's files exactly (the tutorial's code is the scaffold's code)", () => {
+    const blocks = fileBlocks(readFileSync(join(root, "docs/PLUGINS.md"), "utf8"));
+    const name = "selectiv-plugin-gated-input";
+    const scaffold = renderPlugin({ name, modelId: modelIdFor(name), coreDependency: "link:/path/to/selectiv/packages/core" });
+    expect([...blocks.keys()].sort()).toEqual(["package.json", "src/index.ts", "src/model.test.ts", "tsconfig.json"]);
+    for (const [path, text] of blocks) {
+      // Prettier lays JSON out its own way inside markdown: compare JSON files by value.
+      if (path.endsWith(".json")) expect(JSON.parse(text), path).toEqual(JSON.parse(scaffold.get(path)!));
+      else expect(text, path).toBe(scaffold.get(path));
+    }
+  });
+});
