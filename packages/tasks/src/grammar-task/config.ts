@@ -2,8 +2,19 @@ import { SelectivError, type Config, type ConfigSchema } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
 import { MAX_GAP_SECONDS } from "../samples/gaps.js";
 
+/** The time-axis fields of a grammar task's config (tasks.md §3). */
+export interface TimeAxisConfig extends Config {
+  gapStart: number;
+  gapProb: number;
+  gapMin: number;
+  gapMax: number;
+  testGap: number;
+  noise: number;
+  distractors: boolean;
+}
+
 /** The knobs shared by every SelectivBench grammar task (tasks.md §1–§3). */
-export interface GrammarTaskConfig extends Config {
+export interface GrammarTaskConfig extends TimeAxisConfig {
   alphabetSize: number;
   ambiguities: number;
   ambiguityDepth: number;
@@ -14,14 +25,18 @@ export interface GrammarTaskConfig extends Config {
   seqLenMax: number;
   trainSize: number;
   testSize: number;
-  gapStart: number;
-  gapProb: number;
-  gapMin: number;
-  gapMax: number;
-  testGap: number;
-  noise: number;
-  distractors: boolean;
 }
+
+/** The time axis of a grammar task (tasks.md §3): gaps after symbols, their fill, and the noise. */
+export const timeAxisSchema: ConfigSchema = {
+  gapStart: { type: "int", min: 0, description: "symbols at the start of a sample never followed by a gap" },
+  gapProb: { type: "number", min: 0, max: 1, description: "probability that a symbol is followed by a gap" },
+  gapMin: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "shortest training gap in seconds (10 steps per second)" },
+  gapMax: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "longest training gap in seconds" },
+  testGap: { type: "number", min: -1, max: MAX_GAP_SECONDS, description: "fixed test gap in seconds; -1 = drawn as in training" },
+  noise: { type: "number", min: 0, description: "amplitude of Uniform[0, 1) noise added to every input entry" },
+  distractors: { type: "boolean", description: "fill gaps with grammar-violating tokens instead of blank steps (reference grammar_gap)" },
+};
 
 export const grammarTaskSchema: ConfigSchema = {
   alphabetSize: { type: "int", min: 2, max: MAX_LETTERS + 1, description: 'symbols including the end symbol "#" (one-hot input size)' },
@@ -34,17 +49,11 @@ export const grammarTaskSchema: ConfigSchema = {
   seqLenMax: { type: "int", min: 2, max: 60_000, description: "longest string kept, in symbols; longer ones are redrawn" },
   trainSize: { type: "int", min: 1, description: "training samples" },
   testSize: { type: "int", min: 1, description: "test samples" },
-  gapStart: { type: "int", min: 0, description: "symbols at the start of a sample never followed by a gap" },
-  gapProb: { type: "number", min: 0, max: 1, description: "probability that a symbol is followed by a gap" },
-  gapMin: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "shortest training gap in seconds (10 steps per second)" },
-  gapMax: { type: "number", min: 0, max: MAX_GAP_SECONDS, description: "longest training gap in seconds" },
-  testGap: { type: "number", min: -1, max: MAX_GAP_SECONDS, description: "fixed test gap in seconds; -1 = drawn as in training" },
-  noise: { type: "number", min: 0, description: "amplitude of Uniform[0, 1) noise added to every input entry" },
-  distractors: { type: "boolean", description: "fill gaps with grammar-violating tokens instead of blank steps (reference grammar_gap)" },
+  ...timeAxisSchema,
 };
 
-/** Cross-field checks the schema cannot express; one-line SelectivErrors. */
-export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
+/** Cross-field checks of the time axis the schema cannot express; one-line SelectivErrors. */
+export function checkTimeAxisConfig(config: TimeAxisConfig): void {
   if (config.gapMin > config.gapMax) {
     throw new SelectivError(`gapMin: got ${config.gapMin}; expected ≤ gapMax (${config.gapMax})`);
   }
@@ -53,6 +62,11 @@ export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
       `testGap: got ${config.testGap}; expected -1 (same gaps as training) or a duration in [0, ${MAX_GAP_SECONDS}] seconds`,
     );
   }
+}
+
+/** Cross-field checks the schema cannot express; one-line SelectivErrors. */
+export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
+  checkTimeAxisConfig(config);
   if (config.ambiguities > config.alphabetSize - 1) {
     throw new SelectivError(
       `ambiguities: got ${config.ambiguities}; expected at most alphabetSize - 1 = ${config.alphabetSize - 1} (the number of letters)`,

@@ -2,16 +2,36 @@ import { Rng, type Batch, type Split, type TaskInstance } from "@selectiv/core";
 import { generateGrammar, grammarRng } from "../grammar/generate.js";
 import type { Grammar } from "../grammar/grammar.js";
 import { GapSchedule } from "../samples/gaps.js";
-import { SampleGenerator } from "../samples/generator.js";
+import { SampleGenerator, type FixedClassSequences } from "../samples/generator.js";
 import { classShares } from "./baseline.js";
-import { checkGrammarTaskConfig, type GrammarTaskConfig } from "./config.js";
+import { checkGrammarTaskConfig, checkTimeAxisConfig, type GrammarTaskConfig, type TimeAxisConfig } from "./config.js";
 
 /** Strings drawn for the mean string length of the summary (the reference statistics use 300). */
-const SUMMARY_STRINGS = 300;
+export const SUMMARY_STRINGS = 300;
 /** Training samples whose classes give the summary's majority-class share. */
 const SUMMARY_SAMPLES = 1000;
 
-/** A grammar task made concrete: the grammar of the run seed and its sample generator. */
+/**
+ * Everything besides (split, index) that determines a grammar task's samples, as plain JSON: the grammar's source
+ * (its knobs, or the digest of the files it was read from), the run seed, lengths and the time axis of each split.
+ * Fields that only say how many samples there are (trainSize, testSize) are not part of it.
+ */
+export interface DataIdentity {
+  readonly grammar: Readonly<Record<string, number | string>>;
+  readonly seed: number;
+  readonly combinedLength: number;
+  readonly seqLenMax: number;
+  readonly gaps: Readonly<Record<Split, Readonly<Record<string, number>>>>;
+  readonly noise: number;
+  readonly distractors: boolean;
+}
+
+/** The string generator's seed for the summary's mean string length (also used by `selectiv data stats`). */
+export function summaryRng(seed: number): Rng {
+  return Rng.from("selectiv.summary", seed);
+}
+
+/** A grammar task made concrete: the grammar of the run seed (or of a dataset) and its sample generator. */
 export class GrammarTaskInstance implements TaskInstance {
   readonly inputSize: number;
   readonly numClasses: number;
@@ -21,11 +41,13 @@ export class GrammarTaskInstance implements TaskInstance {
     readonly grammar: Grammar,
     readonly generator: SampleGenerator,
     private readonly sizes: Readonly<Record<Split, number>>,
+    readonly identity: DataIdentity,
+    extraSummary: Readonly<Record<string, number | string>> = {},
   ) {
     this.inputSize = grammar.alphabetSize;
     this.numClasses = grammar.numStates;
     const { states, edges, edgesToEnd, te } = grammar.stats();
-    const meanStringLength = generator.strings.meanLength(Rng.from("selectiv.summary", generator.options.seed), SUMMARY_STRINGS);
+    const meanStringLength = generator.strings.meanLength(summaryRng(generator.options.seed), SUMMARY_STRINGS);
     const shares = classShares(generator, "train", Math.min(sizes.train, SUMMARY_SAMPLES));
     this.summary = {
       states,
@@ -35,6 +57,7 @@ export class GrammarTaskInstance implements TaskInstance {
       meanStringLength,
       majorityClassShare: Math.max(...shares),
       startStates: grammar.startStateNames.join(" "),
+      ...extraSummary,
     };
   }
 
@@ -51,19 +74,57 @@ export class GrammarTaskInstance implements TaskInstance {
   }
 }
 
+/** The fields of a gap schedule that change the gaps drawn. */
+function scheduleIdentity(schedule: GapSchedule): Record<string, number> {
+  const { gapStart, gapProb, gapMin, gapMax, fixedGap } = schedule;
+  return fixedGap === undefined ? { gapStart, gapProb, gapMin, gapMax } : { gapStart, gapProb, gapMin, gapMax, fixedGap };
+}
+
+/**
+ * The sample generator of a grammar and a time axis (tasks.md §2–§3), and the identity of its data. `fixed` serves
+ * stored hidden-state sequences (a dataset read from disk) instead of drawing strings.
+ */
+export function grammarSampleGenerator(
+  grammar: Grammar,
+  grammarIdentity: Readonly<Record<string, number | string>>,
+  seed: number,
+  lengths: { readonly combinedLength: number; readonly seqLenMax: number },
+  timeAxis: TimeAxisConfig,
+  fixed?: FixedClassSequences,
+): { generator: SampleGenerator; identity: DataIdentity } {
+  checkTimeAxisConfig(timeAxis);
+  const train = new GapSchedule(timeAxis);
+  const test = timeAxis.testGap === -1 ? train : train.withFixedGap(timeAxis.testGap);
+  const { noise, distractors } = timeAxis;
+  const generator = new SampleGenerator(grammar, { seed, ...lengths, gaps: { train, test }, distractors, noise }, fixed);
+  const identity: DataIdentity = {
+    grammar: grammarIdentity,
+    seed,
+    combinedLength: lengths.combinedLength,
+    seqLenMax: lengths.seqLenMax,
+    gaps: { train: scheduleIdentity(train), test: scheduleIdentity(test) },
+    noise,
+    distractors,
+  };
+  return { generator, identity };
+}
+
 /** Builds the grammar of `seed` (the run seed is the grammar seed, tasks.md §5) and the sample generator. */
 export function createGrammarTask(config: GrammarTaskConfig, seed: number): GrammarTaskInstance {
   checkGrammarTaskConfig(config);
   const grammar = generateGrammar(config, grammarRng(seed));
-  const train = new GapSchedule(config);
-  const test = config.testGap === -1 ? train : train.withFixedGap(config.testGap);
-  const generator = new SampleGenerator(grammar, {
+  const { alphabetSize, ambiguities, ambiguityDepth, initialStates, transitionDensity, minStringLength } = config;
+  const { generator, identity } = grammarSampleGenerator(
+    grammar,
+    { alphabetSize, ambiguities, ambiguityDepth, initialStates, transitionDensity, minStringLength },
     seed,
-    combinedLength: config.combinedLength,
-    seqLenMax: config.seqLenMax,
-    gaps: { train, test },
-    distractors: config.distractors,
-    noise: config.noise,
-  });
-  return new GrammarTaskInstance(grammar, generator, { train: config.trainSize, test: config.testSize });
+    config,
+    config,
+  );
+  return new GrammarTaskInstance(grammar, generator, { train: config.trainSize, test: config.testSize }, identity);
+}
+
+/** The instance as a grammar task, or undefined for a task of another kind (e.g. a plugin's). */
+export function asGrammarTask(instance: TaskInstance): GrammarTaskInstance | undefined {
+  return instance instanceof GrammarTaskInstance ? instance : undefined;
 }

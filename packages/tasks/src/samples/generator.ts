@@ -41,7 +41,19 @@ export interface SampleSet {
   readonly distractorTokens: Uint8Array;
 }
 
-/** Generates the samples of a grammar task (tasks.md §2–§3); sample i of a split depends only on (options, split, i). */
+/**
+ * Fixed hidden-state sequences that replace the random strings (a dataset read from disk): sample i of a split is
+ * row i, combinedLength class ids long.
+ */
+export interface FixedClassSequences {
+  readonly train: Uint16Array;
+  readonly test: Uint16Array;
+}
+
+/**
+ * Generates the samples of a grammar task (tasks.md §2–§3); sample i of a split depends only on (options, split, i).
+ * With `fixed` sequences, the hidden states come from them and only the time axis (gaps, distractors, noise) is drawn.
+ */
 export class SampleGenerator {
   readonly strings: StringSampler;
   private readonly walk: Uint16Array;
@@ -49,6 +61,7 @@ export class SampleGenerator {
   constructor(
     readonly grammar: Grammar,
     readonly options: SampleOptions,
+    private readonly fixed?: FixedClassSequences,
   ) {
     if (!(Number.isInteger(options.combinedLength) && options.combinedLength >= 1)) {
       throw new SelectivError(`combinedLength: got ${options.combinedLength}; expected an integer ≥ 1`);
@@ -74,8 +87,15 @@ export class SampleGenerator {
    * (tasks.md §2). Writes combinedLength entries into `out` from `offset`.
    */
   classesInto(split: Split, index: number, out: Uint16Array, offset: number): void {
-    const rng = this.sampleRng(split, index, "symbols");
     const length = this.options.combinedLength;
+    if (this.fixed) {
+      const rows = this.fixed[split];
+      if (!((index + 1) * length <= rows.length))
+        throw new RangeError(`sample ${index} is outside the ${rows.length / length} ${split} samples`);
+      out.set(rows.subarray(index * length, (index + 1) * length), offset);
+      return;
+    }
+    const rng = this.sampleRng(split, index, "symbols");
     let filled = 0;
     while (filled < length) filled += this.strings.drawInto(rng, this.walk, filled);
     out.set(this.walk.subarray(0, length), offset);

@@ -1,12 +1,33 @@
 import type { TaskDefinition } from "@selectiv/core";
+import { MAX_LETTERS } from "../grammar/symbols.js";
 import { grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 
+/** Task 1's config: the grammar-task knobs plus `complexity`, the one knob of the complexity sweep. */
+export interface Task1Config extends GrammarTaskConfig {
+  complexity: number;
+}
+
+/** tasks.md §5, Task 1 (complexity): amb = depth in this list, alphabet amb + 1 (set with task1.complexity). */
+export const TASK1_COMPLEXITY_SWEEP: readonly number[] = [20, 24, 26, 30, 34, 38, 40];
+/** tasks.md §5, Task 1 (size): model widths (the reference's feat_size) at amb = depth = 40 (set with train.width). */
+export const TASK1_SIZE_SWEEP_WIDTHS: readonly number[] = [256, 384, 512, 648, 768, 960, 1024, 1152, 1296];
+
+/**
+ * The grammar knobs Task 1 runs with: `complexity` n > 0 sets amb = depth = n and alphabet n + 1 (the reference's
+ * `--amb n --grammar_scale True`), replacing alphabetSize, ambiguities and ambiguityDepth; 0 keeps them.
+ */
+export function task1GrammarConfig(config: Task1Config): Task1Config {
+  const n = config.complexity;
+  return n === 0 ? config : { ...config, alphabetSize: n + 1, ambiguities: n, ambiguityDepth: n };
+}
+
 /** The paper's Task 1 (tasks.md §5): amb = depth = 40, alphabet 41, one blank step after every symbol. */
-const paper: GrammarTaskConfig = {
+const paper: Task1Config = {
   alphabetSize: 41,
   ambiguities: 40,
   ambiguityDepth: 40,
+  complexity: 0,
   initialStates: 4,
   transitionDensity: 0.4,
   minStringLength: 1,
@@ -23,10 +44,23 @@ const paper: GrammarTaskConfig = {
   distractors: false,
 };
 
-export const task1Definition: TaskDefinition<GrammarTaskConfig> = {
+const { alphabetSize, ambiguities, ambiguityDepth, ...otherFields } = grammarTaskSchema;
+
+export const task1Definition: TaskDefinition<Task1Config> = {
   id: "task1",
   description: "SelectivBench Task 1: track the hidden state of a random ambiguous grammar, one blank step after every symbol",
-  schema: grammarTaskSchema,
+  schema: {
+    alphabetSize,
+    ambiguities,
+    ambiguityDepth,
+    complexity: {
+      type: "int",
+      min: 0,
+      max: MAX_LETTERS,
+      description: "complexity sweep: n > 0 sets ambiguities = ambiguityDepth = n and alphabetSize = n + 1; 0 = use those fields",
+    },
+    ...otherFields,
+  },
   defaults: paper,
   presets: {
     paper,
@@ -47,5 +81,5 @@ export const task1Definition: TaskDefinition<GrammarTaskConfig> = {
       testSize: 32,
     },
   },
-  create: createGrammarTask,
+  create: (config, seed) => createGrammarTask(task1GrammarConfig(config), seed),
 };

@@ -3,12 +3,11 @@ import { PRESET_NAMES, Tokens, isSelectivError, resolveConfig, type TaskDefiniti
 import { container } from "tsyringe";
 import { describe, expect, it } from "vitest";
 import { majorityClassBaseline } from "../grammar-task/baseline.js";
-import type { GrammarTaskConfig } from "../grammar-task/config.js";
 import { GrammarTaskInstance } from "../grammar-task/instance.js";
 import { registerTasks } from "../index.js";
-import { task1Definition } from "./definition.js";
+import { TASK1_COMPLEXITY_SWEEP, task1Definition, type Task1Config } from "./definition.js";
 
-const resolve = (preset: "smoke" | "quick" | "paper", overrides: Record<string, unknown> = {}): GrammarTaskConfig =>
+const resolve = (preset: "smoke" | "quick" | "paper", overrides: Record<string, unknown> = {}): Task1Config =>
   resolveConfig(task1Definition.schema, task1Definition.defaults, { ...task1Definition.presets[preset], ...overrides }, "task");
 
 function thrown(f: () => unknown): Error {
@@ -100,11 +99,22 @@ describe("task1 definition", () => {
     expect(() => task.batch("test", 31, 2)).toThrow(RangeError);
   });
 
-  it("registerTasks registers task1 once; a second registration is a clash", () => {
+  it("complexity n sets amb = depth = n and alphabet n + 1 (the complexity sweep); 0 keeps the knobs", () => {
+    expect(TASK1_COMPLEXITY_SWEEP).toEqual([20, 24, 26, 30, 34, 38, 40]);
+    const swept = task1Definition.create(resolve("smoke", { complexity: 5 }), 1) as GrammarTaskInstance;
+    expect(swept.numClasses).toBe(5 * 5 + 1);
+    expect(swept.inputSize).toBe(6);
+    expect(swept.identity.grammar).toMatchObject({ alphabetSize: 6, ambiguities: 5, ambiguityDepth: 5 });
+    const plain = task1Definition.create(resolve("smoke"), 1) as GrammarTaskInstance;
+    expect(plain.identity.grammar).toMatchObject({ alphabetSize: 4, ambiguities: 3, ambiguityDepth: 2 });
+    expect(() => resolve("smoke", { complexity: 53 })).toThrow(/^task\.complexity: got 53; expected an integer in \[0, 52\]/);
+  });
+
+  it("registerTasks registers the built-in tasks once; a second registration is a clash", () => {
     const child = container.createChildContainer();
     registerTasks(child);
     const ids = child.resolveAll<TaskDefinition>(Tokens.TaskDefinition).map((d) => d.id);
-    expect(ids).toEqual(["task1"]);
+    expect(ids).toEqual(["task1", "task2", "task3", "reference-dataset"]);
     expect(() => registerTasks(child)).toThrow(/already registered/);
   });
 });

@@ -1,0 +1,1 @@
+export { referenceDatasetDefinition } from "./definition.js";

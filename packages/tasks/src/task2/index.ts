@@ -1,0 +1,1 @@
+export { task2Definition } from "./definition.js";

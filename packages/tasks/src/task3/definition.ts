@@ -1,0 +1,60 @@
+import type { TaskDefinition } from "@selectiv/core";
+import { grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { createGrammarTask } from "../grammar-task/instance.js";
+
+/**
+ * The paper's Task 3 (tasks.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); from symbol 50 on, each
+ * symbol is followed with probability 0.1 by one distractor token (d = 0.1 s) that the grammar forbids in the current
+ * hidden state; no noise; the test split is drawn the same way.
+ */
+const paper: GrammarTaskConfig = {
+  alphabetSize: 41,
+  ambiguities: 40,
+  ambiguityDepth: 40,
+  initialStates: 4,
+  transitionDensity: 0.4,
+  minStringLength: 1,
+  combinedLength: 200,
+  seqLenMax: 200,
+  trainSize: 200_000,
+  testSize: 1_000,
+  gapStart: 50,
+  gapProb: 0.1,
+  gapMin: 0.1,
+  gapMax: 0.1,
+  testGap: -1,
+  noise: 0,
+  distractors: true,
+};
+
+export const task3Definition: TaskDefinition<GrammarTaskConfig> = {
+  id: "task3",
+  description: "SelectivBench Task 3: ignore grammar-violating distractor tokens inserted after symbol 50 with probability 0.1",
+  schema: grammarTaskSchema,
+  defaults: paper,
+  presets: {
+    paper,
+    // Shorter samples: distractors start after the same quarter of the sample as in the paper (50 of 200).
+    quick: {
+      alphabetSize: 5,
+      ambiguities: 4,
+      ambiguityDepth: 4,
+      combinedLength: 64,
+      trainSize: 4_800,
+      testSize: 500,
+      gapStart: 16,
+    },
+    // A higher distractor probability so that the few symbols of a smoke sample see some.
+    smoke: {
+      alphabetSize: 4,
+      ambiguities: 3,
+      ambiguityDepth: 2,
+      combinedLength: 24,
+      trainSize: 64,
+      testSize: 32,
+      gapStart: 6,
+      gapProb: 0.25,
+    },
+  },
+  create: createGrammarTask,
+};

@@ -1,0 +1,1 @@
+export { task3Definition } from "./definition.js";
