@@ -119,6 +119,30 @@ describe("selectiv bench run", () => {
   });
 });
 
+describe("task 4 (transfer)", () => {
+  it("trains Task 2 (or reuses it) and reports the test accuracy at each longer gap", () => {
+    const out = tempDir("task4");
+    const r = selectiv(["bench", "run", "--task", "task4", "--preset", "smoke", "--json", "--out", out]);
+    expect(r.status, r.stderr).toBe(0);
+    const run = (
+      JSON.parse(r.stdout) as {
+        runs: { task: string; status: string; trainedIn: string; variants: { value: number; testAccuracy: number }[] }[];
+      }
+    ).runs[0]!;
+    expect(run.task).toBe("task4");
+    expect(run.status).toBe("completed");
+    // Smoke trains with gaps up to 0.3 s (3 steps): tested at 1, 2, 5 and 10 times that.
+    expect(run.variants.map((v) => v.value)).toEqual([3, 6, 15, 30]);
+    for (const v of run.variants) expect(v.testAccuracy).toBeGreaterThan(0);
+    expect(run.trainedIn).toMatch(/task2-gla-seed1-/);
+    expect(JSON.parse(readFileSync(join(run.trainedIn, "result.json"), "utf8")).task).toBe("task2");
+    // Again: the Task-2 model is reused, not retrained.
+    const again = selectiv(["bench", "run", "--task", "task4", "--preset", "smoke", "--out", out]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/reusing it/);
+  });
+});
+
 describe("selectiv models/tasks list", () => {
   it("lists GLA with its taxonomy and parameter count", () => {
     const r = selectiv(["models", "list", "--json", "--width", "256"]);

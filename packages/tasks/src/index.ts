@@ -4,6 +4,7 @@ import { referenceDatasetDefinition } from "./reference-dataset/index.js";
 import { task1Definition } from "./task1/index.js";
 import { task2Definition } from "./task2/index.js";
 import { task3Definition } from "./task3/index.js";
+import { task4Definition } from "./task4/index.js";
 
 export * from "./grammar/symbols.js";
 export * from "./grammar/grammar.js";
@@ -26,10 +27,10 @@ export * from "./dataset/stats.js";
 export * from "./dataset/selection.js";
 export * from "./dataset/sample-view.js";
 export * from "./task1/definition.js";
-export { task2Definition, task3Definition };
+export { task2Definition, task3Definition, task4Definition };
 
 /** The built-in tasks, in the order `selectiv tasks list` shows them; a new task adds its folder and one entry here. */
-export const builtInTasks = [task1Definition, task2Definition, task3Definition, referenceDatasetDefinition] as const;
+export const builtInTasks = [task1Definition, task2Definition, task3Definition, task4Definition, referenceDatasetDefinition] as const;
 
 /** Registers the built-in tasks. */
 export function registerTasks(container: DependencyContainer): void {

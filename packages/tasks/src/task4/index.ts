@@ -1,0 +1,1 @@
+export { task4Definition } from "./definition.js";
