@@ -9,6 +9,9 @@ import { mamba2Definition } from "./mamba2/definition.js";
 import { deltaNetDefinition } from "./delta-net/definition.js";
 import { gatedDeltaNetDefinition } from "./gated-delta-net/definition.js";
 import { gatedDeltaProductDefinition } from "./gated-delta-product/definition.js";
+import { gruDefinition } from "./gru/definition.js";
+import { s4dDefinition } from "./s4d/definition.js";
+import { mesaNetDefinition } from "./mesa-net/definition.js";
 
 export { glaDefinition } from "./gla/definition.js";
 export { GatedLinearAttention } from "./gla/layer.js";
@@ -37,6 +40,15 @@ export { gatedDeltaNetDefaults, gatedDeltaNetSchema, type GatedDeltaNetConfig } 
 export { gatedDeltaProductDefinition } from "./gated-delta-product/definition.js";
 export { GatedDeltaProduct } from "./gated-delta-product/layer.js";
 export { gatedDeltaProductDefaults, gatedDeltaProductSchema, type GatedDeltaProductConfig } from "./gated-delta-product/config.js";
+export { gruDefinition } from "./gru/definition.js";
+export { Gru } from "./gru/layer.js";
+export { gruDefaults, gruSchema, type GruConfig } from "./gru/config.js";
+export { s4dDefinition } from "./s4d/definition.js";
+export { S4d } from "./s4d/layer.js";
+export { s4dDefaults, s4dSchema, type S4dConfig } from "./s4d/config.js";
+export { mesaNetDefinition } from "./mesa-net/definition.js";
+export { MesaNet } from "./mesa-net/layer.js";
+export { mesaNetDefaults, mesaNetSchema, type MesaNetConfig } from "./mesa-net/config.js";
 
 /** Every built-in model, one folder each; adding a model means adding it here. */
 export const builtInModels = [
@@ -49,6 +61,9 @@ export const builtInModels = [
   deltaNetDefinition,
   gatedDeltaNetDefinition,
   gatedDeltaProductDefinition,
+  gruDefinition,
+  s4dDefinition,
+  mesaNetDefinition,
 ] as const;
 
 /** Registers the built-in models in a selectiv container. */
