@@ -1,0 +1,299 @@
+// End-to-end tests of `selectiv sweep` (the built command): W&B sweep files of the reference, one-line errors, the
+// local executor, and BullMQ on a real redis-server with a worker SIGKILLed mid-job.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createContainer } from "./container.js";
+import { expandSweep, readSweepFile } from "./sweep/plan.js";
+
+const root = resolve(import.meta.dirname, "../../..");
+const bin = join(root, "packages/cli/bin/run.js");
+const wbConfigs = resolve(root, "../shared/fixtures/wb_configs");
+const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `selectiv-sweep-${prefix}-`));
+
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function selectiv(args: string[]): Ran {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectOneLineError(r: Ran, mentions: RegExp): void {
+  expect(r.status).not.toBe(0);
+  const lines = r.stderr.trim().split("\n");
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^selectiv: /);
+  expect(lines[0]).toMatch(mentions);
+}
+
+interface DryRun {
+  count: number;
+  ignored: { name: string }[];
+  runs: { id: string; task: string; model: string; seed: number; assignments: string[]; point: Record<string, unknown> }[];
+}
+
+function events(out: string): { event: string; runId: string; pid: number }[] {
+  return readFileSync(join(out, ".sweep", "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("selectiv sweep run --dry-run", () => {
+  it("expands the reference's W&B sweep files to as many runs as W&B (7×9×4×7×3×2 = 10,584) and maps their names", () => {
+    const r = selectiv(["sweep", "run", join(wbConfigs, "task1_complexity.yaml"), "--dry-run", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as DryRun;
+    expect(doc.count).toBe(10_584);
+    expect(new Set(doc.runs.map((run) => run.id)).size).toBe(10_584);
+    expect(new Set(doc.runs.map((run) => run.model))).toEqual(
+      new Set(["mamba2", "mamba", "transformer", "delta-net", "gated-delta-net", "gated-delta-product", "gla"]),
+    );
+    // grammar_scale: alphabet = amb + 1 and depth = amb; feat_size → width; the test gap is train_gap_max.
+    const run = doc.runs.find((x) => x.model === "gated-delta-net" && x.point.amb === 26 && x.point.feat_size === 648 && x.seed === 3)!;
+    expect(run.assignments).toEqual(
+      expect.arrayContaining([
+        "train.width=648",
+        "train.layers=8",
+        "train.batchSize=64",
+        "task.ambiguities=26",
+        "task.ambiguityDepth=26",
+        "task.alphabetSize=27",
+        "task.gapMin=0.1",
+        "task.gapMax=0.1",
+        "task.testGap=0.1",
+        "task.seqLenMax=200",
+      ]),
+    );
+    const mamba = doc.runs.find((x) => x.model === "mamba")!;
+    expect(mamba.assignments).toContain("mamba.dState=128");
+    expect(doc.ignored.map((i) => i.name)).toEqual(expect.arrayContaining(["project", "save_model", "grad_acc", "hash_save", "run_main"]));
+
+    const text = selectiv(["sweep", "run", join(wbConfigs, "task2.yaml"), "--dry-run"]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^1512 runs \(dry run: nothing trained/m);
+  });
+
+  it("gives one-line errors naming what it cannot map or check", () => {
+    const dir = tempDir("bad");
+    const write = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const wb = readFileSync(join(wbConfigs, "task2.yaml"), "utf8");
+    expectOneLineError(
+      selectiv([
+        "sweep",
+        "run",
+        write("unmapped.yaml", wb.replace("parameters:\n", "parameters:\n  fancy_gate:\n    values: [1, 2]\n")),
+        "--dry-run",
+      ]),
+      /parameters: train\.py argument "fancy_gate" has no selectiv equivalent/,
+    );
+    expectOneLineError(
+      selectiv(["sweep", "run", write("wd.yaml", wb.replace("parameters:\n", "parameters:\n  wd:\n    values: [0.01]\n")), "--dry-run"]),
+      /parameters\.wd: got 0\.01; selectiv reproduces only 0 \(selectiv's Adam has no weight decay\)/,
+    );
+    expectOneLineError(
+      selectiv(["sweep", "run", write("key.yaml", "models: [gla]\nmethd: grid\n"), "--dry-run"]),
+      /key\.yaml: unknown key "methd"; allowed: name, method/,
+    );
+    expectOneLineError(
+      selectiv(["sweep", "run", write("value.yaml", "parameters:\n  train.width: [64, -3]\n"), "--dry-run"]),
+      /value\.yaml: parameters\."train\.width": got -3; expected an integer in \[4, 8192\]/,
+    );
+  });
+});
+
+describe("random search", () => {
+  it("draws count configurations, the same on every run, each crossed with every model and seed", async () => {
+    const dir = tempDir("random");
+    const file = join(dir, "random.yaml");
+    writeFileSync(
+      file,
+      "method: random\ncount: 5\nmodels: [gla, mamba]\nseeds: [1, 2]\nparameters:\n" +
+        "  train.lr: {min: 0.0001, max: 0.01, distribution: log_uniform}\n  train.width: [32, 64]\n  train.warmupSteps: {min: 1, max: 9}\n",
+    );
+    const container = await createContainer();
+    const first = expandSweep(container, readSweepFile(container, file));
+    expect(first.runs).toHaveLength(20);
+    const configs = (model: string, seed: number) =>
+      first.runs
+        .filter((r) => r.model === model && r.seed === seed)
+        .map((r) => [r.point["train.lr"], r.point["train.width"], r.point["train.warmupSteps"]]);
+    expect(configs("mamba", 2)).toEqual(configs("gla", 1));
+    for (const [lr, width, warmup] of configs("gla", 1)) {
+      expect(lr as number).toBeGreaterThanOrEqual(0.0001);
+      expect(lr as number).toBeLessThanOrEqual(0.01);
+      expect([32, 64]).toContain(width);
+      expect(Number.isInteger(warmup) && (warmup as number) >= 1 && (warmup as number) <= 9).toBe(true);
+    }
+    expect(expandSweep(container, readSweepFile(container, file)).runs.map((r) => r.id)).toEqual(first.runs.map((r) => r.id));
+  });
+});
+
+describe("selectiv sweep run (local executor)", () => {
+  it("trains a 4-run sweep on 2 worker processes at once; a repeat skips every finished run", () => {
+    const dir = tempDir("local");
+    const file = join(dir, "sweep.yaml");
+    writeFileSync(file, "preset: smoke\nbackend: wasm\nmodels: [gla]\nseeds: [1, 2]\nparameters:\n  train.width: [16, 24]\n");
+    const out = join(dir, "out");
+    const first = selectiv(["sweep", "run", file, "--out", out, "--workers", "2", "--json"]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).counts).toMatchObject({ done: 4, failed: 0, total: 4 });
+    // Two training processes, each training one run at a time, and their runs overlap in time.
+    const started = events(out).filter((e) => e.event === "started");
+    expect(new Set(started.map((e) => (e as unknown as { childPid: number }).childPid)).size).toBe(2);
+    const spans = readdirSync(join(out, ".sweep", "done")).map((f) => {
+      const record = JSON.parse(readFileSync(join(out, ".sweep", "done", f), "utf8"));
+      return [Date.parse(record.startedAt), Date.parse(record.finishedAt)] as const;
+    });
+    expect(spans.some(([s1, e1], i) => spans.some(([s2, e2], j) => i !== j && s1 < e2 && s2 < e1))).toBe(true);
+    expect(readFileSync(join(out, "results.csv"), "utf8").trim().split("\n")).toHaveLength(5);
+
+    const again = selectiv(["sweep", "run", file, "--out", out, "--json"]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).summary).toMatchObject({ alreadyDone: 4, completed: 0 });
+    const status = selectiv(["sweep", "status", out]);
+    expect(status.stdout).toMatch(/4 done, 0 running, 0 failed, 0 queued \(4 runs\)/);
+  });
+});
+
+/** A free loopback port for redis-server. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => done(port));
+    });
+  });
+}
+
+const hasRedis = spawnSync("redis-server", ["--version"]).status === 0;
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+});
+
+describe("selectiv sweep on BullMQ", () => {
+  // CI installs redis-server (.ci/run) and sets SELECTIV_REQUIRE_REDIS, so there the test never skips.
+  it.skipIf(!hasRedis && !process.env.SELECTIV_REQUIRE_REDIS)(
+    "12 runs, two workers, one SIGKILLed mid-job: every run completes exactly once and the report lists all 12",
+    async () => {
+      const port = await freePort();
+      const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+        stdio: "ignore",
+      });
+      started.push(redis);
+      const url = `redis://127.0.0.1:${port}`;
+      for (let i = 0; i < 100 && spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG"; i++)
+        await sleep(50);
+
+      const dir = tempDir("bullmq");
+      const file = join(dir, "sweep.yaml");
+      writeFileSync(
+        file,
+        "name: smoke12\npreset: smoke\nbackend: wasm\nmodels: [gla, delta-net]\nseeds: [1, 2, 3]\nparameters:\n  train.width: [16, 24]\n",
+      );
+      const out = join(dir, "out");
+      // Long enough to be killed mid-way: 16 steps, a checkpoint every 4.
+      const set = ["--set", "task1.trainSize=128", "--set", "train.evalEvery=32"];
+      const enqueue = selectiv(["sweep", "run", file, "--out", out, "--executor", "bullmq", "--redis", url, ...set]);
+      expect(enqueue.status, enqueue.stderr).toBe(0);
+      expect(enqueue.stderr).toMatch(/12 runs enqueued/);
+      // Enqueueing again adds nothing (one job per run id).
+      const twice = selectiv(["sweep", "run", file, "--out", out, "--executor", "bullmq", "--redis", url, ...set]);
+      expect(twice.stderr).toMatch(/0 runs enqueued on selectiv-sweeps at \S+, 12 already queued/);
+
+      const worker = () => {
+        const p = spawn(process.execPath, [bin, "sweep", "worker", "--redis", url, "--until-empty", "--lock-seconds", "2"], {
+          cwd: root,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        started.push(p);
+        let log = "";
+        p.stderr!.on("data", (d) => (log += d));
+        const exited = new Promise<number | null>((done) => p.on("exit", (code) => done(code)));
+        return { p, exited, log: () => log };
+      };
+      const victim = worker();
+      const survivor = worker();
+
+      // SIGKILL the victim once its training process has written a checkpoint of a run it has not finished.
+      const claims = join(out, ".sweep", "claims");
+      let killed: { runId: string; childPid: number } | undefined;
+      for (let i = 0; i < 3000 && !killed; i++) {
+        for (const name of existsSync(claims) ? readdirSync(claims) : []) {
+          let claim: { runId: string; holder: { pid: number; childPid?: number } };
+          try {
+            claim = JSON.parse(readFileSync(join(claims, name), "utf8"));
+          } catch {
+            continue;
+          }
+          const runDir = join(out, claim.runId);
+          if (
+            claim.holder.pid === victim.p.pid &&
+            claim.holder.childPid &&
+            existsSync(join(runDir, "checkpoint.bin")) &&
+            !existsSync(join(runDir, "result.json"))
+          ) {
+            victim.p.kill("SIGKILL");
+            killed = { runId: claim.runId, childPid: claim.holder.childPid };
+            break;
+          }
+        }
+        if (!killed) await sleep(10);
+      }
+      expect(killed, "the victim was killed mid-job").toBeDefined();
+      await victim.exited;
+      expect(await survivor.exited, survivor.log()).toBe(0);
+
+      // The victim's training process noticed and stopped; its job was taken over by the survivor.
+      expect(pidAlive(killed!.childPid)).toBe(false);
+      const log = events(out);
+      expect(log.some((e) => e.event === "took-over" && e.runId === killed!.runId && e.pid === survivor.p.pid)).toBe(true);
+      const done = readdirSync(join(out, ".sweep", "done")).map((f) => JSON.parse(readFileSync(join(out, ".sweep", "done", f), "utf8")));
+      expect(done).toHaveLength(12);
+      expect(done.find((d) => d.runId === killed!.runId).holder.pid).toBe(survivor.p.pid);
+      // Exactly once: one completion per run, one run folder with a result per run.
+      const manifest = JSON.parse(readFileSync(join(out, "sweep.json"), "utf8")) as { runs: { id: string }[] };
+      for (const { id } of manifest.runs) {
+        expect(
+          log.filter((e) => e.event === "completed" && e.runId === id),
+          id,
+        ).toHaveLength(1);
+        expect(existsSync(join(out, id, "result.json")), id).toBe(true);
+      }
+      expect(readdirSync(out).filter((d) => existsSync(join(out, d, "result.json")))).toHaveLength(12);
+
+      const status = selectiv(["sweep", "status", out, "--json"]);
+      expect(JSON.parse(status.stdout).counts).toMatchObject({ done: 12, running: 0, failed: 0, queued: 0 });
+      const report = selectiv(["report", out, "--json"]);
+      expect(report.status, report.stderr).toBe(0);
+      expect(JSON.parse(report.stdout).runs).toBe(12);
+      expect(readFileSync(join(out, "results.csv"), "utf8").trim().split("\n")).toHaveLength(13);
+      redis.kill("SIGTERM");
+    },
+    120_000,
+  );
+});
