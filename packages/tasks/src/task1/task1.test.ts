@@ -114,7 +114,7 @@ describe("task1 definition", () => {
     const child = container.createChildContainer();
     registerTasks(child);
     const ids = child.resolveAll<TaskDefinition>(Tokens.TaskDefinition).map((d) => d.id);
-    expect(ids).toEqual(["task1", "task2", "task3", "reference-dataset"]);
+    expect(ids).toEqual(["task1", "task2", "task3", "task4", "reference-dataset"]);
     expect(() => registerTasks(child)).toThrow(/already registered/);
   });
 });
