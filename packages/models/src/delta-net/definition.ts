@@ -1,5 +1,6 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { deltaNetDefaults, deltaNetSchema, deltaNetWidths, type DeltaNetConfig } from "./config.js";
+import { flaWidths } from "../shared/fla-parts.js";
+import { deltaNetDefaults, deltaNetSchema, type DeltaNetConfig } from "./config.js";
 import { DeltaNet } from "./layer.js";
 
 /** DeltaNet (fla), models.md §3.3. */
@@ -24,7 +25,7 @@ export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
   // models.md §3.3/§7.1: q, k (d·K each) + v (d·V) + b (d·H) + g (d·V, with the output gate) + o (V·d) + convs
   // (K_conv·(2K + V)) + norm (V/H). 6d² + dH + 16d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
-    const { keyDim, valueDim, headValueDim } = deltaNetWidths(d, heads, config);
+    const { keyDim, valueDim, headValueDim } = flaWidths("delta-net", d, heads, config);
     const projections = 2 * d * keyDim + d * valueDim + valueDim * d;
     const beta = config.useBeta ? d * heads : 0;
     const gate = config.useOutputGate ? d * valueDim : 0;

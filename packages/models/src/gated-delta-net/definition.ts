@@ -1,5 +1,5 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { deltaNetWidths } from "../delta-net/config.js";
+import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaNetDefaults, gatedDeltaNetSchema, type GatedDeltaNetConfig } from "./config.js";
 import { GatedDeltaNet } from "./layer.js";
 
@@ -27,7 +27,7 @@ export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
   // output gate) + o (V·d) + convs (K_conv·(2K + V)) + norm (V/H). 8d² + 2dH + 2H + 16d + 2d/H with the reference's
   // arguments.
   parametersPerLayer: (d, heads, config) => {
-    const { keyDim, valueDim, headValueDim } = deltaNetWidths(d, heads, config, "gated-delta-net");
+    const { keyDim, valueDim, headValueDim } = flaWidths("gated-delta-net", d, heads, config);
     const projections = 2 * d * keyDim + d * valueDim + valueDim * d;
     const gates = 2 * d * heads + 2 * heads;
     const outputGate = config.useOutputGate ? d * valueDim : 0;

@@ -1,5 +1,5 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { deltaNetWidths } from "../delta-net/config.js";
+import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaProductDefaults, gatedDeltaProductSchema, type GatedDeltaProductConfig } from "./config.js";
 import { GatedDeltaProduct } from "./layer.js";
 
@@ -29,7 +29,7 @@ export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfi
   // (3n+5)d² + (n+1)dH + 2H + (12n+4)d + 2d/H; 17d² + 5dH + 2H + 52d + 2d/H at n = 4.
   parametersPerLayer: (d, heads, config) => {
     const n = config.householders;
-    const { keyDim, valueDim, headValueDim } = deltaNetWidths(d, heads, config, "gated-delta-product");
+    const { keyDim, valueDim, headValueDim } = flaWidths("gated-delta-product", d, heads, config);
     const projections = d * keyDim + n * d * keyDim + n * d * valueDim + n * d * heads + valueDim * d;
     const forgetGate = config.useForgetGate ? d * heads + 2 * heads : 0;
     const outputGate = config.useOutputGate ? d * valueDim : 0;

@@ -2,6 +2,7 @@ import {
   Linear,
   deltaRule,
   deltaRuleStep,
+  splitHeads,
   tf,
   zeroState,
   type ForwardOptions,
@@ -9,9 +10,8 @@ import {
   type LayerState,
   type SequenceLayer,
 } from "@selectiv/core";
-import { deltaNetWidths } from "../delta-net/config.js";
-import { ConvProjection, NormedOutput, l2Normalize } from "../delta-net/parts.js";
 import { ForgetGate } from "../gated-delta-net/gate.js";
+import { FlaLayerBase, NormedOutput, QkvPaths, deltaBeta, l2Normalize, outputGateProjection, scaleQuery } from "../shared/fla-parts.js";
 import type { GatedDeltaProductConfig } from "./config.js";
 
 /** Per-token inputs of the product recurrence; n = householders, j the micro-step. */
@@ -34,15 +34,10 @@ export interface MicroStepInputs {
  * i.e. α_t times a product of n generalised Householders, β ∈ (0, 2). Then a per-head RMSNorm ⊙ SiLU(x W_g) and
  * o_proj. Parameter names follow fla's module names.
  */
-export class GatedDeltaProduct implements SequenceLayer {
-  readonly heads: number;
+export class GatedDeltaProduct extends FlaLayerBase implements SequenceLayer {
   readonly householders: number;
-  readonly headKeyDim: number;
-  readonly headValueDim: number;
 
-  private readonly q: ConvProjection;
-  private readonly k: ConvProjection;
-  private readonly v: ConvProjection;
+  protected readonly inputs: QkvPaths;
   private readonly bProj: Linear;
   private readonly forgetGate?: ForgetGate;
   private readonly output: NormedOutput;
@@ -51,20 +46,16 @@ export class GatedDeltaProduct implements SequenceLayer {
     context: LayerBuildContext,
     private readonly config: GatedDeltaProductConfig,
   ) {
+    super("gated-delta-product", context, config);
     const d = context.dModel;
     const scope = context.params;
     const n = config.householders;
-    this.heads = context.heads;
     this.householders = n;
-    const widths = deltaNetWidths(d, this.heads, config, "gated-delta-product");
-    this.headKeyDim = widths.headKeyDim;
-    this.headValueDim = widths.headValueDim;
-    this.q = new ConvProjection(scope, "q", d, widths.keyDim, config.convSize, config.useShortConv);
-    this.k = new ConvProjection(scope, "k", d, n * widths.keyDim, config.convSize, config.useShortConv);
-    this.v = new ConvProjection(scope, "v", d, n * widths.valueDim, config.convSize, config.useShortConv);
+    this.inputs = QkvPaths.interleaved(scope, d, { q: this.keyDim, k: n * this.keyDim, v: n * this.valueDim }, config, "silu");
     this.bProj = new Linear(scope, "b_proj", d, n * this.heads, { bias: false });
     if (config.useForgetGate) this.forgetGate = new ForgetGate(scope, d, this.heads);
-    this.output = new NormedOutput(scope, d, this.heads, this.headValueDim, config.useOutputGate);
+    const gate = config.useOutputGate ? outputGateProjection(scope, d, this.valueDim) : undefined;
+    this.output = new NormedOutput(scope, d, this.heads, this.headValueDim, { gate });
   }
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
@@ -82,13 +73,13 @@ export class GatedDeltaProduct implements SequenceLayer {
   microStepInputs(x: tf.Tensor3D): MicroStepInputs {
     const [b, t] = x.shape;
     const [n, h] = [this.householders, this.heads];
-    const perHead = (y: tf.Tensor3D) => tf.transpose(tf.reshape(y, [b, t, h, y.shape[2] / h]), [0, 2, 1, 3]) as tf.Tensor4D;
     const perMicroStep = (y: tf.Tensor3D) =>
       tf.transpose(tf.reshape(y, [b, t, n, h, y.shape[2] / (n * h)]), [0, 3, 1, 2, 4]) as tf.Tensor5D;
+    const { q, k, v } = this.inputs.apply(x);
     return {
-      query: this.scaleQuery(l2Normalize(perHead(this.q.apply(x)))),
-      keys: l2Normalize(perMicroStep(this.k.apply(x))),
-      values: perMicroStep(this.v.apply(x)),
+      query: scaleQuery(l2Normalize(splitHeads(q, h)), this.headKeyDim),
+      keys: l2Normalize(perMicroStep(k)),
+      values: perMicroStep(v),
       betas: tf.transpose(tf.reshape(this.beta(x), [b, t, n, h]), [0, 3, 1, 2]) as tf.Tensor4D,
       logAlpha: this.forgetGate ? (tf.transpose(this.forgetGate.logAlpha(x), [0, 2, 1]) as tf.Tensor3D) : undefined,
     };
@@ -162,48 +153,29 @@ export class GatedDeltaProduct implements SequenceLayer {
     return r;
   }
 
-  /** Conv windows of q, k, v (when short convs are on) and S ∈ [B, H, d_k, d_v]. */
-  initialState(batch: number): LayerState {
-    return [
-      ...this.q.initialWindows(batch),
-      ...this.k.initialWindows(batch),
-      ...this.v.initialWindows(batch),
-      zeroState(batch, this.heads, this.headKeyDim, this.headValueDim),
-    ];
-  }
-
   step(x: tf.Tensor2D, state: LayerState): { y: tf.Tensor2D; state: LayerState } {
     return tf.tidy(() => {
       const b = x.shape[0];
       const [n, h] = [this.householders, this.heads];
-      const w = this.config.useShortConv ? 1 : 0;
-      const q = this.q.step(x, state.slice(0, w));
-      const k = this.k.step(x, state.slice(w, 2 * w));
-      const v = this.v.step(x, state.slice(2 * w, 3 * w));
+      const { q, k, v, windows } = this.inputs.step(x, state);
       // [B, n·H·X] → n tensors [B, H, X], micro-step j outermost (§3.5).
       const microSteps = (y: tf.Tensor2D, width: number): tf.Tensor3D[] =>
         Array.from({ length: n }, (_, j) => tf.reshape(tf.slice(y, [0, j * h * width], [b, h * width]), [b, h, width]));
       const betas = microSteps(this.beta(x), 1).map((beta) => tf.reshape<tf.Rank.R2>(beta, [b, h]));
       const r = this.tokenStep(
-        state[3 * w] as tf.Tensor4D,
-        this.scaleQuery(l2Normalize(tf.reshape(q.y, [b, h, this.headKeyDim]) as tf.Tensor3D)),
-        microSteps(k.y, this.headKeyDim).map((key) => l2Normalize(key)),
-        microSteps(v.y, this.headValueDim),
+        this.recurrentState(state),
+        scaleQuery(l2Normalize(tf.reshape(q, [b, h, this.headKeyDim]) as tf.Tensor3D), this.headKeyDim),
+        microSteps(k, this.headKeyDim).map((key) => l2Normalize(key)),
+        microSteps(v, this.headValueDim),
         betas,
         this.forgetGate?.logAlpha(x),
       );
-      return { y: this.output.step(r.output, x), state: [...q.windows, ...k.windows, ...v.windows, r.state] };
+      return { y: this.output.step(r.output, x), state: [...windows, r.state] };
     });
-  }
-
-  /** q̂ = q/√d_k (fla's default kernel scale). */
-  private scaleQuery<T extends tf.Tensor>(q: T): T {
-    return tf.mul(q, 1 / Math.sqrt(this.headKeyDim));
   }
 
   /** β_{t,j} = σ(x W_b), doubled when negative eigenvalues are allowed. [..., n·H], laid out (j, h). */
   private beta<T extends tf.Tensor2D | tf.Tensor3D>(x: T): T {
-    const beta = tf.sigmoid(this.bProj.apply(x));
-    return this.config.allowNegativeEigenvalues ? tf.mul(beta, 2) : beta;
+    return deltaBeta(this.bProj, x, this.config.allowNegativeEigenvalues);
   }
 }

@@ -1,5 +1,6 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { glaDefaults, glaSchema, glaWidths, type GlaConfig } from "./config.js";
+import { flaWidths } from "../shared/fla-parts.js";
+import { glaDefaults, glaSchema, type GlaConfig } from "./config.js";
 import { GatedLinearAttention } from "./layer.js";
 
 /** Gated Linear Attention (fla), models.md §3.1. */
@@ -24,7 +25,7 @@ export const glaDefinition: ModelDefinition<GlaConfig> = {
   // models.md §3.1: q, k (d·K each) + v, g, o (d·V each) + gate (d·r + r·K + K) + convs (K_conv·(2K + V)) + norm
   // (V/H). 8d² + 49d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
-    const { keyDim, valueDim, headValueDim } = glaWidths(d, heads, config);
+    const { keyDim, valueDim, headValueDim } = flaWidths("gla", d, heads, config);
     const projections = 2 * d * keyDim + d * valueDim + (config.useOutputGate ? d * valueDim : 0) + valueDim * d;
     const gate = d * config.gateLowRank + config.gateLowRank * keyDim + keyDim;
     const convs = config.useShortConv ? config.convSize * (2 * keyDim + valueDim) : 0;

@@ -1,5 +1,6 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { linearAttentionDefaults, linearAttentionSchema, linearAttentionWidths, type LinearAttentionConfig } from "./config.js";
+import { flaWidths } from "../shared/fla-parts.js";
+import { linearAttentionDefaults, linearAttentionSchema, type LinearAttentionConfig } from "./config.js";
 import { LinearAttention } from "./layer.js";
 
 /** Plain linear attention (identity transition) in the fla skeleton of models.md §3. */
@@ -24,7 +25,7 @@ export const linearAttentionDefinition: ModelDefinition<LinearAttentionConfig> =
   // No §7.1 row; the closed form of the same count: q, k (d·K each) + v, o (d·V each) + convs (K_conv·(2K + V)) +
   // norm (V/H). With K = d, V = 2d, K_conv = 4: 6d² + 16d + 2d/H (at d = 256, H = 4: 397,440).
   parametersPerLayer: (d, heads, config) => {
-    const { keyDim, valueDim, headValueDim } = linearAttentionWidths(d, heads, config);
+    const { keyDim, valueDim, headValueDim } = flaWidths("linear-attention", d, heads, config);
     const projections = 2 * d * keyDim + d * valueDim + valueDim * d;
     const convs = config.useShortConv ? config.convSize * (2 * keyDim + valueDim) : 0;
     return projections + convs + headValueDim;

@@ -1,211 +1,47 @@
-import "reflect-metadata";
-import { container } from "tsyringe";
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  ParameterStore,
-  RecNet,
-  Rng,
-  Tokens,
-  createSelectivContainer,
-  headsForWidth,
-  tf,
-  type ComputeForm,
-  type ModelRegistry,
-} from "@selectiv/core";
-import { registerModels } from "../index.js";
+// Linear attention (the fla skeleton with the identity transition): the model contract from
+// @selectiv/core/testkit, then a long sequence (the state only grows), a plain-JS reading, the parameter figures
+// and the init.
+import { describe, expect, it } from "vitest";
+import { RecNet } from "@selectiv/core";
+import { KERNEL_CHOICES, checkChunkedMatchesStepwise, contractConfig, describeModelContract } from "@selectiv/core/testkit";
+import { modelTests, plain } from "../shared/test-helpers.js";
 import { linearAttentionDefaults, type LinearAttentionConfig } from "./config.js";
 import { linearAttentionDefinition } from "./definition.js";
 import type { LinearAttention } from "./layer.js";
 
-const VALUE_TOLERANCE = 1e-5;
-const GRADIENT_TOLERANCE = 1e-4;
+const model = modelTests<LinearAttentionConfig, LinearAttention>(linearAttentionDefinition);
 
-function randomTensor(rng: Rng, shape: number[], scale = 1): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(n);
-  for (let i = 0; i < n; i++) values[i] = scale * rng.normal();
-  return tf.tensor(values, shape);
-}
-
-/** max |a − b| / max |b|: the error relative to the reference's scale. */
-function relativeDiff(a: tf.Tensor, reference: tf.Tensor): number {
-  return tf.tidy(() => {
-    const scale = tf.max(tf.abs(reference)).dataSync()[0]!;
-    return tf.max(tf.abs(tf.sub(a, reference))).dataSync()[0]! / Math.max(scale, 1e-30);
-  });
-}
-
-function allFinite(x: tf.Tensor): boolean {
-  return tf.tidy(() => tf.all(tf.isFinite(x)).dataSync()[0] === 1);
-}
-
-interface Built {
-  store: ParameterStore;
-  layer: LinearAttention;
-}
-
-function buildLayer(d: number, heads: number, seed: number, overrides: Partial<LinearAttentionConfig> = {}): Built {
-  const store = new ParameterStore(seed);
-  const config = { ...linearAttentionDefaults, ...overrides } as LinearAttentionConfig;
-  const layer = linearAttentionDefinition.createLayer({ dModel: d, heads, layerIndex: 0, params: store.scope("layer") }, config);
-  return { store, layer: layer as LinearAttention };
-}
-
-function variable(store: ParameterStore, name: string): tf.Variable {
-  const found = store.entries().find(([n]) => n === name);
-  if (!found) throw new Error(`no parameter ${name}; have ${store.names.join(", ")}`);
-  return found[1];
-}
-
-/** Loss = Σ w ⊙ y with fixed, distinct weights, and its gradients w.r.t. every layer variable and the input. */
-function valueAndGradients(built: Built, x: tf.Variable, form: ComputeForm): { output: tf.Tensor; grads: Record<string, tf.Tensor> } {
-  let output: tf.Tensor | undefined;
-  const { grads } = tf.variableGrads(() => {
-    const y = built.layer.forward(x as unknown as tf.Tensor3D, { training: true, form });
-    output = tf.keep(y);
-    const weights = tf.sin(tf.mul(tf.range(0, y.size).reshape(y.shape), 0.37));
-    return tf.sum(tf.mul(y, weights)) as tf.Scalar;
-  }, [...built.store.variables, x]);
-  return { output: output!, grads };
-}
-
-interface Comparison {
-  output: number;
-  gradient: number;
-  finite: boolean;
-}
-
-function compareForms(built: Built, x: tf.Variable): Comparison {
-  const chunked = valueAndGradients(built, x, "chunked");
-  const stepwise = valueAndGradients(built, x, "stepwise");
-  let gradient = 0;
-  let finite = allFinite(chunked.output) && allFinite(stepwise.output);
-  const names = Object.keys(stepwise.grads);
-  expect(names.length).toBe(built.store.variables.length + 1);
-  for (const name of names) {
-    const g = chunked.grads[name]!;
-    finite &&= allFinite(g) && allFinite(stepwise.grads[name]!);
-    gradient = Math.max(gradient, relativeDiff(g, stepwise.grads[name]!));
-  }
-  return { output: relativeDiff(chunked.output, stepwise.output), gradient, finite };
-}
-
-const observed = { output: 0, gradient: 0, streaming: 0, reference: 0 };
-afterAll(() => {
-  const e = (n: number) => n.toExponential(2);
-  console.log(
-    `Linear attention max relative differences: chunked vs stepwise output ${e(observed.output)}, gradient ${e(observed.gradient)}; streaming ${e(observed.streaming)}; plain-JS reference ${e(observed.reference)}`,
-  );
+describeModelContract(linearAttentionDefinition, {
+  describe,
+  it,
+  variants: {
+    "chunk 16": { chunkSize: 16 },
+    "no short convs, chunk 8": { useShortConv: false, chunkSize: 8 },
+  },
 });
 
-function expectAgreement(r: Comparison): void {
-  observed.output = Math.max(observed.output, r.output);
-  observed.gradient = Math.max(observed.gradient, r.gradient);
-  expect(r.finite).toBe(true);
-  expect(r.output).toBeLessThan(VALUE_TOLERANCE);
-  expect(r.gradient).toBeLessThan(GRADIENT_TOLERANCE);
-}
-
-describe("linear attention layer: chunked form ≡ stepwise oracle", () => {
-  const d = 16;
-  const heads = 2;
-  for (const t of [37, 16, 5, 1]) {
-    it(`T=${t}, chunk 16: outputs and gradients (all parameters and the input) agree`, () => {
-      const built = buildLayer(d, heads, 11 + t, { chunkSize: 16 });
-      const x = tf.variable(randomTensor(new Rng(500 + t), [2, t, d]));
-      expectAgreement(compareForms(built, x));
-      built.store.dispose();
-      x.dispose();
-    });
-  }
-
-  it("long T = 70 (nothing decays, the state only grows) with chunk 16 and the default chunk 64", () => {
+describe("linear attention layer: chunked form ≡ stepwise oracle on a long sequence", () => {
+  it("T = 70, H = 4 (nothing decays, the state only grows) with chunk 16 and the default chunk 64", () => {
     for (const chunkSize of [16, 64]) {
-      const built = buildLayer(d, 4, 7, { chunkSize });
-      const x = tf.variable(randomTensor(new Rng(70), [2, 70, d]));
-      expectAgreement(compareForms(built, x));
-      built.store.dispose();
-      x.dispose();
+      for (const kernels of KERNEL_CHOICES) {
+        const config = contractConfig(linearAttentionDefinition, { chunkSize });
+        checkChunkedMatchesStepwise(linearAttentionDefinition, { config, length: 70, kernels, size: { dModel: 16, heads: 4 } });
+      }
     }
   });
-
-  it("without short convs, the forms still agree", () => {
-    const built = buildLayer(d, heads, 31, { useShortConv: false, chunkSize: 8 });
-    const x = tf.variable(randomTensor(new Rng(31), [2, 19, d]));
-    expectAgreement(compareForms(built, x));
-    built.store.dispose();
-    x.dispose();
-  });
-});
-
-describe("linear attention layer: streaming", () => {
-  for (const overrides of [{}, { useShortConv: false }] as Partial<LinearAttentionConfig>[]) {
-    it(`initialState + step for every t equals forward ${JSON.stringify(overrides)}`, () => {
-      const [d, heads, b, t] = [16, 2, 3, 21];
-      const built = buildLayer(d, heads, 42, { ...overrides, chunkSize: 8 });
-      const x = randomTensor(new Rng(43), [b, t, d]) as tf.Tensor3D;
-      const full = built.layer.forward(x, { training: false });
-      let state = built.layer.initialState(b);
-      const steps: tf.Tensor2D[] = [];
-      for (let i = 0; i < t; i++) {
-        const xt = tf.reshape(tf.slice(x, [0, i, 0], [b, 1, d]), [b, d]) as tf.Tensor2D;
-        const r = built.layer.step(xt, state);
-        state.forEach((s) => s.dispose());
-        state = r.state;
-        steps.push(r.y);
-      }
-      const streamed = tf.stack(steps, 1);
-      const diff = relativeDiff(streamed, full);
-      observed.streaming = Math.max(observed.streaming, diff);
-      expect(streamed.shape).toEqual(full.shape);
-      expect(diff).toBeLessThan(VALUE_TOLERANCE);
-      // Constant memory: the state has the same shapes after T steps as before the first.
-      expect(state.map((s) => s.shape)).toEqual(built.layer.initialState(b).map((s) => s.shape));
-      built.store.dispose();
-    });
-  }
 });
 
 /**
  * An independent plain-JS reading of the layer for B = 1: projections, causal depthwise conv + SiLU, q̂ = q/√d_k,
  * S_t = S_{t−1} + k_t v_tᵀ, o_t = S_tᵀq̂_t, RMSNorm per head ⊙ w (shared by heads), o_proj.
  */
-function referenceForward(store: ParameterStore, xs: number[][], d: number, heads: number): number[][] {
-  const p = (name: string) => Array.from(variable(store, `layer.${name}`).dataSync());
-  const linear = (x: number[], w: number[], out: number) =>
-    Array.from({ length: out }, (_, j) => x.reduce((s, xi, i) => s + xi * w[i * out + j]!, 0));
-  const silu = (z: number) => z / (1 + Math.exp(-z));
-  const K = d;
-  const V = 2 * d;
+function referenceForward(p: (name: string) => number[], xs: number[][], d: number, heads: number): number[][] {
+  const { linear, rmsNorm, convPaths, zeroStates } = plain;
+  const [K, V] = [d, 2 * d];
   const [dk, dv] = [K / heads, V / heads];
-  const convolve = (seq: number[][], w: number[], channels: number) =>
-    seq.map((_, t) =>
-      Array.from({ length: channels }, (_, c) => {
-        let s = 0;
-        for (let j = 0; j < 4; j++) {
-          const tau = t - 3 + j;
-          if (tau >= 0) s += w[j * channels + c]! * seq[tau]![c]!;
-        }
-        return silu(s);
-      }),
-    );
-  const q = convolve(
-    xs.map((x) => linear(x, p("q_proj.weight"), K)),
-    p("q_conv1d.weight"),
-    K,
-  );
-  const k = convolve(
-    xs.map((x) => linear(x, p("k_proj.weight"), K)),
-    p("k_conv1d.weight"),
-    K,
-  );
-  const v = convolve(
-    xs.map((x) => linear(x, p("v_proj.weight"), V)),
-    p("v_conv1d.weight"),
-    V,
-  );
+  const [q, k, v] = convPaths(p, xs, { q: K, k: K, v: V });
   const normWeight = p("o_norm.weight");
-  const state = Array.from({ length: heads }, () => Array.from({ length: dk }, () => new Array<number>(dv).fill(0)));
+  const state = zeroStates(heads, dk, dv);
   return xs.map((_, t) => {
     const merged: number[] = [];
     for (let h = 0; h < heads; h++) {
@@ -216,8 +52,7 @@ function referenceForward(store: ParameterStore, xs: number[][], d: number, head
           o[j] += state[h]![i]![j]! * (q[t]![h * dk + i]! / Math.sqrt(dk));
         }
       }
-      const rms = Math.sqrt(o.reduce((s, z) => s + z * z, 0) / dv + 1e-5);
-      for (let j = 0; j < dv; j++) merged.push((o[j]! / rms) * normWeight[j]!);
+      merged.push(...rmsNorm(o, normWeight));
     }
     return linear(merged, p("o_proj.weight"), d);
   });
@@ -225,34 +60,17 @@ function referenceForward(store: ParameterStore, xs: number[][], d: number, head
 
 describe("linear attention layer: values match a plain-JS reading", () => {
   it("d=8, H=2, T=9, chunk 4 (random norm weight, so the shared weight's layout matters)", () => {
-    const [d, heads, t] = [8, 2, 9];
-    const built = buildLayer(d, heads, 3, { chunkSize: 4 });
-    const norm = variable(built.store, "layer.o_norm.weight");
-    norm.assign(tf.add(1, randomTensor(new Rng(4), norm.shape, 0.5)));
-    const x = randomTensor(new Rng(5), [1, t, d]) as tf.Tensor3D;
-    const xs = (x.arraySync() as number[][][])[0]!;
-    const expected = tf.tensor([referenceForward(built.store, xs, d, heads)]);
-    for (const form of ["chunked", "stepwise"] as const) {
-      const diff = relativeDiff(built.layer.forward(x, { training: false, form }), expected);
-      observed.reference = Math.max(observed.reference, diff);
-      expect(diff).toBeLessThan(VALUE_TOLERANCE);
-    }
-    built.store.dispose();
+    const built = model.build(8, 2, 3, { chunkSize: 4 });
+    built.perturbAroundOne("o_norm.weight");
+    built.expectMatchesReference(9, (xs) => referenceForward(built.values, xs, 8, 2));
+    built.dispose();
   });
 });
 
 describe("linear attention parameters (closed form 6d² + 16d + 2d/H; no §7.1 row)", () => {
-  for (const d of [16, 64, 256]) {
-    it(`d=${d}: store count = parametersPerLayer = 6d² + 16d + 2d/H`, () => {
-      const heads = headsForWidth(d);
-      expect(heads).toBe(4);
-      const built = buildLayer(d, heads, 1);
-      const closedForm = 6 * d * d + 16 * d + (2 * d) / heads;
-      expect(linearAttentionDefinition.parametersPerLayer(d, heads, linearAttentionDefaults)).toBe(closedForm);
-      expect(built.store.count()).toBe(closedForm);
-      built.store.dispose();
-    });
-  }
+  it("parametersPerLayer = 6d² + 16d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
+    model.expectParameterClosedForm((d, h) => 6 * d * d + 16 * d + (2 * d) / h);
+  });
 
   it("at d = 256: 397,440 per layer; RecNet total 3,605,825", () => {
     expect(linearAttentionDefinition.parametersPerLayer(256, 4, linearAttentionDefaults)).toBe(397_440);
@@ -265,51 +83,28 @@ describe("linear attention parameters (closed form 6d² + 16d + 2d/H; no §7.1 r
     // §7.2: shared overhead 426,305 (encoder, 8 LayerNorms, decoder) + 8 layers.
     expect(net.parameterCount).toBe(426_305 + 8 * 397_440);
     expect(net.parameterCount).toBe(3_605_825);
-    net.store.dispose();
+    net.dispose();
   });
 
   it("the general formula follows the options (no short conv, other expansions)", () => {
-    for (const overrides of [{ useShortConv: false }, { expandK: 0.5, expandV: 1, convSize: 3 }] as Partial<LinearAttentionConfig>[]) {
-      const config = { ...linearAttentionDefaults, ...overrides } as LinearAttentionConfig;
-      const built = buildLayer(32, 4, 1, overrides);
-      expect(built.store.count()).toBe(linearAttentionDefinition.parametersPerLayer(32, 4, config));
-      built.store.dispose();
-    }
+    model.expectParameterCountsFollow([{ useShortConv: false }, { expandK: 0.5, expandV: 1, convSize: 3 }]);
   });
 
   it("stateSize is H·d_k·d_v = 2d²/H; widths must split into heads", () => {
     expect(linearAttentionDefinition.taxonomy.stateSize(256, 4)).toBe(4 * 64 * 128);
-    expect(() => buildLayer(18, 4, 1)).toThrow(/linear-attention: key width d·expandK = 18 must be an integer divisible by heads = 4/);
+    expect(() => model.build(18, 4, 1)).toThrow(/linear-attention: key width d·expandK = 18 must be an integer divisible by heads = 4/);
   });
 });
 
-describe("linear attention init is deterministic from the seed", () => {
-  it("same seed → identical weights; different seed → different weights; PyTorch default bounds", () => {
-    const a = buildLayer(16, 2, 123);
-    const b = buildLayer(16, 2, 123);
-    const c = buildLayer(16, 2, 124);
-    expect(a.store.names).toEqual(b.store.names);
-    let differing = 0;
-    for (const [name, v] of a.store.entries()) {
-      expect(Array.from(v.dataSync())).toEqual(Array.from(variable(b.store, name).dataSync()));
-      if (relativeDiff(variable(c.store, name), v) > 0) differing++;
-    }
-    // Every randomly initialised tensor differs; only the RMSNorm weight (constant 1) is the same.
-    expect(differing).toBe(a.store.names.length - 1);
-    expect(Array.from(variable(a.store, "layer.o_norm.weight").dataSync())).toEqual(new Array(16).fill(1));
-    const maxAbs = (name: string) => tf.max(tf.abs(variable(a.store, name))).dataSync()[0]!;
-    expect(maxAbs("layer.k_proj.weight")).toBeLessThanOrEqual(0.25);
-    expect(maxAbs("layer.v_conv1d.weight")).toBeLessThanOrEqual(0.5);
-    for (const built of [a, b, c]) built.store.dispose();
+describe("linear attention init", () => {
+  it("every tensor but the RMSNorm weight (constant 1) moves with the seed; PyTorch default bounds", () => {
+    // |w| ≤ 1/√fan_in (fan_in d = 16 for the projections; K = 4 for the convs).
+    model.expectInit({ d: 16, heads: 2 }, { constants: { "o_norm.weight": 1 }, bounds: { "k_proj.weight": 0.25, "v_conv1d.weight": 0.5 } });
   });
 });
 
 describe("registration", () => {
   it("registerModels puts linear-attention in the model registry", () => {
-    const c = createSelectivContainer(container);
-    registerModels(c);
-    const registry = c.resolve<ModelRegistry>(Tokens.ModelRegistry);
-    expect(registry.get("linear-attention").taxonomy.transition).toBe("identity");
-    expect(registry.get("linear-attention").defaults).toEqual(linearAttentionDefaults);
+    model.expectRegistered("identity");
   });
 });

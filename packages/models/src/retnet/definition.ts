@@ -1,5 +1,6 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { retNetDefaults, retNetSchema, retNetWidths, type RetNetConfig } from "./config.js";
+import { flaWidths } from "../shared/fla-parts.js";
+import { retNetDefaults, retNetSchema, type RetNetConfig } from "./config.js";
 import { MultiScaleRetention } from "./layer.js";
 
 /** RetNet (fla MultiScaleRetention), models.md §3.2. */
@@ -24,7 +25,7 @@ export const retNetDefinition: ModelDefinition<RetNetConfig> = {
   // models.md §3.2/§7.1: q, k (d·K each) + v, g, o (d·V each) + convs (K_conv·(2K + V)) + norm (V/H).
   // 8d² + 16d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
-    const { keyDim, valueDim, headValueDim } = retNetWidths(d, heads, config);
+    const { keyDim, valueDim, headValueDim } = flaWidths("retnet", d, heads, config);
     const projections = 2 * d * keyDim + d * valueDim + (config.useOutputGate ? d * valueDim : 0) + valueDim * d;
     const convs = config.useShortConv ? config.convSize * (2 * keyDim + valueDim) : 0;
     return projections + convs + headValueDim;
