@@ -73,3 +73,20 @@ export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
     );
   }
 }
+
+/**
+ * The paper's shared settings (tasks.md §5): the amb = depth = 40 grammar over 41 symbols, 200-symbol samples,
+ * 200,000 training and 1,000 test samples. Tasks 1–3 differ only in their time axis.
+ */
+export const PAPER_GRAMMAR = {
+  alphabetSize: 41,
+  ambiguities: 40,
+  ambiguityDepth: 40,
+  initialStates: 4,
+  transitionDensity: 0.4,
+  minStringLength: 1,
+  combinedLength: 200,
+  seqLenMax: 200,
+  trainSize: 200_000,
+  testSize: 1_000,
+} as const;

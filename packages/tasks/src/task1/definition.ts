@@ -1,6 +1,6 @@
 import type { TaskDefinition } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
-import { grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 
 /** Task 1's config: the grammar-task knobs plus `complexity`, the one knob of the complexity sweep. */
@@ -24,17 +24,8 @@ export function task1GrammarConfig(config: Task1Config): Task1Config {
 
 /** The paper's Task 1 (tasks.md §5): amb = depth = 40, alphabet 41, one blank step after every symbol. */
 const paper: Task1Config = {
-  alphabetSize: 41,
-  ambiguities: 40,
-  ambiguityDepth: 40,
+  ...PAPER_GRAMMAR,
   complexity: 0,
-  initialStates: 4,
-  transitionDensity: 0.4,
-  minStringLength: 1,
-  combinedLength: 200,
-  seqLenMax: 200,
-  trainSize: 200_000,
-  testSize: 1_000,
   gapStart: 0,
   gapProb: 1,
   gapMin: 0.1,

@@ -1,5 +1,5 @@
 import type { TaskDefinition } from "@selectiv/core";
-import { grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 
 /**
@@ -8,16 +8,7 @@ import { createGrammarTask } from "../grammar-task/instance.js";
  * hidden state; no noise; the test split is drawn the same way.
  */
 const paper: GrammarTaskConfig = {
-  alphabetSize: 41,
-  ambiguities: 40,
-  ambiguityDepth: 40,
-  initialStates: 4,
-  transitionDensity: 0.4,
-  minStringLength: 1,
-  combinedLength: 200,
-  seqLenMax: 200,
-  trainSize: 200_000,
-  testSize: 1_000,
+  ...PAPER_GRAMMAR,
   gapStart: 50,
   gapProb: 0.1,
   gapMin: 0.1,
