@@ -1,9 +1,13 @@
 // Training-step time (forward + backward + Adam) per model, shape and backend.
-//   pnpm bench models [--backends wasm,cpu] [--shapes quick,paper] [--models gla,mamba] [--steps 3]
+//   pnpm bench models [--backends wasm,cpu] [--shapes quick,paper] [--models gla,mamba] [--steps 3] [--warmup 1]
+//                     [--batch N] [--json FILE]
+// The step is core's trainingStep (the trainer's): passes of automatic micro-batches, clipping, Adam.
+// --batch overrides the shape's batch size (the cpu backend needs minutes per paper-shape sample batch).
 // Shapes: quick = the quick preset (Task 1, 4×4 grammar, 64 symbols, batch 32, width 64, 2 layers);
 // paper = the paper's Task 1 (batch 64, 200 symbols + 1-step gaps = 400 steps, width 256, 8 layers, 1601 classes).
 // Each backend runs in its own child process (a TF.js process has one backend).
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const SHAPES = {
@@ -12,7 +16,7 @@ const SHAPES = {
 };
 
 function parse(argv) {
-  const opts = { backends: ["wasm", "cpu"], shapes: ["quick", "paper"], models: [], steps: 3, child: false };
+  const opts = { backends: ["wasm", "cpu"], shapes: ["quick", "paper"], models: [], steps: 3, warmup: 1, batch: 0, json: "", child: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -20,12 +24,15 @@ function parse(argv) {
     else if (["--backends", "--shapes", "--models"].includes(flag) && value !== undefined) {
       opts[flag.slice(2)] = value.split(",").filter(Boolean);
       i++;
-    } else if (flag === "--steps" && value !== undefined) {
-      opts.steps = Number(value);
+    } else if (["--steps", "--warmup", "--batch"].includes(flag) && value !== undefined && /^\d+$/.test(value)) {
+      opts[flag.slice(2)] = Number(value);
+      i++;
+    } else if (flag === "--json" && value !== undefined) {
+      opts.json = value;
       i++;
     } else {
       console.error(
-        `pnpm bench models: unknown argument ${JSON.stringify(flag)}; allowed: --backends LIST, --shapes LIST, --models LIST, --steps N`,
+        `pnpm bench models: unknown argument ${JSON.stringify(flag)}; allowed: --backends LIST, --shapes LIST, --models LIST, --steps N, --warmup N, --batch N, --json FILE`,
       );
       process.exit(2);
     }
@@ -44,7 +51,6 @@ async function child(opts) {
   const { registerTasks } = await import("../packages/tasks/dist/index.js");
   const { registerModels } = await import("../packages/models/dist/index.js");
   const { container } = await import("tsyringe");
-  const { tf } = core;
   const backend = await core.initBackend(opts.backends[0]);
   const c = core.createSelectivContainer(container);
   registerTasks(c);
@@ -54,7 +60,7 @@ async function child(opts) {
     const shape = SHAPES[shapeName];
     for (const id of ids) {
       const overrides = core.emptyOverrides();
-      overrides.train = { ...shape.train };
+      overrides.train = { ...shape.train, ...(opts.batch > 0 ? { batchSize: opts.batch } : {}) };
       const [run] = core.planBenchmark(c, {
         tasks: ["task1"],
         models: [id],
@@ -79,26 +85,16 @@ async function child(opts) {
         },
         1,
       );
-      const variables = new Map(net.store.entries().map(([, v]) => [v.name, v]));
+      const variables = new Map(net.store.entries());
       const adam = new core.Adam();
       const batch = task.batch("train", 0, tc.batchSize);
       const times = [];
-      for (let s = 0; s <= opts.steps; s++) {
+      let micro = 0;
+      for (let s = 0; s < opts.warmup + opts.steps; s++) {
         const t0 = performance.now();
-        tf.tidy(() => {
-          const t = core.batchTensors(batch);
-          const { value, grads } = tf.variableGrads(
-            () =>
-              tf.div(
-                core.maskedCrossEntropySum(net.logits(t.inputs, { training: true, dropoutSeed: s }), t.targets, t.mask),
-                tf.sum(t.mask),
-              ),
-            [...variables.values()],
-          );
-          value.dataSync();
-          adam.apply(variables, core.clipByGlobalNorm(grads, tc.clipNorm).grads, 1e-3);
-        });
-        if (s > 0) times.push(performance.now() - t0); // the first step warms up
+        core.trainingStep(net, adam, variables, batch, { seed: 1, step: s, lr: 1e-3, clipNorm: tc.clipNorm, microBatch: tc.microBatch });
+        micro = core.microBatchSize(batch, net, tc.microBatch);
+        if (s >= opts.warmup) times.push(performance.now() - t0);
       }
       times.sort((a, b) => a - b);
       const row = {
@@ -110,9 +106,11 @@ async function child(opts) {
         width: tc.width,
         layers: tc.layers,
         params: net.parameterCount,
+        microBatch: micro,
         stepMs: times[Math.floor(times.length / 2)],
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);
+      process.stderr.write(`  ${id} ${shapeName} ${backend.name}: ${row.stepMs.toFixed(0)} ms\n`);
       adam.dispose();
       net.dispose();
     }
@@ -126,13 +124,15 @@ export async function main(argv) {
   const self = fileURLToPath(import.meta.url);
   for (const backend of opts.backends) {
     const args = [self, "--child", "--backends", backend, "--shapes", opts.shapes.join(","), "--steps", String(opts.steps)];
+    args.push("--warmup", String(opts.warmup), "--batch", String(opts.batch));
     if (opts.models.length) args.push("--models", opts.models.join(","));
     console.error(`bench models: ${backend} …`);
     const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
     for (const line of r.stdout.split("\n").filter(Boolean)) rows.push(JSON.parse(line));
     if (r.status !== 0) console.error(`bench models: the ${backend} child exited with ${r.status}`);
   }
-  const header = ["model", "shape", "backend", "B×T", "width×layers", "params", "step ms"];
+  if (opts.json) writeFileSync(opts.json, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const header = ["model", "shape", "backend", "B×T", "width×layers", "params", "pass", "step ms"];
   const body = rows.map((r) => [
     r.model,
     r.shape,
@@ -140,6 +140,7 @@ export async function main(argv) {
     `${r.batch}×${r.steps}`,
     `${r.width}×${r.layers}`,
     r.params.toLocaleString("en-US"),
+    String(r.microBatch),
     r.stepMs.toFixed(0),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));

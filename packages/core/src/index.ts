@@ -18,6 +18,7 @@ export * from "./backend.js";
 export * from "./training.js";
 export * from "./results.js";
 export * from "./trainer.js";
+export * from "./train-step.js";
 export * from "./bench.js";
 export * from "./plugin.js";
 export * from "./recurrence/delta-rule.js";

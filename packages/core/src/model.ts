@@ -78,4 +78,12 @@ export interface ModelDefinition<C extends Config = Config> {
   createLayer(context: LayerBuildContext, config: C): SequenceLayer;
   /** Closed-form parameters per layer (models.md §7.1); tests check it against the built layer. */
   parametersPerLayer(d: number, heads: number, config: C): number;
+  /**
+   * Width-sized floats one layer keeps per step (batch × time position) through a forward and backward pass;
+   * sizes the automatic micro-batches (train-step.ts). Default DEFAULT_ACTIVATION_WIDTHS, measured on wasm.
+   */
+  readonly activationWidths?: number;
 }
+
+/** Measured at width 256, T = 400: most layers keep 230–320 width-sized floats per step (tf.profile peak). */
+export const DEFAULT_ACTIVATION_WIDTHS = 320;

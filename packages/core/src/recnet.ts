@@ -70,10 +70,20 @@ export class RecNet {
   logits(x: tf.Tensor3D, options: { training: boolean; form?: ComputeForm; dropoutSeed?: number }): tf.Tensor3D {
     let h = this.encoder.apply(x);
     for (let l = 0; l < this.blocks.length; l++) {
-      const layerSeed = hashSeed(options.dropoutSeed ?? 0, l, "inner");
-      let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form, dropoutSeed: layerSeed });
-      if (options.training && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
-      h = this.norms[l]!.apply(tf.add(h, z));
+      const layer = (): tf.Tensor3D => {
+        const layerSeed = hashSeed(options.dropoutSeed ?? 0, l, "inner");
+        let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form, dropoutSeed: layerSeed });
+        if (options.training && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
+        return this.norms[l]!.apply(tf.add(h, z));
+      };
+      if (options.training) h = layer();
+      else {
+        // Without a gradient to keep intermediates for, free each layer's as soon as it is done: evaluation
+        // memory is one layer's worth, whatever the depth.
+        const next = tf.tidy(layer);
+        h.dispose();
+        h = next;
+      }
     }
     return this.decoder.apply(h);
   }

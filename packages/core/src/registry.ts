@@ -106,6 +106,10 @@ function checkDefinitionShape(kind: "model" | "task", def: Identified, owner: st
     if (!t || typeof t !== "object" || typeof t.transition !== "string" || typeof t.stateSize !== "function") {
       throw new SelectivError(`${where}: taxonomy must give at least transition (a string) and stateSize (a function)`);
     }
+    const widths = d.activationWidths;
+    if (widths !== undefined && !(typeof widths === "number" && Number.isFinite(widths) && widths > 0)) {
+      throw new SelectivError(`${where}: activationWidths must be a positive number; got ${JSON.stringify(widths)}`);
+    }
   }
   const schema = d.schema as ConfigSchema;
   for (const [key, spec] of Object.entries(schema)) {

@@ -6,7 +6,8 @@ import { SelectivError } from "./errors.js";
 import type { Config } from "./config.js";
 import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
-import { Adam, clipByGlobalNorm, learningRateAt } from "./optim.js";
+import { Adam, learningRateAt } from "./optim.js";
+import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, trainingStep } from "./train-step.js";
 import { RecNet, headsForWidth } from "./recnet.js";
 import { type EvaluationRecord, type RunResult, writeFileAtomic, writeJsonAtomic } from "./results.js";
 import { hashSeed } from "./rng.js";
@@ -105,6 +106,13 @@ export interface Evaluation {
 /** Steps (batch × time) an evaluation batch may hold; long sequences get smaller batches (bounded memory). */
 export const EVAL_TOKEN_BUDGET = 65_536;
 
+/** Samples of `stepsPerSample` steps in one evaluation pass: within EVAL_TOKEN_BUDGET and one layer's activations. */
+export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSize: number): number {
+  const perStep = activationFloatsPerStep(net.shape.width, 1, net.shape.numClasses, net.definition.activationWidths);
+  const steps = Math.min(EVAL_TOKEN_BUDGET, Math.floor(ACTIVATION_FLOAT_BUDGET / perStep));
+  return Math.max(1, Math.min(batchSize, Math.floor(steps / stepsPerSample)));
+}
+
 /**
  * Loss and window accuracy on the test split. Batches hold at most `batchSize` samples and about
  * EVAL_TOKEN_BUDGET steps, so memory stays bounded when test sequences are long (Task 4's 100-step gaps).
@@ -118,7 +126,7 @@ export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number
   const n = task.splitSize("test");
   let stepsPerSample = task.batch("test", 0, 1).steps;
   for (let start = 0; start < n;) {
-    const size = Math.min(n - start, batchSize, Math.max(1, Math.floor(EVAL_TOKEN_BUDGET / stepsPerSample)));
+    const size = Math.min(n - start, evaluationBatchSize(net, stepsPerSample, batchSize));
     const batch = task.batch("test", start, size);
     start += size;
     stepsPerSample = batch.steps;
@@ -209,8 +217,6 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
 
   // Adam state and checkpoints are keyed by parameter path (TF.js variable names carry a process-local serial).
   const variables = new Map(net.store.entries());
-  const pathOf = new Map(net.store.entries().map(([path, v]) => [v.name, path]));
-  const varList = [...variables.values()];
   const optimizer = new Adam();
   const trainSize = task.splitSize("train");
   const stepsPerEpoch = Math.ceil(trainSize / tc.batchSize);
@@ -287,28 +293,13 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     const start = (step % stepsPerEpoch) * tc.batchSize;
     const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
     lr = learningRateAt(step, tc.lr, tc.warmupSteps, totalSteps);
-    tf.tidy(() => {
-      const t = batchTensors(batch);
-      const validSteps = tf.sum(t.mask);
-      const { value, grads } = tf.variableGrads(
-        () =>
-          tf.div(
-            maskedCrossEntropySum(
-              net.logits(t.inputs, { training: true, dropoutSeed: hashSeed(seed, "dropout", step) }),
-              t.targets,
-              t.mask,
-            ),
-            validSteps,
-          ) as tf.Scalar,
-        varList,
-      );
-      lastLoss = value.dataSync()[0]!;
-      const byPath: tf.NamedTensorMap = {};
-      for (const [name, g] of Object.entries(grads)) byPath[pathOf.get(name)!] = g;
-      const clipped = clipByGlobalNorm(byPath, tc.clipNorm);
-      gradNorm = clipped.norm;
-      if (Number.isFinite(lastLoss) && Number.isFinite(gradNorm)) optimizer.apply(variables, clipped.grads, lr);
-    });
+    ({ loss: lastLoss, gradNorm } = trainingStep(net, optimizer, variables, batch, {
+      seed,
+      step,
+      lr,
+      clipNorm: tc.clipNorm,
+      microBatch: tc.microBatch,
+    }));
     samples += batch.size;
     if (!Number.isFinite(lastLoss) || !Number.isFinite(gradNorm)) {
       status = "diverged";

@@ -9,6 +9,8 @@ export interface TrainingConfig {
   /** 0 = the reference rule (models.md §0). */
   heads: number;
   batchSize: number;
+  /** Samples per forward/backward pass (gradients summed over passes); 0 = automatic (train-step.ts). */
+  microBatch: number;
   epochs: number;
   lr: number;
   warmupSteps: number;
@@ -24,6 +26,12 @@ export const TRAINING_SCHEMA: ConfigSchema = {
   layers: { type: "int", min: 1, max: 64, description: "number of recurrent layers" },
   heads: { type: "int", min: 0, max: 256, description: "heads per layer; 0 = the reference rule (d/H ≤ 128)" },
   batchSize: { type: "int", min: 1, max: 4096, description: "training batch size" },
+  microBatch: {
+    type: "int",
+    min: 0,
+    max: 4096,
+    description: "samples per forward/backward pass, gradients summed over passes; 0 = as many as fit 1 GiB of activations",
+  },
   epochs: { type: "int", min: 1, max: 1000, description: "passes over the training split" },
   lr: { type: "number", min: 0, max: 1, exclusiveMin: true, description: "peak learning rate (Adam)" },
   warmupSteps: { type: "int", min: 0, max: 1_000_000, description: "linear warm-up steps before the cosine decay" },
@@ -38,6 +46,7 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
   layers: 2,
   heads: 0,
   batchSize: 32,
+  microBatch: 0,
   epochs: 1,
   lr: 2e-3,
   warmupSteps: 20,

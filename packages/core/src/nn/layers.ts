@@ -33,9 +33,31 @@ export class Linear {
   apply<T extends tf.Tensor>(x: T): T {
     const lead = x.shape.slice(0, -1);
     const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-    const y = this.bias ? tf.add(tf.matMul(x2, this.weight), this.bias) : tf.matMul(x2, this.weight);
+    const w = this.weight as tf.Tensor2D;
+    const y = this.bias ? tf.add(matMul2d(x2, w), this.bias) : matMul2d(x2, w);
     return tf.reshape(y, [...lead, this.outFeatures]) as T;
   }
+}
+
+/** a b with a gradient made of explicit transposes and plain matMuls (see matMul2d). */
+const matMulExplicitTransposes = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * 2-D a b. On wasm, XNNPACK serves only non-transposed 2-D matMuls, and TF.js's own matMul gradient uses
+ * transposed ones (the slow path: 10–20× slower), so there the gradient transposes explicitly.
+ */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.getBackend() === "wasm" ? matMulExplicitTransposes(a, b) : tf.matMul(a, b);
 }
 
 /**

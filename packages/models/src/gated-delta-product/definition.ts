@@ -24,6 +24,8 @@ export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfi
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
   },
   createLayer: (context, config) => new GatedDeltaProduct(context, config),
+  // n Householder steps per token keep n times the delta rule's intermediates (measured: 840 at width 256).
+  activationWidths: 900,
   // models.md §3.5/§7.1: q (d·K) + k (d·nK) + v (d·nV) + b (d·nH) + forget gate (d·H + 2H) + g (d·V, with the output
   // gate) + o (V·d) + convs (K_conv·(K + nK + nV)) + norm (V/H).
   // (3n+5)d² + (n+1)dH + 2H + (12n+4)d + 2d/H; 17d² + 5dH + 2H + 52d + 2d/H at n = 4.

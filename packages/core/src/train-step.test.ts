@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { Adam } from "./optim.js";
+import { RecNet } from "./recnet.js";
+import type { Batch } from "./task.js";
+import { tf } from "./tf.js";
+import { tiny } from "./tiny-model.fixture.js";
+import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, microBatchSize, trainingStep } from "./train-step.js";
+
+/** A padded batch of `size` samples with `steps` steps; sample i has steps − (i mod 3) real steps. */
+function syntheticBatch(size: number, steps: number, inputSize: number, classes: number): Batch {
+  const inputs = new Float32Array(size * steps * inputSize);
+  const targets = new Int32Array(size * steps);
+  const mask = new Float32Array(size * steps);
+  for (let b = 0; b < size; b++) {
+    for (let t = 0; t < steps - (b % 3); t++) {
+      inputs[(b * steps + t) * inputSize + ((b + t) % inputSize)] = 1;
+      targets[b * steps + t] = (b * 7 + t * 3) % classes;
+      mask[b * steps + t] = 1;
+    }
+  }
+  return {
+    size,
+    steps,
+    inputSize,
+    maxSymbols: steps,
+    inputs,
+    targets,
+    mask,
+    windows: new Int32Array(size * steps).fill(-1),
+    symbolTargets: new Int32Array(size * steps).fill(-1),
+  };
+}
+
+const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0 };
+
+function trainTwoSteps(microBatch: number): { losses: number[]; norms: number[]; weights: Float32Array[] } {
+  const net = new RecNet(tiny, {}, shape, 3);
+  const adam = new Adam();
+  const variables = new Map(net.store.entries());
+  const batch = syntheticBatch(7, 11, 5, 7);
+  const losses: number[] = [];
+  const norms: number[] = [];
+  for (let step = 0; step < 2; step++) {
+    const r = trainingStep(net, adam, variables, batch, { seed: 1, step, lr: 1e-2, clipNorm: 1, microBatch });
+    expect(r.applied).toBe(true);
+    losses.push(r.loss);
+    norms.push(r.gradNorm);
+  }
+  const weights = [...variables.values()].map((v) => v.dataSync() as Float32Array);
+  adam.dispose();
+  net.dispose();
+  return { losses, norms, weights };
+}
+
+describe("trainingStep (gradient summed over micro-batches)", () => {
+  it("equals the whole-batch step for micro-batches of 1, 2, 3 and 7 samples (7 = one pass)", () => {
+    const whole = trainTwoSteps(7);
+    for (const micro of [1, 2, 3]) {
+      const split = trainTwoSteps(micro);
+      for (let i = 0; i < 2; i++) {
+        expect(split.losses[i]).toBeCloseTo(whole.losses[i]!, 5);
+        expect(split.norms[i]).toBeCloseTo(whole.norms[i]!, 5);
+      }
+      for (let v = 0; v < whole.weights.length; v++) {
+        const a = whole.weights[v]!;
+        const b = split.weights[v]!;
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+        expect(worst, `micro ${micro}, variable ${v}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it("leaks no tensors", () => {
+    const net = new RecNet(tiny, {}, shape, 3);
+    const adam = new Adam();
+    const variables = new Map(net.store.entries());
+    const batch = syntheticBatch(5, 6, 5, 7);
+    trainingStep(net, adam, variables, batch, { seed: 1, step: 0, lr: 1e-2, clipNorm: 1, microBatch: 2 });
+    const before = tf.memory().numTensors;
+    trainingStep(net, adam, variables, batch, { seed: 1, step: 1, lr: 1e-2, clipNorm: 1, microBatch: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    adam.dispose();
+    net.dispose();
+  });
+
+  it("splits automatically only when a pass would exceed the activation budget, in equal parts", () => {
+    const small = new RecNet(tiny, {}, shape, 1);
+    expect(microBatchSize(syntheticBatch(32, 130, 5, 7), small, 0)).toBe(32);
+    expect(microBatchSize(syntheticBatch(32, 130, 5, 7), small, 5)).toBe(5);
+    expect(microBatchSize(syntheticBatch(4, 3, 5, 7), small, 9)).toBe(4);
+    small.dispose();
+    // The paper's shape: 64 samples × 400 steps, width 256, 8 layers, 1601 classes.
+    const perSample = 400 * activationFloatsPerStep(256, 8, 1601);
+    const parts = Math.ceil((64 * perSample) / ACTIVATION_FLOAT_BUDGET);
+    expect(parts).toBeGreaterThan(1);
+    const micro = Math.ceil(64 / parts);
+    expect(micro * perSample).toBeLessThanOrEqual(ACTIVATION_FLOAT_BUDGET * 1.5);
+  });
+});
