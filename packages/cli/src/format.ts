@@ -27,7 +27,7 @@ export class ProgressLine {
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {}
 
-  update(label: string, step: number, total: number, loss: number, accuracy: number | undefined, eta: number): void {
+  update(label: string, step: number, total: number, loss: number, accuracy: number | undefined, eta: number, kl?: number): void {
     if (!this.enabled) return;
     const now = Date.now();
     if (now - this.lastDraw < 100 && step < total) return;
@@ -35,7 +35,7 @@ export class ProgressLine {
     const width = 24;
     const filled = Math.round((width * step) / Math.max(1, total));
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const acc = accuracy === undefined ? "" : ` acc ${accuracy.toFixed(3)}`;
+    const acc = kl !== undefined ? ` KL ${kl.toFixed(4)}` : accuracy === undefined ? "" : ` acc ${accuracy.toFixed(3)}`;
     const text = `${label} ${bar} ${step}/${total} loss ${loss.toFixed(4)}${acc} ETA ${formatDuration(eta)}`;
     const columns = this.stream.columns ?? 120;
     this.stream.write(`\r${text.slice(0, columns - 1)}\x1b[K`);

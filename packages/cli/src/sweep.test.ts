@@ -81,6 +81,9 @@ describe("selectiv sweep run --dry-run", () => {
         "task.gapMax=0.1",
         "task.testGap=0.1",
         "task.seqLenMax=200",
+        // --classify (train.py's default is next-symbol prediction); gap_kldiv's default.
+        "task.mode=classification",
+        "task.klSteps=windows",
       ]),
     );
     const mamba = doc.runs.find((x) => x.model === "mamba")!;

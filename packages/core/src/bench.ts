@@ -183,7 +183,14 @@ function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: 
     const net = loadTrainedNet(trainSpec, base);
     for (const v of transfer.variants(spec.taskConfig)) {
       const e = evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
-      variants.push({ label: v.label, value: v.value, testAccuracy: e.accuracy, testLoss: e.loss, majorityBaseline: e.majorityBaseline });
+      variants.push({
+        label: v.label,
+        value: v.value,
+        testAccuracy: e.accuracy,
+        testLoss: e.loss,
+        majorityBaseline: e.majorityBaseline,
+        ...(e.kl !== undefined ? { testKl: e.kl } : {}),
+      });
     }
     net.dispose();
   }
@@ -206,6 +213,13 @@ function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: 
     bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
     bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
     majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
+    // Prediction mode: the mean KL over the variants, and the lowest.
+    ...(trained.objective === "prediction"
+      ? {
+          testKl: variants.length ? mean((v) => v.testKl ?? NaN) : NaN,
+          bestTestKl: variants.length ? Math.min(...variants.map((v) => v.testKl ?? NaN)) : NaN,
+        }
+      : {}),
     wallSeconds: trained.wallSeconds + (Date.now() - started) / 1000,
     runDir,
     variants,

@@ -63,3 +63,77 @@ export function windowAccuracyCounts(logits: tf.Tensor3D, batch: Batch): { corre
 export function addSymbolClassCounts(batch: Batch, counts: Map<number, number>): void {
   for (const c of batch.symbolTargets) if (c >= 0) counts.set(c, (counts.get(c) ?? 0) + 1);
 }
+
+/** The reference's smoothing of a target distribution before the KL divergence: p ← (p + ε) / Σ(p + ε). */
+export const KL_TARGET_EPSILON = 1e-6;
+
+/** Target rows after smoothing, with Σ_c p̃_c log p̃_c of each row (float64). */
+export interface SmoothedDistributions {
+  readonly rows: Float32Array;
+  readonly negativeEntropy: Float64Array;
+}
+
+const smoothedCache = new WeakMap<Float32Array, SmoothedDistributions>();
+
+/** Smooths each C-wide row of `rows` as the reference does (KL_TARGET_EPSILON); cached per rows array. */
+export function smoothedDistributions(rows: Float32Array, numClasses: number): SmoothedDistributions {
+  const cached = smoothedCache.get(rows);
+  if (cached && cached.rows.length === rows.length) return cached;
+  if (rows.length % numClasses !== 0) {
+    throw new RangeError(`target distributions: ${rows.length} numbers are not rows of ${numClasses} classes`);
+  }
+  const count = rows.length / numClasses;
+  const smoothed = new Float32Array(rows.length);
+  const negativeEntropy = new Float64Array(count);
+  for (let r = 0; r < count; r++) {
+    const base = r * numClasses;
+    let total = 0;
+    for (let c = 0; c < numClasses; c++) total += rows[base + c]! + KL_TARGET_EPSILON;
+    let h = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = (rows[base + c]! + KL_TARGET_EPSILON) / total;
+      smoothed[base + c] = p;
+      h += p * Math.log(p);
+    }
+    negativeEntropy[r] = h;
+  }
+  const result = { rows: smoothed, negativeEntropy };
+  smoothedCache.set(rows, result);
+  return result;
+}
+
+/**
+ * KL divergence of prediction mode (tasks.md §4): Σ over the batch's masked steps of KL(p̃_t ‖ softmax(logits_t)),
+ * where p̃_t is step t's target distribution smoothed as the reference does. Returns the sum and the (mask-weighted)
+ * step count, so batches can be pooled into a mean per step (the reference's `batchmean` over masked steps).
+ */
+export function maskedKlDivergenceSum(logits: tf.Tensor3D, batch: Batch): { sum: number; steps: number } {
+  const distributions = batch.targetDistributions;
+  if (!distributions) throw new Error("KL divergence: the batch has no target distributions (not a prediction task)");
+  const [b, t, c] = logits.shape;
+  const { rows, negativeEntropy } = smoothedDistributions(distributions.rows, c);
+  const index = distributions.index;
+  const rowIds = new Int32Array(b * t);
+  for (let k = 0; k < rowIds.length; k++) {
+    const r = index[k]!;
+    if (batch.mask[k]! !== 0 && !(r >= 0 && r < negativeEntropy.length)) {
+      throw new Error(`KL divergence: step ${k} is masked in but has target row ${r} of ${negativeEntropy.length}`);
+    }
+    rowIds[k] = Math.max(0, r);
+  }
+  // Σ_c p̃_c log q_c per step; the rows are gathered per step (inference only: gather needs no gradient here).
+  const cross = tf.tidy(() => {
+    const logq = tf.logSoftmax(tf.reshape(logits, [b * t, c]));
+    const p = tf.gather(tf.tensor2d(rows, [negativeEntropy.length, c]), tf.tensor1d(rowIds, "int32"));
+    return tf.sum(tf.mul(p, logq), 1).dataSync();
+  });
+  let sum = 0;
+  let steps = 0;
+  for (let k = 0; k < rowIds.length; k++) {
+    const m = batch.mask[k]!;
+    if (m === 0) continue;
+    sum += m * (negativeEntropy[rowIds[k]!]! - cross[k]!);
+    steps += m;
+  }
+  return { sum, steps };
+}

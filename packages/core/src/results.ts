@@ -35,8 +35,11 @@ export interface EvaluationRecord {
   lr: number;
   trainLoss: number;
   testLoss: number;
+  /** Window accuracy (classification); NaN in prediction mode. */
   testAccuracy: number;
   majorityBaseline: number;
+  /** Prediction mode: mean KL divergence per masked test step (tasks.md §4); absent in classification. */
+  testKl?: number;
   gradNorm: number;
   wallSeconds: number;
 }
@@ -51,16 +54,21 @@ export interface RunResult {
   backend: string;
   backendReason: string;
   steps: number;
+  /** Absent = classification. In prediction mode accuracies and the majority baseline are NaN and KL is the metric. */
+  objective?: "prediction";
   testAccuracy: number;
   testLoss: number;
   bestTestAccuracy: number;
   bestTestLoss: number;
   majorityBaseline: number;
+  /** Prediction mode: mean KL divergence per masked test step at the end, and the lowest over evaluations. */
+  testKl?: number;
+  bestTestKl?: number;
   wallSeconds: number;
   runDir: string;
   taskSummary: Record<string, number | string>;
   /** Transfer tasks (Task 4): the trained model's test accuracy and loss on each variant (e.g. each test gap). */
-  variants?: { label: string; value: number; testAccuracy: number; testLoss: number; majorityBaseline: number }[];
+  variants?: { label: string; value: number; testAccuracy: number; testLoss: number; majorityBaseline: number; testKl?: number }[];
   /** Transfer tasks: the run that trained the model. */
   trainedIn?: string;
 }

@@ -2,6 +2,25 @@ import type { Config, ConfigSchema } from "./config.js";
 
 export type Split = "train" | "test";
 export type PresetName = "smoke" | "quick" | "paper";
+
+/**
+ * What a task trains and measures (tasks.md §4). `classification`: per-step class targets, window accuracy.
+ * `prediction`: per-step targets are the next symbol, and the metric is the KL divergence from each step's true
+ * next-symbol distribution (`Batch.targetDistributions`) to the model's softmax.
+ */
+export type Objective = "classification" | "prediction";
+export const OBJECTIVES: readonly Objective[] = ["classification", "prediction"];
+
+/**
+ * Per-step target distributions over the C output classes, stored as distinct rows plus a row index per step
+ * (R×C + B×T numbers instead of B×T×C: a 20,000-step Task-4 sample needs 80 kB of indices, not 3 MB per sample).
+ */
+export interface TargetDistributions {
+  /** [R, C] row-major; each row sums to 1. The same array may be shared by every batch of a task. */
+  readonly rows: Float32Array;
+  /** [B, T] the row of each step; -1 where the step has none (padding, steps outside the mask). */
+  readonly index: Int32Array;
+}
 export const PRESET_NAMES: readonly PresetName[] = ["smoke", "quick", "paper"];
 
 /**
@@ -15,20 +34,27 @@ export interface Batch {
   readonly maxSymbols: number;
   /** [B, T, F] model inputs (one-hot symbols, gap frames, noise). Zero at padding. */
   readonly inputs: Float32Array;
-  /** [B, T] class id per step (the hidden state held through the gap); 0 at padding. */
+  /**
+   * [B, T] class id per step: the hidden state held through the gap (classification), or the next symbol
+   * (prediction); 0 at padding.
+   */
   readonly targets: Int32Array;
-  /** [B, T] 1 at real steps, 0 at padding. */
+  /** [B, T] 1 at the steps the loss and metric count (all real steps in classification), 0 at padding. */
   readonly mask: Float32Array;
   /** [B, T] index of the symbol whose evaluation window holds this step; -1 at padding. */
   readonly windows: Int32Array;
-  /** [B, S] class id per symbol; -1 past a sample's last symbol. */
+  /** [B, S] class id per symbol; -1 past a sample's last symbol (or where a symbol has no target). */
   readonly symbolTargets: Int32Array;
+  /** Prediction tasks: the true next-class distribution of every masked step (C = the task's numClasses). */
+  readonly targetDistributions?: TargetDistributions;
 }
 
 /** A task made concrete from its config and seed. Sample i of a split is a pure function of (config, seed, split, i). */
 export interface TaskInstance {
   readonly inputSize: number;
   readonly numClasses: number;
+  /** Absent = classification. A prediction task's batches carry `targetDistributions`. */
+  readonly objective?: Objective;
   /** Facts worth recording with a result (grammar states, edges, topological entropy, ...). */
   readonly summary: Readonly<Record<string, number | string>>;
   splitSize(split: Split): number;

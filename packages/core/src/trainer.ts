@@ -4,7 +4,7 @@ import type { BackendChoice } from "./backend.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { SelectivError } from "./errors.js";
 import type { Config } from "./config.js";
-import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, windowAccuracyCounts } from "./metric.js";
+import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
 import { Adam, learningRateAt } from "./optim.js";
 import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, trainingStep } from "./train-step.js";
@@ -38,8 +38,10 @@ export interface TrainingProgress {
   readonly step: number;
   readonly totalSteps: number;
   readonly loss: number;
-  /** Test accuracy of the latest evaluation, if any. */
+  /** Test accuracy of the latest evaluation, if any (NaN in prediction mode). */
   readonly accuracy?: number;
+  /** Prediction mode: test KL divergence of the latest evaluation, if any. */
+  readonly kl?: number;
   readonly elapsedSeconds: number;
   readonly etaSeconds: number;
 }
@@ -99,8 +101,24 @@ function majorityClass(task: TaskInstance, batchSize: number): number {
 
 export interface Evaluation {
   loss: number;
+  /** Window accuracy (classification); NaN in prediction mode. */
   accuracy: number;
+  /** Share of symbols whose class is the majority class (classification); NaN in prediction mode. */
   majorityBaseline: number;
+  /** Prediction mode: mean KL divergence per masked step (tasks.md §4); absent in classification. */
+  kl?: number;
+}
+
+/** Whether the task trains the prediction objective (next symbol, KL metric). */
+export function isPrediction(task: TaskInstance): boolean {
+  return task.objective === "prediction";
+}
+
+/** The better of two evaluations: the higher accuracy, or in prediction mode the lower KL divergence. */
+export function isBetterEvaluation(candidate: Evaluation, best: Evaluation | undefined): boolean {
+  if (!best) return true;
+  if (candidate.kl !== undefined) return candidate.kl < (best.kl ?? Infinity);
+  return candidate.accuracy > best.accuracy;
 }
 
 /** Steps (batch × time) an evaluation batch may hold; long sequences get smaller batches (bounded memory). */
@@ -114,11 +132,14 @@ export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSi
 }
 
 /**
- * Loss and window accuracy on the test split. Batches hold at most `batchSize` samples and about
- * EVAL_TOKEN_BUDGET steps, so memory stays bounded when test sequences are long (Task 4's 100-step gaps).
+ * Loss and window accuracy on the test split, or in prediction mode loss and mean KL divergence (tasks.md §4;
+ * `majority` is then unused). Batches hold at most `batchSize` samples and about EVAL_TOKEN_BUDGET steps, so
+ * memory stays bounded when test sequences are long (Task 4's 100-step gaps).
  */
 export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Evaluation {
+  const prediction = isPrediction(task);
   let lossSum = 0;
+  let klSum = 0;
   let steps = 0;
   let correct = 0;
   let total = 0;
@@ -135,12 +156,17 @@ export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number
       const logits = net.logits(t.inputs, { training: false });
       lossSum += maskedCrossEntropySum(logits, t.targets, t.mask).dataSync()[0]!;
       steps += tf.sum(t.mask).dataSync()[0]!;
-      const c = windowAccuracyCounts(logits, batch);
-      correct += c.correct;
-      total += c.total;
+      if (prediction) {
+        klSum += maskedKlDivergenceSum(logits, batch).sum;
+      } else {
+        const c = windowAccuracyCounts(logits, batch);
+        correct += c.correct;
+        total += c.total;
+      }
     });
-    for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
+    if (!prediction) for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
   }
+  if (prediction) return { loss: lossSum / Math.max(1, steps), accuracy: NaN, majorityBaseline: NaN, kl: klSum / Math.max(1, steps) };
   return {
     loss: lossSum / Math.max(1, steps),
     accuracy: correct / Math.max(1, total),
@@ -171,9 +197,9 @@ function buildNet(spec: RunSpec, task: TaskInstance): RecNet {
   );
 }
 
-/** Most frequent symbol class among a task's first training samples. */
+/** Most frequent symbol class among a task's first training samples; -1 for a prediction task (no baseline). */
 export function majorityClassOf(task: TaskInstance, batchSize: number): number {
-  return majorityClass(task, batchSize);
+  return isPrediction(task) ? -1 : majorityClass(task, batchSize);
 }
 
 /**
@@ -221,7 +247,8 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   const trainSize = task.splitSize("train");
   const stepsPerEpoch = Math.ceil(trainSize / tc.batchSize);
   const totalSteps = stepsPerEpoch * tc.epochs;
-  const majority = majorityClass(task, tc.evalBatchSize);
+  const majority = majorityClassOf(task, tc.evalBatchSize);
+  const prediction = isPrediction(task);
   const records: EvaluationRecord[] = [];
   let best: Evaluation | undefined;
   let last: Evaluation | undefined;
@@ -233,7 +260,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   const record = (step: number, samples: number, lr: number): void => {
     const e = evaluateModel(net, task, tc.evalBatchSize, majority);
     last = e;
-    if (!best || e.accuracy > best.accuracy) best = e;
+    if (isBetterEvaluation(e, best)) best = e;
     const r: EvaluationRecord = {
       step,
       samples,
@@ -242,6 +269,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
       testLoss: e.loss,
       testAccuracy: e.accuracy,
       majorityBaseline: e.majorityBaseline,
+      ...(e.kl !== undefined ? { testKl: e.kl } : {}),
       gradNorm,
       wallSeconds: wallSeconds(),
     };
@@ -283,9 +311,11 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     wallBefore = saved.meta.wallSeconds;
     records.push(...saved.meta.records);
     for (const r of records) {
-      const e = { loss: r.testLoss, accuracy: r.testAccuracy, majorityBaseline: r.majorityBaseline };
+      // JSON stores NaN as null.
+      const e: Evaluation = { loss: r.testLoss, accuracy: r.testAccuracy ?? NaN, majorityBaseline: r.majorityBaseline ?? NaN };
+      if (prediction) e.kl = r.testKl ?? NaN;
       last = e;
-      if (!best || e.accuracy > best.accuracy) best = e;
+      if (isBetterEvaluation(e, best)) best = e;
     }
     hooks.onResume?.(step, totalSteps);
   }
@@ -318,6 +348,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
       totalSteps,
       loss: lastLoss,
       accuracy: last?.accuracy,
+      kl: last?.kl,
       elapsedSeconds: elapsed,
       etaSeconds: (elapsed / (step + 1)) * (totalSteps - step - 1),
     });
@@ -329,7 +360,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     saveCheckpoint(step);
   }
 
-  const final = last ?? { loss: NaN, accuracy: NaN, majorityBaseline: NaN };
+  const final: Evaluation = last ?? { loss: NaN, accuracy: NaN, majorityBaseline: NaN, ...(prediction ? { kl: NaN } : {}) };
   const result: RunResult = {
     status,
     task: spec.task.id,
@@ -340,11 +371,13 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     backend: spec.backend.name,
     backendReason: spec.backend.reason,
     steps: step,
+    ...(prediction ? { objective: "prediction" as const } : {}),
     testAccuracy: final.accuracy,
     testLoss: final.loss,
     bestTestAccuracy: best?.accuracy ?? NaN,
     bestTestLoss: best ? Math.min(...records.map((r) => r.testLoss)) : NaN,
     majorityBaseline: final.majorityBaseline,
+    ...(prediction ? { testKl: final.kl ?? NaN, bestTestKl: best?.kl ?? NaN } : {}),
     wallSeconds: wallSeconds(),
     runDir,
     taskSummary: { ...task.summary },

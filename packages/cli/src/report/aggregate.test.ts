@@ -21,6 +21,8 @@ function run(overrides: Partial<RunRecord> & { settings?: Record<string, string 
     bestTestAccuracy: 0.6,
     testLoss: 1,
     majorityBaseline: 0.3,
+    testKl: NaN,
+    bestTestKl: NaN,
     wallSeconds: 10,
     curve: [],
     gapAccuracies: [],

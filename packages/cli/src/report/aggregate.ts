@@ -50,6 +50,9 @@ export interface SummaryRow {
   readonly bestTestAccuracy: Stat;
   readonly testLoss: Stat;
   readonly majorityBaseline: Stat;
+  /** Prediction runs: test KL divergence (n = 0 for classification conditions). */
+  readonly testKl: Stat;
+  readonly bestTestKl: Stat;
   readonly params: Stat;
   readonly wallSeconds: Stat;
 }
@@ -141,6 +144,8 @@ export function summarise(conditions: readonly Condition[]): SummaryRow[] {
       bestTestAccuracy: stat((r) => r.bestTestAccuracy),
       testLoss: stat((r) => r.testLoss),
       majorityBaseline: stat((r) => r.majorityBaseline),
+      testKl: stat((r) => r.testKl),
+      bestTestKl: stat((r) => r.bestTestKl),
       params: stat((r) => r.params),
       wallSeconds: stat((r) => r.wallSeconds),
     };

@@ -104,11 +104,22 @@ function trainingCurve(conditions: readonly Condition[], label: Labeller, metric
   const accuracy = metric === "testAccuracy";
   const id = accuracy ? "training-accuracy" : "training-loss";
   const title = accuracy ? "Training curves: test accuracy" : "Training curves: training loss";
-  const shown = conditions.filter((c) => c.runs.some((r) => r.curve.length));
-  if (!shown.length) return { id, title, skipped: "no run folder has a metrics.jsonl" };
+  // Prediction runs record no accuracy (NaN): a run without a finite value is left out rather than drawn empty.
+  const drawable = (r: RunRecord): boolean => r.curve.some((e) => Number.isFinite(e[metric]));
+  const shown = conditions.filter((c) => c.runs.some(drawable));
+  if (!shown.length) {
+    const anyCurve = conditions.some((c) => c.runs.some((r) => r.curve.length));
+    return {
+      id,
+      title,
+      skipped: anyCurve
+        ? `no run records a ${accuracy ? "test accuracy" : "training loss"} during training`
+        : "no run folder has a metrics.jsonl",
+    };
+  }
   const series: PlotSeries[] = shown.flatMap((c) =>
     c.runs
-      .filter((r: RunRecord) => r.curve.length)
+      .filter(drawable)
       .map((r) => ({ label: label.condition(c, shown), key: r.folder, points: r.curve.map((e) => ({ x: e.samples, y: e[metric] })) })),
   );
   return drawn(

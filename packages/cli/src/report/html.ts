@@ -47,6 +47,7 @@ function number(value: number, digits: number): string {
 }
 
 function runsTable(runs: readonly RunRecord[]): TextTable {
+  const withKl = runs.some((r) => Number.isFinite(r.testKl));
   return {
     header: [
       "run folder",
@@ -60,6 +61,7 @@ function runsTable(runs: readonly RunRecord[]): TextTable {
       "status",
       "test acc",
       "best test acc",
+      ...(withKl ? ["test KL"] : []),
       "test loss",
       "majority baseline",
       "params",
@@ -78,6 +80,7 @@ function runsTable(runs: readonly RunRecord[]): TextTable {
       r.status,
       number(r.testAccuracy, 4),
       number(r.bestTestAccuracy, 4),
+      ...(withKl ? [number(r.testKl, 4)] : []),
       number(r.testLoss, 4),
       number(r.majorityBaseline, 4),
       Number.isFinite(r.params) ? r.params.toLocaleString("en-US") : "–",

@@ -27,6 +27,9 @@ export interface RunRecord {
   readonly bestTestAccuracy: number;
   readonly testLoss: number;
   readonly majorityBaseline: number;
+  /** Prediction runs (tasks.md §4): mean test KL divergence per step at the end, and the lowest; NaN otherwise. */
+  readonly testKl: number;
+  readonly bestTestKl: number;
   readonly wallSeconds: number;
   /** Every setting but the seed, flattened: `task.<field>`, `model.<field>`, `train.<field>`. */
   readonly settings: Readonly<Record<string, string | number | boolean>>;
@@ -91,7 +94,8 @@ function gapAccuraciesOf(result: Json): GapAccuracy[] {
     : Array.isArray(result.variants)
       ? result.variants.filter(isObject).map((v) => ({ gapSteps: numberOr(v.value), accuracy: numberOr(v.testAccuracy) }))
       : [];
-  return fromGaps.filter((g) => Number.isFinite(g.gapSteps));
+  // Prediction runs have no accuracy per gap (null): nothing to draw.
+  return fromGaps.filter((g) => Number.isFinite(g.gapSteps) && Number.isFinite(g.accuracy));
 }
 
 /** metrics.jsonl; a line that is not an evaluation record costs a warning and leaves the curve out. */
@@ -119,6 +123,7 @@ function readCurve(path: string, warn: (reason: string) => void): EvaluationReco
       testLoss: numberOr(record.testLoss),
       testAccuracy: numberOr(record.testAccuracy),
       majorityBaseline: numberOr(record.majorityBaseline),
+      ...(record.testKl !== undefined ? { testKl: numberOr(record.testKl) } : {}),
       gradNorm: numberOr(record.gradNorm),
       wallSeconds: numberOr(record.wallSeconds),
     });
@@ -167,6 +172,8 @@ function readRun(dir: string, folder: string, warn: (reason: string) => void): R
     bestTestAccuracy: numberOr(result.bestTestAccuracy),
     testLoss: numberOr(result.testLoss),
     majorityBaseline: numberOr(result.majorityBaseline),
+    testKl: numberOr(result.testKl),
+    bestTestKl: numberOr(result.bestTestKl),
     wallSeconds: numberOr(result.wallSeconds),
     settings: flattenSettings(config),
     curve: readCurve(join(dir, "metrics.jsonl"), warn),

@@ -17,9 +17,18 @@ function formatSeeds(row: SummaryRow): string {
   return row.diverged ? `${seeds} (${row.diverged} diverged)` : seeds;
 }
 
-/** The summary as text cells; the settings column appears only when some condition has settings beyond width. */
+/** Whether some row has a KL divergence (prediction runs, tasks.md §4): the tables then get KL columns. */
+export function hasKl(rows: readonly SummaryRow[]): boolean {
+  return rows.some((r) => r.testKl.n > 0);
+}
+
+/**
+ * The summary as text cells; the settings column appears only when some condition has settings beyond width, the KL
+ * columns only when some condition trains the prediction objective (its accuracy cells are then "–").
+ */
 export function summaryTable(rows: readonly SummaryRow[]): TextTable {
   const withSettings = rows.some((r) => r.settings);
+  const withKl = hasKl(rows);
   const header = [
     "task",
     "model",
@@ -31,6 +40,7 @@ export function summaryTable(rows: readonly SummaryRow[]): TextTable {
     "TE",
     "test acc",
     "best test acc",
+    ...(withKl ? ["test KL", "best test KL"] : []),
     "test loss",
     "majority baseline",
     "params",
@@ -49,6 +59,7 @@ export function summaryTable(rows: readonly SummaryRow[]): TextTable {
       formatStat(r.te, 3),
       formatStat(r.testAccuracy, 3),
       formatStat(r.bestTestAccuracy, 3),
+      ...(withKl ? [formatStat(r.testKl, 4), formatStat(r.bestTestKl, 4)] : []),
       formatStat(r.testLoss, 3),
       formatStat(r.majorityBaseline, 3),
       Number.isFinite(r.params.mean) ? Math.round(r.params.mean).toLocaleString("en-US") : "–",
@@ -120,11 +131,18 @@ const CSV_COLUMNS: readonly [string, (r: SummaryRow) => string | number][] = [
   ["wall_seconds_std", (r) => r.wallSeconds.std],
 ];
 
+/** Prediction runs' columns, after best_test_accuracy_std when some condition has them. */
+const KL_CSV_COLUMNS: readonly [string, (r: SummaryRow) => string | number][] = [
+  ["test_kl_mean", (r) => r.testKl.mean],
+  ["test_kl_std", (r) => r.testKl.std],
+  ["best_test_kl_mean", (r) => r.bestTestKl.mean],
+  ["best_test_kl_std", (r) => r.bestTestKl.std],
+];
+
 /** One row per condition, one value per column (pandas-readable: `pd.read_csv("summary.csv")`). */
 export function summaryCsv(rows: readonly SummaryRow[]): string {
-  const lines = [
-    CSV_COLUMNS.map(([name]) => name).join(","),
-    ...rows.map((r) => CSV_COLUMNS.map(([, value]) => csvCell(value(r))).join(",")),
-  ];
+  const at = CSV_COLUMNS.findIndex(([name]) => name === "best_test_accuracy_std") + 1;
+  const columns = hasKl(rows) ? [...CSV_COLUMNS.slice(0, at), ...KL_CSV_COLUMNS, ...CSV_COLUMNS.slice(at)] : CSV_COLUMNS;
+  const lines = [columns.map(([name]) => name).join(","), ...rows.map((r) => columns.map(([, value]) => csvCell(value(r))).join(","))];
   return `${lines.join("\n")}\n`;
 }

@@ -181,6 +181,8 @@ function run(overrides: Partial<RunRecord>): RunRecord {
     bestTestAccuracy: 0.5,
     testLoss: 1,
     majorityBaseline: 0.3,
+    testKl: NaN,
+    bestTestKl: NaN,
     wallSeconds: 10,
     settings: {},
     curve: [],

@@ -68,7 +68,7 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   d_state: { type: "int", default: 64, use: mapped("<model>.dState for mamba, mamba2 and s4d (the models train.py gives it to)") },
   dt_rank: { type: "int", default: 0, use: mapped("mamba.dtRank") },
   rope_base: { type: "int", default: 1000, use: mapped("transformer.ropeBase") },
-  classify: { type: "bool", default: false, flag: true, use: fixed(true, "selectiv trains the classification objective only") },
+  classify: { type: "bool", default: false, flag: true, use: mapped("task.mode: classification, or prediction without --classify") },
   base_set: { type: "str", default: "gsc", use: fixed("one_hot", "selectiv's tasks take one-hot symbols") },
   dist_dur: { type: "str", default: "uniform", use: fixed("uniform", "gaps are drawn uniformly") },
   optimizer: { type: "str", default: "adam", use: fixed("adam", "selectiv trains with Adam") },
@@ -112,7 +112,7 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   pt_epochs: { type: "int", default: 50, use: ignored("train.py never reads it") },
   patience: { type: "int", default: null, use: ignored("used only with early_stop") },
   task_seed: { type: "int", default: 42, use: ignored("used only with same_seed false") },
-  gap_kldiv: { type: "bool", default: true, use: ignored("used only by the prediction objective") },
+  gap_kldiv: { type: "bool", default: true, use: mapped("task.klSteps: windows, or all when false (prediction mode only)") },
 };
 
 /** train.py model names → selectiv model ids. */
@@ -362,6 +362,9 @@ function translateRun(
   set("task.gapStart", cfg.gap_start, "gap_start");
   set("task.gapProb", cfg.gap_prob, "gap_prob");
   set("task.distractors", cfg.grammar_gap, "grammar_gap");
+  // train.py trains next-symbol prediction unless --classify; gap_kldiv picks the steps its loss and KL count.
+  set("task.mode", cfg.classify ? "classification" : "prediction", "classify");
+  set("task.klSteps", cfg.gap_kldiv ? "windows" : "all", "gap_kldiv");
   if (D_STATE_MODELS.includes(model)) set(`${model}.dState`, cfg.d_state, "d_state");
   if (model === "mamba") set("mamba.dtRank", cfg.dt_rank, "dt_rank");
   if (model === "transformer") set("transformer.ropeBase", cfg.rope_base, "rope_base");

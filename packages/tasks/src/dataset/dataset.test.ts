@@ -49,9 +49,11 @@ describe("dataset cache key", () => {
     testGap: 0.5,
     noise: 0.1,
     distractors: true,
+    mode: "prediction",
+    klSteps: "all",
   };
 
-  it("changes with every config field; the data identity with every field but the split sizes", () => {
+  it("changes with every config field; the data identity with every field but the split sizes and the objective", () => {
     expect(Object.keys(changed).sort()).toEqual(Object.keys(task1Definition.schema).sort());
     const base = request(task1Definition);
     const keys = new Set([datasetKey(base)]);
@@ -59,7 +61,8 @@ describe("dataset cache key", () => {
       const other = request(task1Definition, { [field]: value });
       expect(other.config[field], field).not.toEqual(base.config[field]);
       keys.add(datasetKey(other));
-      const sameData = field === "trainSize" || field === "testSize";
+      // The objective changes the targets a run trains on, not the samples written.
+      const sameData = ["trainSize", "testSize", "mode", "klSteps"].includes(field);
       expect(canonicalJson(other.instance.identity) === canonicalJson(base.instance.identity), field).toBe(sameData);
     }
     expect(keys.size).toBe(Object.keys(changed).length + 1);

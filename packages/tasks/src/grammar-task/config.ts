@@ -1,4 +1,4 @@
-import { SelectivError, type Config, type ConfigSchema } from "@selectiv/core";
+import { OBJECTIVES, SelectivError, type Config, type ConfigSchema, type Objective } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
 import { MAX_GAP_SECONDS } from "../samples/gaps.js";
 
@@ -13,8 +13,21 @@ export interface TimeAxisConfig extends Config {
   distractors: boolean;
 }
 
+/** Steps the prediction objective's loss and KL divergence count (tasks.md §4; the reference's gap_kldiv). */
+export type KlSteps = "windows" | "all";
+export const KL_STEPS: readonly KlSteps[] = ["windows", "all"];
+
+/** What a grammar task trains (tasks.md §4): hidden-state classification or next-symbol prediction. */
+export interface ObjectiveConfig extends Config {
+  mode: Objective;
+  klSteps: KlSteps;
+}
+
+/** Classification over the evaluation windows: the reference's `--classify` runs (every published task). */
+export const OBJECTIVE_DEFAULTS: ObjectiveConfig = { mode: "classification", klSteps: "windows" };
+
 /** The knobs shared by every SelectivBench grammar task (tasks.md §1–§3). */
-export interface GrammarTaskConfig extends TimeAxisConfig {
+export interface GrammarTaskConfig extends TimeAxisConfig, ObjectiveConfig {
   alphabetSize: number;
   ambiguities: number;
   ambiguityDepth: number;
@@ -38,6 +51,22 @@ export const timeAxisSchema: ConfigSchema = {
   distractors: { type: "boolean", description: "fill gaps with grammar-violating tokens instead of blank steps (reference grammar_gap)" },
 };
 
+/** The objective of a grammar task (tasks.md §4). */
+export const objectiveSchema: ConfigSchema = {
+  mode: {
+    type: "enum",
+    values: OBJECTIVES,
+    description:
+      "classification: per-step hidden state, window accuracy; prediction: per-step next symbol (numClasses = symbols), KL divergence to the true next-symbol distribution",
+  },
+  klSteps: {
+    type: "enum",
+    values: KL_STEPS,
+    description:
+      "prediction mode: steps the loss and KL count: windows = evaluation windows (the reference's gap_kldiv), all = every real step; the same steps while every symbol takes one step",
+  },
+};
+
 export const grammarTaskSchema: ConfigSchema = {
   alphabetSize: { type: "int", min: 2, max: MAX_LETTERS + 1, description: 'symbols including the end symbol "#" (one-hot input size)' },
   ambiguities: { type: "int", min: 0, max: MAX_LETTERS, description: "letters that get several hidden states (≤ alphabetSize - 1)" },
@@ -50,6 +79,7 @@ export const grammarTaskSchema: ConfigSchema = {
   trainSize: { type: "int", min: 1, description: "training samples" },
   testSize: { type: "int", min: 1, description: "test samples" },
   ...timeAxisSchema,
+  ...objectiveSchema,
 };
 
 /** Cross-field checks of the time axis the schema cannot express; one-line SelectivErrors. */
@@ -89,4 +119,5 @@ export const PAPER_GRAMMAR = {
   seqLenMax: 200,
   trainSize: 200_000,
   testSize: 1_000,
+  ...OBJECTIVE_DEFAULTS,
 } as const;

@@ -1,10 +1,19 @@
-import { Rng, type Batch, type Split, type TaskInstance } from "@selectiv/core";
+import { Rng, type Batch, type Objective, type Split, type TaskInstance } from "@selectiv/core";
 import { generateGrammar, grammarRng } from "../grammar/generate.js";
 import type { Grammar } from "../grammar/grammar.js";
 import { GapSchedule } from "../samples/gaps.js";
 import { SampleGenerator, type FixedClassSequences } from "../samples/generator.js";
 import { classShares } from "./baseline.js";
-import { checkGrammarTaskConfig, checkTimeAxisConfig, type GrammarTaskConfig, type TimeAxisConfig } from "./config.js";
+import {
+  OBJECTIVE_DEFAULTS,
+  checkGrammarTaskConfig,
+  checkTimeAxisConfig,
+  type GrammarTaskConfig,
+  type KlSteps,
+  type ObjectiveConfig,
+  type TimeAxisConfig,
+} from "./config.js";
+import { nextSymbolDistributions, predictionBatch } from "./prediction.js";
 
 /** Strings drawn for the mean string length of the summary (the reference statistics use 300). */
 export const SUMMARY_STRINGS = 300;
@@ -31,11 +40,19 @@ export function summaryRng(seed: number): Rng {
   return Rng.from("selectiv.summary", seed);
 }
 
-/** A grammar task made concrete: the grammar of the run seed (or of a dataset) and its sample generator. */
+/**
+ * A grammar task made concrete: the grammar of the run seed (or of a dataset) and its sample generator. The objective
+ * (tasks.md §4) decides the targets: hidden-state classes, or in prediction mode the next symbol with its true
+ * distribution (numClasses = alphabetSize).
+ */
 export class GrammarTaskInstance implements TaskInstance {
   readonly inputSize: number;
   readonly numClasses: number;
+  readonly objective: Objective;
+  readonly klSteps: KlSteps;
   readonly summary: Readonly<Record<string, number | string>>;
+  /** Prediction mode: the next-symbol distribution of every hidden state, shared by every batch. */
+  private nextSymbolRows: Float32Array | undefined;
 
   constructor(
     readonly grammar: Grammar,
@@ -43,9 +60,12 @@ export class GrammarTaskInstance implements TaskInstance {
     private readonly sizes: Readonly<Record<Split, number>>,
     readonly identity: DataIdentity,
     extraSummary: Readonly<Record<string, number | string>> = {},
+    objective: Pick<ObjectiveConfig, "mode" | "klSteps"> = OBJECTIVE_DEFAULTS,
   ) {
+    this.objective = objective.mode;
+    this.klSteps = objective.klSteps;
     this.inputSize = grammar.alphabetSize;
-    this.numClasses = grammar.numStates;
+    this.numClasses = this.objective === "prediction" ? grammar.alphabetSize : grammar.numStates;
     const { states, edges, edgesToEnd, te } = grammar.stats();
     const meanStringLength = generator.strings.meanLength(summaryRng(generator.options.seed), SUMMARY_STRINGS);
     const shares = classShares(generator, "train", Math.min(sizes.train, SUMMARY_SAMPLES));
@@ -70,7 +90,10 @@ export class GrammarTaskInstance implements TaskInstance {
     if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= size)) {
       throw new RangeError(`batch(${split}, ${start}, ${count}) is outside the ${size} samples of the split`);
     }
-    return this.generator.batch(split, start, count);
+    if (this.objective !== "prediction") return this.generator.batch(split, start, count);
+    const set = this.generator.generate(split, start, count);
+    this.nextSymbolRows ??= nextSymbolDistributions(this.grammar);
+    return predictionBatch(this.grammar, this.nextSymbolRows, set, this.generator.materialise(set), this.klSteps);
   }
 }
 
@@ -121,7 +144,7 @@ export function createGrammarTask(config: GrammarTaskConfig, seed: number): Gram
     config,
     config,
   );
-  return new GrammarTaskInstance(grammar, generator, { train: config.trainSize, test: config.testSize }, identity);
+  return new GrammarTaskInstance(grammar, generator, { train: config.trainSize, test: config.testSize }, identity, {}, config);
 }
 
 /** The instance as a grammar task, or undefined for a task of another kind (e.g. a plugin's). */

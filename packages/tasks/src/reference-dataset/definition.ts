@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
 import { SelectivError, type TaskDefinition } from "@selectiv/core";
-import { timeAxisSchema, type TimeAxisConfig } from "../grammar-task/config.js";
+import { OBJECTIVE_DEFAULTS, objectiveSchema, timeAxisSchema, type ObjectiveConfig, type TimeAxisConfig } from "../grammar-task/config.js";
 import { GrammarTaskInstance, grammarSampleGenerator } from "../grammar-task/instance.js";
 import { readReferenceDataset } from "./read.js";
 
 /** A dataset written by the Python reference, served with our time axis (tasks.md §6, §7). */
-export interface ReferenceDatasetConfig extends TimeAxisConfig {
+export interface ReferenceDatasetConfig extends TimeAxisConfig, ObjectiveConfig {
   path: string;
   trainSize: number;
   testSize: number;
@@ -25,6 +25,7 @@ const paper: ReferenceDatasetConfig = {
   testGap: -1,
   noise: 0,
   distractors: false,
+  ...OBJECTIVE_DEFAULTS,
 };
 
 /**
@@ -59,6 +60,7 @@ export function createReferenceDatasetTask(config: ReferenceDatasetConfig, seed:
     { train: size(config.trainSize, dataset.splits.train.count), test: size(config.testSize, dataset.splits.test.count) },
     identity,
     { datasetDigest: dataset.digest.slice(0, 16), startStatesFrom: dataset.startStatesFrom },
+    config,
   );
 }
 
@@ -76,6 +78,7 @@ export const referenceDatasetDefinition: TaskDefinition<ReferenceDatasetConfig> 
       description: "longest string the reference kept (its seqlen_max); checked against the files, used for the summary",
     },
     ...timeAxisSchema,
+    ...objectiveSchema,
   },
   defaults: paper,
   presets: {

@@ -31,6 +31,11 @@ export interface SampleSet {
   readonly symbols: Uint8Array;
   /** Hidden-state class ids: the targets. */
   readonly classes: Uint16Array;
+  /**
+   * [count] the hidden state that follows each sample's last symbol in its random walk (the sample is cut from a
+   * longer walk), or -1 where none was drawn (the sample ends with `#`) or is unknown (stored sequences).
+   */
+  readonly nextClasses: Int32Array;
   /** Steps of the gap after each symbol. */
   readonly gapSteps: Uint8Array;
   /** [count] time steps of each sample: symbols plus gap steps. */
@@ -84,21 +89,23 @@ export class SampleGenerator {
 
   /**
    * Class ids of sample `index`: whole strings concatenated until at least combinedLength symbols, then cut
-   * (tasks.md §2). Writes combinedLength entries into `out` from `offset`.
+   * (tasks.md §2). Writes combinedLength entries into `out` from `offset`. Returns the state that follows the cut in
+   * the walk, or -1 where the walk ends at the cut (its last symbol is `#`) or the sequence is stored.
    */
-  classesInto(split: Split, index: number, out: Uint16Array, offset: number): void {
+  classesInto(split: Split, index: number, out: Uint16Array, offset: number): number {
     const length = this.options.combinedLength;
     if (this.fixed) {
       const rows = this.fixed[split];
       if (!((index + 1) * length <= rows.length))
         throw new RangeError(`sample ${index} is outside the ${rows.length / length} ${split} samples`);
       out.set(rows.subarray(index * length, (index + 1) * length), offset);
-      return;
+      return -1;
     }
     const rng = this.sampleRng(split, index, "symbols");
     let filled = 0;
     while (filled < length) filled += this.strings.drawInto(rng, this.walk, filled);
     out.set(this.walk.subarray(0, length), offset);
+    return filled > length ? this.walk[length]! : -1;
   }
 
   generate(split: Split, start: number, count: number): SampleSet {
@@ -107,6 +114,7 @@ export class SampleGenerator {
     const { stateSymbols, violationOffsets, violationSymbols } = this.grammar;
     const symbols = new Uint8Array(count * length);
     const classes = new Uint16Array(count * length);
+    const nextClasses = new Int32Array(count);
     const gapSteps = new Uint8Array(count * length);
     const steps = new Int32Array(count);
     const distractorOffsets = new Int32Array(count + 1);
@@ -115,7 +123,7 @@ export class SampleGenerator {
 
     for (let n = 0; n < count; n++) {
       const base = n * length;
-      this.classesInto(split, start + n, classes, base);
+      nextClasses[n] = this.classesInto(split, start + n, classes, base);
       for (let i = base; i < base + length; i++) symbols[i] = stateSymbols[classes[i]!]!;
       const gapRng = this.sampleRng(split, start + n, "gaps");
       const distractorRng = this.options.distractors ? this.sampleRng(split, start + n, "distractors") : undefined;
@@ -148,6 +156,7 @@ export class SampleGenerator {
       length,
       symbols,
       classes,
+      nextClasses,
       gapSteps,
       steps,
       distractorOffsets,

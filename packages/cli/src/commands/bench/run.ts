@@ -93,13 +93,16 @@ export default class BenchRun extends SelectivCommand {
               : `${label}: continuing from the checkpoint at step ${step}/${total}\n`,
           );
         },
-        onProgress: (p) => progress.update(label, p.step, p.totalSteps, p.loss, p.accuracy, p.etaSeconds),
+        onProgress: (p) =>
+          progress.update(label, p.step, p.totalSteps, p.loss, p.kl === undefined ? p.accuracy : undefined, p.etaSeconds, p.kl),
         onRunEnd: (r) => {
           progress.done();
           if (!json) {
-            process.stderr.write(
-              `${label}: ${r.status}, test accuracy ${r.testAccuracy.toFixed(4)} (majority baseline ${r.majorityBaseline.toFixed(4)}) in ${formatDuration(r.wallSeconds)}\n`,
-            );
+            const metric =
+              r.objective === "prediction"
+                ? `test KL ${fixed(r.testKl ?? NaN)} (test loss ${fixed(r.testLoss)})`
+                : `test accuracy ${r.testAccuracy.toFixed(4)} (majority baseline ${r.majorityBaseline.toFixed(4)})`;
+            process.stderr.write(`${label}: ${r.status}, ${metric} in ${formatDuration(r.wallSeconds)}\n`);
           }
         },
       },
@@ -115,16 +118,36 @@ export default class BenchRun extends SelectivCommand {
   }
 }
 
+/** Four decimals, or an en dash where there is no value (accuracy in prediction mode). */
+function fixed(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(4) : "–";
+}
+
+/** One row per run; a "test KL" column appears when some run trains the prediction objective (accuracy is then "–"). */
 function resultsTable(runs: readonly RunResult[]): string {
+  const kl = runs.some((r) => r.objective === "prediction");
   return formatTable(
-    ["task", "model", "seed", "params", "test acc", "majority baseline", "test loss", "status", "backend", "wall"],
+    [
+      "task",
+      "model",
+      "seed",
+      "params",
+      "test acc",
+      "majority baseline",
+      ...(kl ? ["test KL"] : []),
+      "test loss",
+      "status",
+      "backend",
+      "wall",
+    ],
     runs.map((r) => [
       r.task,
       r.model,
       String(r.seed),
       r.params.toLocaleString("en-US"),
-      r.testAccuracy.toFixed(4),
-      r.majorityBaseline.toFixed(4),
+      r.objective === "prediction" ? "–" : r.testAccuracy.toFixed(4),
+      r.objective === "prediction" ? "–" : r.majorityBaseline.toFixed(4),
+      ...(kl ? [r.objective === "prediction" ? fixed(r.testKl ?? NaN) : "–"] : []),
       r.testLoss.toFixed(4),
       r.status,
       r.backend,
