@@ -9,11 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-
-const SHAPES = {
-  quick: { preset: "quick", train: {} },
-  paper: { preset: "paper", train: { width: 256, layers: 8, batchSize: 64, dropout: 0.2 } },
-};
+import { SHAPES, buildAtShape, loadSelectiv, printTable, timeTrainingSteps } from "./_lib.mjs";
 
 function parse(argv) {
   const opts = { backends: ["wasm", "cpu"], shapes: ["quick", "paper"], models: [], steps: 3, warmup: 1, batch: 0, json: "", child: false };
@@ -47,72 +43,28 @@ function parse(argv) {
 }
 
 async function child(opts) {
-  const core = await import("../packages/core/dist/index.js");
-  const { registerTasks } = await import("../packages/tasks/dist/index.js");
-  const { registerModels } = await import("../packages/models/dist/index.js");
-  const { container } = await import("tsyringe");
-  const backend = await core.initBackend(opts.backends[0]);
-  const c = core.createSelectivContainer(container);
-  registerTasks(c);
-  registerModels(c);
-  const ids = opts.models.length ? opts.models : c.resolve(core.Tokens.ModelRegistry).ids();
+  const selectiv = await loadSelectiv(opts.backends[0]);
+  const { core, backend } = selectiv;
+  const ids = opts.models.length ? opts.models : selectiv.modelIds;
   for (const shapeName of opts.shapes) {
-    const shape = SHAPES[shapeName];
     for (const id of ids) {
-      const overrides = core.emptyOverrides();
-      overrides.train = { ...shape.train, ...(opts.batch > 0 ? { batchSize: opts.batch } : {}) };
-      const [run] = core.planBenchmark(c, {
-        tasks: ["task1"],
-        models: [id],
-        seeds: [1],
-        preset: shape.preset,
-        overrides,
-        backend: backend.name,
-        outDir: "/tmp",
-      });
-      const task = run.task.create(run.taskConfig, 1);
-      const tc = run.training;
-      const net = new core.RecNet(
-        run.model,
-        run.modelConfig,
-        {
-          inputSize: task.inputSize,
-          numClasses: task.numClasses,
-          width: tc.width,
-          layers: tc.layers,
-          heads: core.headsForWidth(tc.width),
-          dropout: tc.dropout,
-        },
-        1,
-      );
-      const variables = new Map(net.store.entries());
-      const adam = new core.Adam();
-      const batch = task.batch("train", 0, tc.batchSize);
-      const times = [];
-      let micro = 0;
-      for (let s = 0; s < opts.warmup + opts.steps; s++) {
-        const t0 = performance.now();
-        core.trainingStep(net, adam, variables, batch, { seed: 1, step: s, lr: 1e-3, clipNorm: tc.clipNorm, microBatch: tc.microBatch });
-        micro = core.microBatchSize(batch, net, tc.microBatch);
-        if (s >= opts.warmup) times.push(performance.now() - t0);
-      }
-      times.sort((a, b) => a - b);
+      const built = buildAtShape(selectiv, id, shapeName, opts.batch > 0 ? { batchSize: opts.batch } : {});
+      const timed = timeTrainingSteps(core, built, opts);
       const row = {
         model: id,
         shape: shapeName,
         backend: backend.name,
-        batch: batch.size,
-        steps: batch.steps,
-        width: tc.width,
-        layers: tc.layers,
-        params: net.parameterCount,
-        microBatch: micro,
-        stepMs: times[Math.floor(times.length / 2)],
+        batch: timed.batch,
+        steps: timed.steps,
+        width: built.training.width,
+        layers: built.training.layers,
+        params: built.net.parameterCount,
+        microBatch: timed.microBatch,
+        stepMs: timed.stepMs,
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);
       process.stderr.write(`  ${id} ${shapeName} ${backend.name}: ${row.stepMs.toFixed(0)} ms\n`);
-      adam.dispose();
-      net.dispose();
+      built.net.dispose();
     }
   }
 }
@@ -132,22 +84,20 @@ export async function main(argv) {
     if (r.status !== 0) console.error(`bench models: the ${backend} child exited with ${r.status}`);
   }
   if (opts.json) writeFileSync(opts.json, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-  const header = ["model", "shape", "backend", "B×T", "width×layers", "params", "pass", "step ms"];
-  const body = rows.map((r) => [
-    r.model,
-    r.shape,
-    r.backend,
-    `${r.batch}×${r.steps}`,
-    `${r.width}×${r.layers}`,
-    r.params.toLocaleString("en-US"),
-    String(r.microBatch),
-    r.stepMs.toFixed(0),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells) => cells.map((c, i) => (i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const b of body) console.log(line(b));
+  printTable(
+    ["model", "shape", "backend", "B×T", "width×layers", "params", "pass", "step ms"],
+    rows.map((r) => [
+      r.model,
+      r.shape,
+      r.backend,
+      `${r.batch}×${r.steps}`,
+      `${r.width}×${r.layers}`,
+      r.params.toLocaleString("en-US"),
+      r.microBatch,
+      r.stepMs.toFixed(0),
+    ]),
+    [5, 6, 7],
+  );
   return rows;
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)
-  .filter((f) => f.endsWith(".mjs") && f !== "run.mjs")
+  .filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && !f.startsWith("_")) // _*.mjs are shared helpers
   .map((f) => f.slice(0, -4));
 const name = process.argv[2];
 if (!name || !available.includes(name)) {

@@ -11,6 +11,7 @@ describe("causal attention", () => {
     const full = causalAttention(q, k, v, 0.5, 1000);
     for (const block of [1, 3, 4, 11]) {
       expect(tf.max(tf.abs(tf.sub(causalAttention(q, k, v, 0.5, block), full))).dataSync()[0]).toBeLessThan(1e-5);
+      expect(tf.max(tf.abs(tf.sub(causalAttention(q, k, v, 0.5, block, true), full))).dataSync()[0]).toBeLessThan(1e-5);
       const f = (block2: number) => (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) =>
         tf.sum(tf.sin(causalAttention(a as tf.Tensor4D, c as tf.Tensor4D, e as tf.Tensor4D, 0.5, block2))) as tf.Scalar;
       const g1 = tf.grads(f(block))([q, k, v]);
@@ -28,5 +29,17 @@ describe("causal attention", () => {
     expect(
       tf.max(tf.abs(tf.sub(tf.slice(full, [0, 0, 0, 0], [b, h, 1, 3]), tf.slice(v, [0, 0, 0, 0], [b, h, 1, 3])))).dataSync()[0],
     ).toBeLessThan(1e-6);
+  });
+
+  it("inference frees each query block's scores: peak memory grows linearly in T, not quadratically", async () => {
+    const peakOf = async (t: number, inference: boolean): Promise<number> => {
+      const q = tf.randomNormal([1, 2, t, 8], 0, 1, "float32", 1) as tf.Tensor4D;
+      const info = await tf.profile(() => tf.tidy(() => causalAttention(q, q, q, 0.5, 32, inference)));
+      q.dispose();
+      return info.peakBytes;
+    };
+    const [a, b, full] = [await peakOf(512, true), await peakOf(1024, true), await peakOf(1024, false)];
+    expect(b / a).toBeLessThan(2.5); // kept: all blocks' scores, ~T²/2 floats per head
+    expect(full / b).toBeGreaterThan(4);
   });
 });

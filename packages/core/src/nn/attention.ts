@@ -3,21 +3,33 @@ import { tf } from "../tf.js";
 /**
  * Causal softmax attention per head: softmax(q kᵀ · scale + causal mask) v, for q, k [B, H, T, D] and
  * v [B, H, T, Dv]. Queries are processed in blocks of `queryBlock` rows so the score matrix is at most
- * [B, H, queryBlock, T] (models.md §9.3: the full [B,H,T,T] is ~1.2G floats at T ≈ 2.2k).
+ * [B, H, queryBlock, T] (models.md §9.3: the full [B,H,T,T] is ~1.2G floats at T ≈ 2.2k). With `inference`
+ * (no gradient wanted) each block's scores are freed once its output exists, so memory stays at one block's
+ * scores whatever T; a gradient needs them all.
  */
-export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, queryBlock = 256): tf.Tensor4D {
+export function causalAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  scale: number,
+  queryBlock = 256,
+  inference = false,
+): tf.Tensor4D {
   const [b, h, t, d] = q.shape;
   const blocks: tf.Tensor4D[] = [];
   for (let start = 0; start < t; start += queryBlock) {
-    const rows = Math.min(queryBlock, t - start);
-    const keys = start + rows; // keys after the block's last query are masked anyway
-    const qb = start === 0 && rows === t ? q : tf.slice(q, [0, 0, start, 0], [b, h, rows, d]);
-    const kb = keys === t ? k : tf.slice(k, [0, 0, 0, 0], [b, h, keys, d]);
-    const vb = keys === t ? v : tf.slice(v, [0, 0, 0, 0], [b, h, keys, v.shape[3]]);
-    // Row i (absolute position start + i) sees keys 0 .. start + i.
-    const mask = tf.linalg.bandPart(tf.ones([rows, keys]), -1, start).cast("bool");
-    const scores = tf.where(mask, tf.mul(tf.matMul(qb, kb, false, true), scale), -1e30);
-    blocks.push(tf.matMul(tf.softmax(scores), vb) as tf.Tensor4D);
+    const block = (): tf.Tensor4D => {
+      const rows = Math.min(queryBlock, t - start);
+      const keys = start + rows; // keys after the block's last query are masked anyway
+      const qb = start === 0 && rows === t ? q : tf.slice(q, [0, 0, start, 0], [b, h, rows, d]);
+      const kb = keys === t ? k : tf.slice(k, [0, 0, 0, 0], [b, h, keys, d]);
+      const vb = keys === t ? v : tf.slice(v, [0, 0, 0, 0], [b, h, keys, v.shape[3]]);
+      // Row i (absolute position start + i) sees keys 0 .. start + i.
+      const mask = tf.linalg.bandPart(tf.ones([rows, keys]), -1, start).cast("bool");
+      const scores = tf.where(mask, tf.mul(tf.matMul(qb, kb, false, true), scale), -1e30);
+      return tf.matMul(tf.softmax(scores), vb) as tf.Tensor4D;
+    };
+    blocks.push(inference ? tf.tidy(block) : block());
   }
   return blocks.length === 1 ? blocks[0]! : (tf.concat(blocks, 2) as tf.Tensor4D);
 }

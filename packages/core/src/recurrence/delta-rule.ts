@@ -1,7 +1,7 @@
 import { tf } from "../tf.js";
 import { fusedDeltaRule } from "./fused-delta-rule.js";
 import { prefersFusedKernels } from "./kernels.js";
-import { padTime, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
+import { cumsumLastAxis, maskLastTwo, padTime, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
 
 /**
  * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
@@ -65,7 +65,7 @@ export function unitLowerInverse(a: tf.Tensor): tf.Tensor {
   const origin = lead.map(() => 0);
   const eye = tf.eye(c);
   const eyeRow = (i: number): tf.Tensor => tf.reshape(tf.slice(eye, [i, 0], [1, c]), [...lead.map(() => 1), 1, c]);
-  let rows = tf.broadcastTo(eyeRow(0), [...lead, 1, c]);
+  let rows = tf.add(tf.zeros([...lead, 1, c]), eyeRow(0)); // an add, not broadcastTo (Tile; see maskLastTwo)
   for (let i = 1; i < c; i++) {
     const coeffs = tf.slice(a, [...origin, i, 0], [...lead, 1, i]); // A_{i,<i}
     rows = tf.concat([rows, tf.sub(eyeRow(i), tf.matMul(coeffs, rows))], lead.length);
@@ -100,12 +100,12 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
   const strict = tf.logicalAnd(causal, tf.logicalNot(tf.eye(c).cast("bool")));
 
   // Cumulative log-decay in each chunk, [B,H,N,C,1]; Γ masked before exp (§9.3).
-  const cum = logAlpha ? tf.reshape(tf.cumsum(tf.reshape(padTime(logAlpha, tp), [b, h, n, c]), 3), [b, h, n, c, 1]) : undefined;
+  const cum = logAlpha ? tf.reshape(cumsumLastAxis(tf.reshape(padTime(logAlpha, tp), [b, h, n, c])), [b, h, n, c, 1]) : undefined;
   const segments = logAlpha ? segmentSums(tf.reshape(padTime(logAlpha, tp), [b, h, n, c])) : undefined;
   const gamma = segments ? tf.exp(segments) : tf.cast(causal, "float32");
 
   const kk = tf.matMul(k, k, false, true);
-  const a = tf.where(strict, tf.mul(tf.mul(kk, gamma), betaCol), 0);
+  const a = maskLastTwo(tf.mul(tf.mul(kk, gamma), betaCol), strict as tf.Tensor2D, 0);
   const tInv = unitLowerInverse(a);
   const w = tf.matMul(tInv, tf.mul(k, cum ? tf.mul(betaCol, tf.exp(cum)) : betaCol));
   const u = tf.matMul(tInv, tf.mul(v, betaCol));

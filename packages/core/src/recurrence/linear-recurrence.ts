@@ -91,6 +91,24 @@ export function padTime<T extends tf.Tensor>(x: T, padded: number): T {
 }
 
 /**
+ * Inclusive cumulative sum over the last axis, as a rank-2 cumsum: the webgpu backend has no cumsum above
+ * rank 4, and a positive last axis keeps the gradient right (§9.2).
+ */
+export function cumsumLastAxis(x: tf.Tensor): tf.Tensor {
+  const n = x.shape[x.rank - 1]!;
+  return tf.reshape(tf.cumsum(tf.reshape(x, [-1, n]), 1), x.shape);
+}
+
+/**
+ * x where `keep` (a [C, C] bool mask over the last two axes), else `fill`. Done at rank 3: tf.where broadcasts
+ * through Tile, which the webgpu backend runs on the CPU above rank 4 (a synchronous read Node cannot do).
+ */
+export function maskLastTwo(x: tf.Tensor, keep: tf.Tensor2D, fill: number): tf.Tensor {
+  const [r, c] = keep.shape;
+  return tf.reshape(tf.where(keep, tf.reshape(x, [-1, r, c]), fill), x.shape);
+}
+
+/**
  * Segment sums of per-step log-decays x [..., C]: M[i, j] = Σ_{l=j+1..i} x_l for i ≥ j, −∞ above the diagonal.
  * Summing only the terms between j and i (instead of subtracting two long cumulative sums) keeps strong decays
  * exact in fp32, values and gradients (the ssd_minimal "segsum" idea). Returns [..., C, C].
@@ -102,15 +120,15 @@ export function segmentSums(x: tf.Tensor): tf.Tensor {
   // A multiply broadcasts (tile has no gradient at rank 5).
   const later = tf.linalg.bandPart(tf.ones([c, c]), 0, -1).sub(tf.eye(c));
   const spread = tf.mul(tf.reshape(x, [...lead, 1, c]), later);
-  const sums = tf.cumsum(spread, x.rank); // positive last axis (§9.2)
+  const sums = cumsumLastAxis(spread);
   const perm = [...lead.map((_, i) => i), x.rank, x.rank - 1];
   const causal = tf.linalg.bandPart(tf.ones([c, c]), -1, 0).cast("bool");
-  return tf.where(causal, tf.transpose(sums, perm), -Infinity);
+  return maskLastTwo(tf.transpose(sums, perm), causal as tf.Tensor2D, -Infinity);
 }
 
 /** Inclusive cumulative sum over the chunk axis (axis 3) of [B, H, N, C, D], done on the last axis (§9.2). */
 function cumsumChunkAxis(x: tf.Tensor): tf.Tensor {
-  return tf.transpose(tf.cumsum(tf.transpose(x, [0, 1, 2, 4, 3]), 4), [0, 1, 2, 4, 3]);
+  return tf.transpose(cumsumLastAxis(tf.transpose(x, [0, 1, 2, 4, 3])), [0, 1, 2, 4, 3]);
 }
 
 /**
@@ -134,7 +152,8 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   // Per-position cumulative log-decay b_i inside each chunk: [B,H,N,C,1] (scalar) or [B,H,N,C,dk] (diagonal).
   let cum: tf.Tensor;
   if (decay.kind === "none") cum = tf.zeros([b, h, n, c, 1]);
-  else if (decay.kind === "scalar") cum = tf.reshape(tf.cumsum(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c]), 3), [b, h, n, c, 1]);
+  else if (decay.kind === "scalar")
+    cum = tf.reshape(cumsumLastAxis(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c])), [b, h, n, c, 1]);
   else cum = cumsumChunkAxis(chunks(decay.logAlpha, dk));
   const last = tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, cum.shape[4]!]);
 
@@ -147,7 +166,7 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
     const mid = tf.slice(cum, [0, 0, 0, Math.floor((c - 1) / 2), 0], [b, h, n, 1, dk]);
     const qf = tf.mul(q, tf.exp(tf.sub(cum, mid)));
     const kf = tf.mul(k, tf.exp(tf.sub(mid, cum)));
-    scores = tf.where(causal, tf.matMul(qf, kf, false, true), 0);
+    scores = maskLastTwo(tf.matMul(qf, kf, false, true), causal as tf.Tensor2D, 0);
   } else {
     const gamma = segments ? tf.exp(segments) : tf.cast(causal, "float32");
     scores = tf.mul(tf.matMul(q, k, false, true), gamma);

@@ -97,7 +97,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
       const attention =
         (options.form ?? "chunked") === "stepwise"
           ? this.attentionByCache(q, k, v, scale)
-          : causalAttention(q, k, v, scale, this.config.queryBlock);
+          : causalAttention(q, k, v, scale, this.config.queryBlock, !options.training);
       const dropout = options.training ? { rate: this.dropoutRate, seed: options.dropoutSeed ?? 0 } : undefined;
       return this.finish(x, mergeHeads(attention), dropout);
     });

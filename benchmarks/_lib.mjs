@@ -1,0 +1,93 @@
+// Shared by the benchmarks: the shapes, loading the built packages on one backend, and a model built at a shape.
+
+/** quick = the quick preset (Task 1, 4×4 grammar); paper = the paper's Task 1 (batch 64, 400 steps, width 256, 8 layers). */
+export const SHAPES = {
+  quick: { preset: "quick", train: {} },
+  paper: { preset: "paper", train: { width: 256, layers: 8, batchSize: 64, dropout: 0.2 } },
+};
+
+/** The built packages with every task and model registered, on `backendName` (one backend per process). */
+export async function loadSelectiv(backendName) {
+  const core = await import("../packages/core/dist/index.js");
+  const { registerTasks } = await import("../packages/tasks/dist/index.js");
+  const { registerModels } = await import("../packages/models/dist/index.js");
+  const { container } = await import("tsyringe");
+  const backend = await core.initBackend(backendName);
+  const c = core.createSelectivContainer(container);
+  registerTasks(c);
+  registerModels(c);
+  const modelIds = c.resolve(core.Tokens.ModelRegistry).ids();
+  return { core, c, backend, modelIds };
+}
+
+/** Task 1 at `shapeName` with training overrides, and model `id` built on it with seed 1. */
+export function buildAtShape(selectiv, id, shapeName, train = {}) {
+  const { core, c, backend } = selectiv;
+  const shape = SHAPES[shapeName];
+  const overrides = core.emptyOverrides();
+  overrides.train = { ...shape.train, ...train };
+  const [run] = core.planBenchmark(c, {
+    tasks: ["task1"],
+    models: [id],
+    seeds: [1],
+    preset: shape.preset,
+    overrides,
+    backend: backend.name,
+    outDir: "/tmp",
+  });
+  const task = run.task.create(run.taskConfig, 1);
+  const training = run.training;
+  const net = new core.RecNet(
+    run.model,
+    run.modelConfig,
+    {
+      inputSize: task.inputSize,
+      numClasses: task.numClasses,
+      width: training.width,
+      layers: training.layers,
+      heads: core.headsForWidth(training.width),
+      dropout: training.dropout,
+    },
+    1,
+  );
+  return { task, training, net, modelConfig: run.modelConfig };
+}
+
+/** Median of the timed training steps (core's trainingStep: micro-batches, clipping, Adam) after `warmup` untimed ones. */
+export function timeTrainingSteps(core, built, { steps, warmup }) {
+  const { net, task, training } = built;
+  const variables = new Map(net.store.entries());
+  const adam = new core.Adam();
+  const batch = task.batch("train", 0, training.batchSize);
+  const times = [];
+  for (let s = 0; s < warmup + steps; s++) {
+    const t0 = performance.now();
+    core.trainingStep(net, adam, variables, batch, {
+      seed: 1,
+      step: s,
+      lr: 1e-3,
+      clipNorm: training.clipNorm,
+      microBatch: training.microBatch,
+    });
+    if (s >= warmup) times.push(performance.now() - t0);
+  }
+  adam.dispose();
+  times.sort((a, b) => a - b);
+  return {
+    batch: batch.size,
+    steps: batch.steps,
+    inputs: batch.inputSize,
+    classes: task.numClasses,
+    microBatch: core.microBatchSize(batch, net, training.microBatch),
+    stepMs: times[Math.floor(times.length / 2)],
+  };
+}
+
+/** Prints rows as an aligned text table; `right` = indices of right-aligned columns. */
+export function printTable(header, body, right = []) {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+  const line = (cells) => cells.map((c, i) => (right.includes(i) ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join("  ");
+  console.log(line(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const b of body) console.log(line(b));
+}
