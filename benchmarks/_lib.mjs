@@ -54,7 +54,7 @@ export function buildAtShape(selectiv, id, shapeName, train = {}) {
 }
 
 /** Median of the timed training steps (core's trainingStep: micro-batches, clipping, Adam) after `warmup` untimed ones. */
-export function timeTrainingSteps(core, built, { steps, warmup }) {
+export async function timeTrainingSteps(core, built, { steps, warmup }) {
   const { net, task, training } = built;
   const variables = new Map(net.store.entries());
   const adam = new core.Adam();
@@ -62,7 +62,7 @@ export function timeTrainingSteps(core, built, { steps, warmup }) {
   const times = [];
   for (let s = 0; s < warmup + steps; s++) {
     const t0 = performance.now();
-    core.trainingStep(net, adam, variables, batch, {
+    await core.trainingStep(net, adam, variables, batch, {
       seed: 1,
       step: s,
       lr: 1e-3,

@@ -49,7 +49,7 @@ async function child(opts) {
   for (const shapeName of opts.shapes) {
     for (const id of ids) {
       const built = buildAtShape(selectiv, id, shapeName, opts.batch > 0 ? { batchSize: opts.batch } : {});
-      const timed = timeTrainingSteps(core, built, opts);
+      const timed = await timeTrainingSteps(core, built, opts);
       const row = {
         model: id,
         shape: shapeName,

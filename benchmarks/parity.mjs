@@ -45,7 +45,7 @@ async function child(opts) {
     for (let step = 0; step < opts.steps; step++) {
       const batch = task.batch("train", step * training.batchSize, training.batchSize);
       const lr = core.learningRateAt(step, training.lr, training.warmupSteps, opts.steps);
-      const r = core.trainingStep(net, adam, variables, batch, { seed: 1, step, lr, clipNorm: training.clipNorm, microBatch: 0 });
+      const r = await core.trainingStep(net, adam, variables, batch, { seed: 1, step, lr, clipNorm: training.clipNorm, microBatch: 0 });
       losses.push(r.loss);
     }
     adam.dispose();

@@ -61,7 +61,7 @@ async function child(opts) {
   for (const shape of opts.shapes) {
     for (const model of opts.models) {
       const built = buildAtShape(selectiv, model, shape, { microBatch: opts["micro-batch"] });
-      const timed = timeTrainingSteps(selectiv.core, built, opts);
+      const timed = await timeTrainingSteps(selectiv.core, built, opts);
       const t = built.training;
       const row = {
         model,

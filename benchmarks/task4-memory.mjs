@@ -72,7 +72,7 @@ function startRssSampler() {
 }
 
 /** The largest tf.memory().numBytes while `f` runs, tracked at every tensor allocation. */
-function trackPeakTensorBytes(tf, f) {
+async function trackPeakTensorBytes(tf, f) {
   const engine = tf.engine();
   const own = Object.prototype.hasOwnProperty.call(engine, "trackTensor");
   const original = engine.trackTensor;
@@ -83,7 +83,8 @@ function trackPeakTensorBytes(tf, f) {
     return r;
   };
   try {
-    return { result: f(), peak };
+    const result = await f();
+    return { result, peak };
   } finally {
     if (own) engine.trackTensor = original;
     else delete engine.trackTensor;
@@ -152,7 +153,7 @@ async function child(opts) {
   const rssBefore = process.memoryUsage().rss;
   const sampler = startRssSampler();
   const t0 = performance.now();
-  const { result: evaluation, peak: tensorPeak } = trackPeakTensorBytes(tf, () =>
+  const { result: evaluation, peak: tensorPeak } = await trackPeakTensorBytes(tf, () =>
     core.evaluateModel(net, limited, training.evalBatchSize, 0),
   );
   const wallSeconds = (performance.now() - t0) / 1000;

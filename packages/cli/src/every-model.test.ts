@@ -33,7 +33,7 @@ describe("every registered model trains on the smoke preset", () => {
   });
 
   for (const id of modelIds) {
-    it(`${id}: loss decreases over a few steps and results are written`, () => {
+    it(`${id}: loss decreases over a few steps and results are written`, async () => {
       const out = mkdtempSync(join(tmpdir(), `selectiv-every-${id}-`));
       const overrides = emptyOverrides();
       overrides.train = { lr: 1e-2, warmupSteps: 0 };
@@ -47,7 +47,7 @@ describe("every registered model trains on the smoke preset", () => {
         outDir: out,
       });
       const losses: number[] = [];
-      const result = trainAndEvaluate(
+      const result = await trainAndEvaluate(
         { ...run!, backend: { name: "cpu", reason: "test" }, outDir: out, resume: false },
         { onProgress: (p) => losses.push(p.loss) },
       );

@@ -169,12 +169,12 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
  * A transfer task (Task 4): train (or reuse) the model on `transfer.trainTask` with the same config, then test
  * the trained weights on each variant's test split. Writes its own run folder with config.json and result.json.
  */
-function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: RunHooks): RunResult {
+async function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: RunHooks): Promise<RunResult> {
   const started = Date.now();
   const transfer = spec.task.transfer!;
   const trainTask = registries(container).tasks.get(transfer.trainTask);
   const trainSpec: RunSpec = { ...spec, task: trainTask };
-  const trained = trainAndEvaluate(trainSpec, hooks);
+  const trained = await trainAndEvaluate(trainSpec, hooks);
   const runDir = join(spec.outDir, runId(spec));
   const base = trainTask.create(spec.taskConfig, spec.seed);
   const majority = majorityClassOf(base, spec.training.evalBatchSize);
@@ -182,7 +182,7 @@ function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: 
   if (trained.status === "completed") {
     const net = loadTrainedNet(trainSpec, base);
     for (const v of transfer.variants(spec.taskConfig)) {
-      const e = evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
+      const e = await evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
       variants.push({
         label: v.label,
         value: v.value,
@@ -243,7 +243,7 @@ export async function runBenchmark(
     const p = plan[i]!;
     hooks.onRunStart?.(p, i, plan.length);
     const spec: RunSpec = { ...p, backend, outDir: request.outDir, resume: request.resume ?? true };
-    const result = p.task.transfer ? evaluateTransfer(container, spec, hooks) : trainAndEvaluate(spec, hooks);
+    const result = p.task.transfer ? await evaluateTransfer(container, spec, hooks) : await trainAndEvaluate(spec, hooks);
     runs.push(result);
     hooks.onRunEnd?.(result, i, plan.length);
   }

@@ -19,7 +19,7 @@ function handBatch(): Batch {
 }
 
 describe("window accuracy (tasks.md §4)", () => {
-  it("sums probabilities over the window before the argmax", () => {
+  it("sums probabilities over the window before the argmax", async () => {
     // Step 0 is confidently right, steps 1 and 2 mildly wrong: a per-step vote says class 0, but summed
     // probabilities say class 1 (0.95 + 0.45 + 0.45 = 1.85 > 1.15).
     const p = [
@@ -30,10 +30,10 @@ describe("window accuracy (tasks.md §4)", () => {
       [0.01, 0.99],
     ];
     const logits = tf.tensor3d([p.map((r) => r.map(Math.log))]);
-    expect(windowAccuracyCounts(logits, handBatch())).toEqual({ correct: 2, total: 2 });
+    expect(await windowAccuracyCounts(logits, handBatch())).toEqual({ correct: 2, total: 2 });
   });
 
-  it("counts a wrong window and ignores padding", () => {
+  it("counts a wrong window and ignores padding", async () => {
     const p = [
       [0.9, 0.1],
       [0.9, 0.1],
@@ -43,7 +43,7 @@ describe("window accuracy (tasks.md §4)", () => {
     ];
     const logits = tf.tensor3d([p.map((r) => r.map(Math.log))]);
     // Symbol 0: class 0 sums 2.2 vs 0.8 → wrong; symbol 1: class 1 → wrong (target 0).
-    expect(windowAccuracyCounts(logits, handBatch())).toEqual({ correct: 0, total: 2 });
+    expect(await windowAccuracyCounts(logits, handBatch())).toEqual({ correct: 0, total: 2 });
   });
 });
 
@@ -82,22 +82,22 @@ describe("KL divergence of prediction mode (tasks.md §4)", () => {
     };
   }
 
-  it("is ≈ 0 for a model whose log-probabilities are the (smoothed) targets", () => {
+  it("is ≈ 0 for a model whose log-probabilities are the (smoothed) targets", async () => {
     const p = [smooth([0, 0.5, 0.5]), smooth([0, 0.5, 0.5]), smooth([1, 0, 0]), [1 / 3, 1 / 3, 1 / 3]];
     const logits = tf.tensor3d([p.map((r) => r.map(Math.log))]);
-    const { sum, steps } = maskedKlDivergenceSum(logits, predictionBatch());
+    const { sum, steps } = await maskedKlDivergenceSum(logits, predictionBatch());
     expect(steps).toBe(3);
     expect(Math.abs(sum)).toBeLessThan(1e-5);
   });
 
-  it("is Σ p̃ log p̃ + log C per step for a uniform model, and ignores padding", () => {
+  it("is Σ p̃ log p̃ + log C per step for a uniform model, and ignores padding", async () => {
     const logits = tf.tensor3d([[0, 0, 0].map(() => [5, 5, 5]).concat([[9, -9, 0]])]);
     const klOf = (p: number[]) => smooth(p).reduce((a, q) => a + q * Math.log(q), 0) + Math.log(3);
     const branching = klOf([0, 0.5, 0.5]); // ≈ log 3 − log 2
     const end = klOf([1, 0, 0]); // ≈ log 3
     expect(branching).toBeCloseTo(Math.log(3 / 2), 4);
     expect(end).toBeCloseTo(Math.log(3), 4);
-    const { sum, steps } = maskedKlDivergenceSum(logits, predictionBatch());
+    const { sum, steps } = await maskedKlDivergenceSum(logits, predictionBatch());
     expect(steps).toBe(3);
     expect(sum / steps).toBeCloseTo((2 * branching + end) / 3, 5);
   });
@@ -115,9 +115,9 @@ describe("KL divergence of prediction mode (tasks.md §4)", () => {
     );
   });
 
-  it("refuses a masked-in step without a target row", () => {
+  it("refuses a masked-in step without a target row", async () => {
     const b = predictionBatch();
     const broken = { ...b, targetDistributions: { rows, index: Int32Array.from([0, -1, 1, -1]) } };
-    expect(() => maskedKlDivergenceSum(tf.zeros([1, 4, 3]) as tf.Tensor3D, broken)).toThrow(/step 1/);
+    await expect(maskedKlDivergenceSum(tf.zeros([1, 4, 3]) as tf.Tensor3D, broken)).rejects.toThrow(/step 1/);
   });
 });

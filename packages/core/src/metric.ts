@@ -46,8 +46,10 @@ export function windowMatrix(batch: Batch): tf.Tensor3D {
  * Symbol accuracy (tasks.md §4): sum the softmax probabilities over each symbol's evaluation window, take the
  * argmax, compare with the symbol's class. Returns counts so batches can be pooled.
  */
-export function windowAccuracyCounts(logits: tf.Tensor3D, batch: Batch): { correct: number; total: number } {
-  const predicted = tf.tidy(() => tf.argMax(tf.matMul(windowMatrix(batch), tf.softmax(logits)), 2).dataSync());
+export async function windowAccuracyCounts(logits: tf.Tensor3D, batch: Batch): Promise<{ correct: number; total: number }> {
+  const argmax = tf.tidy(() => tf.argMax(tf.matMul(windowMatrix(batch), tf.softmax(logits)), 2));
+  const predicted = await argmax.data();
+  argmax.dispose();
   let correct = 0;
   let total = 0;
   for (let i = 0; i < batch.symbolTargets.length; i++) {
@@ -107,7 +109,7 @@ export function smoothedDistributions(rows: Float32Array, numClasses: number): S
  * where p̃_t is step t's target distribution smoothed as the reference does. Returns the sum and the (mask-weighted)
  * step count, so batches can be pooled into a mean per step (the reference's `batchmean` over masked steps).
  */
-export function maskedKlDivergenceSum(logits: tf.Tensor3D, batch: Batch): { sum: number; steps: number } {
+export async function maskedKlDivergenceSum(logits: tf.Tensor3D, batch: Batch): Promise<{ sum: number; steps: number }> {
   const distributions = batch.targetDistributions;
   if (!distributions) throw new Error("KL divergence: the batch has no target distributions (not a prediction task)");
   const [b, t, c] = logits.shape;
@@ -122,11 +124,13 @@ export function maskedKlDivergenceSum(logits: tf.Tensor3D, batch: Batch): { sum:
     rowIds[k] = Math.max(0, r);
   }
   // Σ_c p̃_c log q_c per step; the rows are gathered per step (inference only: gather needs no gradient here).
-  const cross = tf.tidy(() => {
+  const crossTensor = tf.tidy(() => {
     const logq = tf.logSoftmax(tf.reshape(logits, [b * t, c]));
     const p = tf.gather(tf.tensor2d(rows, [negativeEntropy.length, c]), tf.tensor1d(rowIds, "int32"));
-    return tf.sum(tf.mul(p, logq), 1).dataSync();
+    return tf.sum(tf.mul(p, logq), 1);
   });
+  const cross = await crossTensor.data();
+  crossTensor.dispose();
   let sum = 0;
   let steps = 0;
   for (let k = 0; k < rowIds.length; k++) {

@@ -8,10 +8,15 @@ export function learningRateAt(step: number, peak: number, warmup: number, total
   return peak * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
 
-/** Global L2 norm of the gradients and the factor min(1, maxNorm / norm) that clips them. */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
+/**
+ * Global L2 norm of the gradients and the gradients clipped to `maxNorm` (scaled by maxNorm / norm when above).
+ * Asynchronous: the norm is read back with data(), as the webgpu backend cannot read synchronously in Node.
+ */
+export async function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): Promise<{ grads: tf.NamedTensorMap; norm: number }> {
   const names = Object.keys(grads);
-  const norm = tf.tidy(() => Math.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))).dataSync()[0]!));
+  const squared = tf.tidy(() => tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))));
+  const norm = Math.sqrt((await squared.data())[0]!);
+  squared.dispose();
   if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };
   const scale = maxNorm / (norm + 1e-6);
   const out: tf.NamedTensorMap = {};
@@ -64,9 +69,10 @@ export class Adam {
   }
 
   /** Moments by parameter name, for checkpoints. */
-  getState(): { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
-    const read = (src: Map<string, tf.Variable>) => new Map([...src].map(([k, x]) => [k, x.dataSync() as Float32Array]));
-    return { step: this.t, m: read(this.m), v: read(this.v) };
+  async getState(): Promise<{ step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }> {
+    const read = async (src: Map<string, tf.Variable>) =>
+      new Map(await Promise.all([...src].map(async ([k, x]) => [k, (await x.data()) as Float32Array] as const)));
+    return { step: this.t, m: await read(this.m), v: await read(this.v) };
   }
 
   setState(

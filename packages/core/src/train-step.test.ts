@@ -33,7 +33,7 @@ function syntheticBatch(size: number, steps: number, inputSize: number, classes:
 
 const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0 };
 
-function trainTwoSteps(microBatch: number): { losses: number[]; norms: number[]; weights: Float32Array[] } {
+async function trainTwoSteps(microBatch: number): Promise<{ losses: number[]; norms: number[]; weights: Float32Array[] }> {
   const net = new RecNet(tiny, {}, shape, 3);
   const adam = new Adam();
   const variables = new Map(net.store.entries());
@@ -41,7 +41,7 @@ function trainTwoSteps(microBatch: number): { losses: number[]; norms: number[];
   const losses: number[] = [];
   const norms: number[] = [];
   for (let step = 0; step < 2; step++) {
-    const r = trainingStep(net, adam, variables, batch, { seed: 1, step, lr: 1e-2, clipNorm: 1, microBatch });
+    const r = await trainingStep(net, adam, variables, batch, { seed: 1, step, lr: 1e-2, clipNorm: 1, microBatch });
     expect(r.applied).toBe(true);
     losses.push(r.loss);
     norms.push(r.gradNorm);
@@ -53,10 +53,10 @@ function trainTwoSteps(microBatch: number): { losses: number[]; norms: number[];
 }
 
 describe("trainingStep (gradient summed over micro-batches)", () => {
-  it("equals the whole-batch step for micro-batches of 1, 2, 3 and 7 samples (7 = one pass)", () => {
-    const whole = trainTwoSteps(7);
+  it("equals the whole-batch step for micro-batches of 1, 2, 3 and 7 samples (7 = one pass)", async () => {
+    const whole = await trainTwoSteps(7);
     for (const micro of [1, 2, 3]) {
-      const split = trainTwoSteps(micro);
+      const split = await trainTwoSteps(micro);
       for (let i = 0; i < 2; i++) {
         expect(split.losses[i]).toBeCloseTo(whole.losses[i]!, 5);
         expect(split.norms[i]).toBeCloseTo(whole.norms[i]!, 5);
@@ -71,14 +71,14 @@ describe("trainingStep (gradient summed over micro-batches)", () => {
     }
   });
 
-  it("leaks no tensors", () => {
+  it("leaks no tensors", async () => {
     const net = new RecNet(tiny, {}, shape, 3);
     const adam = new Adam();
     const variables = new Map(net.store.entries());
     const batch = syntheticBatch(5, 6, 5, 7);
-    trainingStep(net, adam, variables, batch, { seed: 1, step: 0, lr: 1e-2, clipNorm: 1, microBatch: 2 });
+    await trainingStep(net, adam, variables, batch, { seed: 1, step: 0, lr: 1e-2, clipNorm: 1, microBatch: 2 });
     const before = tf.memory().numTensors;
-    trainingStep(net, adam, variables, batch, { seed: 1, step: 1, lr: 1e-2, clipNorm: 1, microBatch: 2 });
+    await trainingStep(net, adam, variables, batch, { seed: 1, step: 1, lr: 1e-2, clipNorm: 1, microBatch: 2 });
     expect(tf.memory().numTensors).toBe(before);
     adam.dispose();
     net.dispose();

@@ -57,21 +57,23 @@ export interface TrainingStepOptions {
  * One optimiser step: mean cross-entropy over the batch's valid steps (tasks.md §4), its gradient summed over
  * micro-batches (each pass divides by the whole batch's step count, so the sum is the full-batch gradient),
  * global-norm clipping, Adam. Adam state is keyed by parameter path (`variables`: path → variable).
+ * Asynchronous because the loss and norm are read back with data() (webgpu in Node has no synchronous read);
+ * the passes' losses stay on the device until one read at the end.
  */
-export function trainingStep(
+export async function trainingStep(
   net: RecNet,
   optimizer: Adam,
   variables: Map<string, tf.Variable>,
   batch: Batch,
   options: TrainingStepOptions,
-): TrainingStepResult {
+): Promise<TrainingStepResult> {
   const pathOf = new Map([...variables].map(([path, v]) => [v.name, path]));
   const varList = [...variables.values()];
   const micro = microBatchSize(batch, net, options.microBatch);
   const parts = Math.ceil(batch.size / micro);
   const full = batchTensors(batch);
   const validSteps = tf.sum(full.mask);
-  let loss = 0;
+  const losses: tf.Scalar[] = [];
   let grads: tf.NamedTensorMap = {};
   for (let p = 0; p < parts; p++) {
     const lo = p * micro;
@@ -79,6 +81,7 @@ export function trainingStep(
     // One pass keeps the seed an unsplit step had, so micro-batching changes nothing where it is not needed.
     const dropoutSeed = parts === 1 ? hashSeed(options.seed, "dropout", options.step) : hashSeed(options.seed, "dropout", options.step, p);
     const previous = grads;
+    let passLoss: tf.Scalar | undefined;
     grads = tf.tidy(() => {
       const pick = <T extends tf.Tensor>(x: T): T => (parts === 1 ? x : (tf.slice(x, lo, n) as T));
       const { value, grads: g } = tf.variableGrads(
@@ -89,7 +92,7 @@ export function trainingStep(
           ) as tf.Scalar,
         varList,
       );
-      loss += value.dataSync()[0]!;
+      passLoss = tf.keep(value);
       const sum: tf.NamedTensorMap = {};
       for (const [name, grad] of Object.entries(g)) {
         const path = pathOf.get(name)!;
@@ -98,16 +101,17 @@ export function trainingStep(
       return sum;
     });
     tf.dispose(previous);
+    losses.push(passLoss!);
   }
   tf.dispose([full.inputs, full.targets, full.mask, validSteps]);
-  let gradNorm = NaN;
-  let applied = false;
-  tf.tidy(() => {
-    const clipped = clipByGlobalNorm(grads, options.clipNorm);
-    gradNorm = clipped.norm;
-    applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
-    if (applied) optimizer.apply(variables, clipped.grads, options.lr);
-  });
-  tf.dispose(grads);
+  const lossTensor = tf.addN(losses);
+  const loss = (await lossTensor.data())[0]!;
+  tf.dispose([lossTensor, ...losses]);
+  const clipped = await clipByGlobalNorm(grads, options.clipNorm);
+  const gradNorm = clipped.norm;
+  const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
+  if (applied) optimizer.apply(variables, clipped.grads, options.lr);
+  tf.dispose(clipped.grads);
+  if (clipped.grads !== grads) tf.dispose(grads);
   return { loss, gradNorm, applied };
 }

@@ -136,7 +136,7 @@ export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSi
  * `majority` is then unused). Batches hold at most `batchSize` samples and about EVAL_TOKEN_BUDGET steps, so
  * memory stays bounded when test sequences are long (Task 4's 100-step gaps).
  */
-export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Evaluation {
+export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Promise<Evaluation> {
   const prediction = isPrediction(task);
   let lossSum = 0;
   let klSum = 0;
@@ -151,19 +151,22 @@ export function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number
     const batch = task.batch("test", start, size);
     start += size;
     stepsPerSample = batch.steps;
-    tf.tidy(() => {
+    const { logits, sums } = tf.tidy(() => {
       const t = batchTensors(batch);
-      const logits = net.logits(t.inputs, { training: false });
-      lossSum += maskedCrossEntropySum(logits, t.targets, t.mask).dataSync()[0]!;
-      steps += tf.sum(t.mask).dataSync()[0]!;
-      if (prediction) {
-        klSum += maskedKlDivergenceSum(logits, batch).sum;
-      } else {
-        const c = windowAccuracyCounts(logits, batch);
-        correct += c.correct;
-        total += c.total;
-      }
+      const out = net.logits(t.inputs, { training: false });
+      return { logits: out, sums: tf.stack([maskedCrossEntropySum(out, t.targets, t.mask), tf.sum(t.mask)]) };
     });
+    const [loss, valid] = await sums.data();
+    lossSum += loss!;
+    steps += valid!;
+    if (prediction) {
+      klSum += (await maskedKlDivergenceSum(logits, batch)).sum;
+    } else {
+      const c = await windowAccuracyCounts(logits, batch);
+      correct += c.correct;
+      total += c.total;
+    }
+    tf.dispose([logits, sums]);
     if (!prediction) for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
   }
   if (prediction) return { loss: lossSum / Math.max(1, steps), accuracy: NaN, majorityBaseline: NaN, kl: klSum / Math.max(1, steps) };
@@ -206,7 +209,7 @@ export function majorityClassOf(task: TaskInstance, batchSize: number): number {
  * Trains one model on one task and evaluates it (tasks.md §5 training recipe): Adam, linear warm-up then cosine,
  * global-norm clipping, dropout, periodic evaluation. Writes config.json, metrics.jsonl and result.json atomically.
  */
-export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult {
+export async function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): Promise<RunResult> {
   const started = Date.now();
   const { training: tc, seed } = spec;
   const runDir = join(spec.outDir, runId(spec));
@@ -257,8 +260,8 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   let status: RunResult["status"] = "completed";
   let nextEval = tc.evalEvery > 0 ? tc.evalEvery : Infinity;
 
-  const record = (step: number, samples: number, lr: number): void => {
-    const e = evaluateModel(net, task, tc.evalBatchSize, majority);
+  const record = async (step: number, samples: number, lr: number): Promise<void> => {
+    const e = await evaluateModel(net, task, tc.evalBatchSize, majority);
     last = e;
     if (isBetterEvaluation(e, best)) best = e;
     const r: EvaluationRecord = {
@@ -283,9 +286,11 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   let step = 0;
   let wallBefore = 0;
   const wallSeconds = (): number => wallBefore + (Date.now() - started) / 1000;
-  const saveCheckpoint = (stepsDone: number): void => {
-    const adam = optimizer.getState();
-    const params = new Map(net.store.entries().map(([name, v]) => [name, v.dataSync() as Float32Array]));
+  const saveCheckpoint = async (stepsDone: number): Promise<void> => {
+    const adam = await optimizer.getState();
+    const params = new Map(
+      await Promise.all(net.store.entries().map(async ([name, v]) => [name, (await v.data()) as Float32Array] as const)),
+    );
     const meta: CheckpointMeta = {
       settings,
       step: stepsDone,
@@ -323,7 +328,7 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     const start = (step % stepsPerEpoch) * tc.batchSize;
     const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
     lr = learningRateAt(step, tc.lr, tc.warmupSteps, totalSteps);
-    ({ loss: lastLoss, gradNorm } = trainingStep(net, optimizer, variables, batch, {
+    ({ loss: lastLoss, gradNorm } = await trainingStep(net, optimizer, variables, batch, {
       seed,
       step,
       lr,
@@ -338,9 +343,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
     }
     const done = step + 1 === totalSteps;
     if (samples >= nextEval && !done) {
-      record(step + 1, samples, lr);
+      await record(step + 1, samples, lr);
       while (nextEval <= samples) nextEval += tc.evalEvery;
-      saveCheckpoint(step + 1);
+      await saveCheckpoint(step + 1);
     }
     const elapsed = wallSeconds();
     hooks.onProgress?.({
@@ -355,9 +360,9 @@ export function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): RunResult
   }
   if (status === "completed") {
     // A run killed after its final checkpoint but before result.json already holds the final evaluation.
-    if (records.at(-1)?.step !== step) record(step, samples, lr);
+    if (records.at(-1)?.step !== step) await record(step, samples, lr);
     // The final weights, so later evaluations (Task 4) can reuse the trained model.
-    saveCheckpoint(step);
+    await saveCheckpoint(step);
   }
 
   const final: Evaluation = last ?? { loss: NaN, accuracy: NaN, majorityBaseline: NaN, ...(prediction ? { kl: NaN } : {}) };

@@ -2,6 +2,7 @@ import {
   Linear,
   ShortConv,
   init,
+  prefersFusedKernels,
   selectiveScan,
   selectiveScanStep,
   selectiveScanStepwise,
@@ -76,8 +77,10 @@ export class Mamba implements SequenceLayer {
       const u = this.conv.apply(tf.slice(xz, [0, 0, 0], [b, t, this.inner]));
       const parts = this.scanParts(u);
       const inputs = { x: parts.x, delta: parts.delta, a: this.transition(), b: parts.b, c: parts.c };
-      // "chunked" is the training form: the fused scan with the §6.5 adjoint gradient.
-      const y = options.form === "stepwise" ? selectiveScanStepwise(inputs).y : selectiveScan(inputs);
+      // "chunked" is the training form: the fused scan with the §6.5 adjoint gradient, on CPU backends; a GPU
+      // backend takes the step-by-step ops (the fused scan reads its inputs back synchronously).
+      const fused = options.form !== "stepwise" && prefersFusedKernels();
+      const y = fused ? selectiveScan(inputs) : selectiveScanStepwise(inputs).y;
       return this.finish(y, u, z);
     });
   }

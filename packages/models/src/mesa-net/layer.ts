@@ -5,6 +5,7 @@ import {
   init,
   logSigmoid,
   splitHeads,
+  prefersFusedKernels,
   tf,
   type ForwardOptions,
   type LayerBuildContext,
@@ -84,7 +85,8 @@ export class MesaNet implements SequenceLayer {
         lambda: this.lambda(),
       };
       const output =
-        (options.form ?? "chunked") === "stepwise"
+        // The fused kernel reads its inputs back synchronously: CPU backends only.
+        (options.form ?? "chunked") === "stepwise" || !prefersFusedKernels()
           ? mesaStepwise(inputs, this.config.cgSteps)
           : fusedMesaRecurrence(inputs, this.config.cgSteps);
       const normed = this.outNorm.apply(tf.transpose(output, [0, 2, 1, 3]));
