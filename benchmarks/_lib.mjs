@@ -91,3 +91,11 @@ export function printTable(header, body, right = []) {
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const b of body) console.log(line(b));
 }
+
+/** The JSON rows a child printed; other lines (Dawn prints shader validation messages on stdout) are skipped. */
+export function jsonLines(text) {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
+}

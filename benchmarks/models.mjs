@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { SHAPES, buildAtShape, loadSelectiv, printTable, timeTrainingSteps } from "./_lib.mjs";
+import { SHAPES, buildAtShape, jsonLines, loadSelectiv, printTable, timeTrainingSteps } from "./_lib.mjs";
 
 function parse(argv) {
   const opts = { backends: ["wasm", "cpu"], shapes: ["quick", "paper"], models: [], steps: 3, warmup: 1, batch: 0, json: "", child: false };
@@ -80,7 +80,7 @@ export async function main(argv) {
     if (opts.models.length) args.push("--models", opts.models.join(","));
     console.error(`bench models: ${backend} …`);
     const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-    for (const line of r.stdout.split("\n").filter(Boolean)) rows.push(JSON.parse(line));
+    rows.push(...jsonLines(r.stdout));
     if (r.status !== 0) console.error(`bench models: the ${backend} child exited with ${r.status}`);
   }
   if (opts.json) writeFileSync(opts.json, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { buildAtShape, loadSelectiv, printTable } from "./_lib.mjs";
+import { buildAtShape, jsonLines, loadSelectiv, printTable } from "./_lib.mjs";
 
 const TRAIN = { width: 32, layers: 2, batchSize: 16 };
 
@@ -80,11 +80,7 @@ export async function main(argv) {
   );
   for (const { backend, status, out } of results) {
     const seen = byBackend.get(backend) ?? new Map();
-    for (const row of out
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l)))
-      seen.set(row.model, row);
+    for (const row of jsonLines(out)) seen.set(row.model, row);
     byBackend.set(backend, seen);
     if (status !== 0) {
       console.error(`bench parity: the ${backend} child exited with ${status}`);

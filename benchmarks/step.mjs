@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { SHAPES, buildAtShape, loadSelectiv, printTable, timeTrainingSteps } from "./_lib.mjs";
+import { SHAPES, buildAtShape, jsonLines, loadSelectiv, printTable, timeTrainingSteps } from "./_lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PEER_MODELS = ["gla", "mamba2", "gated-delta-net", "transformer"];
@@ -112,10 +112,7 @@ export async function main(argv) {
   args.push("--steps", String(opts.steps), "--warmup", String(opts.warmup), "--micro-batch", String(opts["micro-batch"]));
   console.error(`bench step: ours on ${opts.backend} …`);
   const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  const ours = r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+  const ours = jsonLines(r.stdout);
   if (r.status !== 0) console.error(`bench step: our child exited with ${r.status}`);
   console.error(`bench step: the peer (${opts.python}, ${opts.device}, ${opts.threads} threads) …`);
   const rows = ours.map((row) => {

@@ -1,7 +1,7 @@
 import { tf } from "../tf.js";
 import { fusedDeltaRule } from "./fused-delta-rule.js";
 import { prefersFusedKernels } from "./kernels.js";
-import { cumsumLastAxis, maskLastTwo, padTime, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
+import { cumsumLastAxis, maskLastTwo, padTime, sliceInner, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
 
 /**
  * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
@@ -61,16 +61,17 @@ export function deltaRuleStepwise(inputs: DeltaRuleInputs, initialState?: tf.Ten
  */
 export function unitLowerInverse(a: tf.Tensor): tf.Tensor {
   const c = a.shape[a.rank - 1]!;
-  const lead = a.shape.slice(0, -2);
-  const origin = lead.map(() => 0);
+  // Work at rank 3 whatever the leading axes (the webgpu backend mis-compiles some rank-5 shaders).
+  const a3 = tf.reshape(a, [-1, c, c]);
+  const n = a3.shape[0]!;
   const eye = tf.eye(c);
-  const eyeRow = (i: number): tf.Tensor => tf.reshape(tf.slice(eye, [i, 0], [1, c]), [...lead.map(() => 1), 1, c]);
-  let rows = tf.add(tf.zeros([...lead, 1, c]), eyeRow(0)); // an add, not broadcastTo (Tile; see maskLastTwo)
+  const eyeRow = (i: number): tf.Tensor => tf.reshape(tf.slice(eye, [i, 0], [1, c]), [1, 1, c]);
+  let rows = tf.add(tf.zeros([n, 1, c]), eyeRow(0)); // an add, not broadcastTo (Tile; see maskLastTwo)
   for (let i = 1; i < c; i++) {
-    const coeffs = tf.slice(a, [...origin, i, 0], [...lead, 1, i]); // A_{i,<i}
-    rows = tf.concat([rows, tf.sub(eyeRow(i), tf.matMul(coeffs, rows))], lead.length);
+    const coeffs = tf.slice(a3, [0, i, 0], [n, 1, i]); // A_{i,<i}
+    rows = tf.concat([rows, tf.sub(eyeRow(i), tf.matMul(coeffs, rows))], 1);
   }
-  return rows;
+  return tf.reshape(rows, a.shape);
 }
 
 export interface DeltaChunkOptions {
@@ -111,9 +112,9 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
   const u = tf.matMul(tInv, tf.mul(v, betaCol));
   const qkGamma = tf.mul(tf.matMul(q, k, false, true), gamma);
   const qDecayed = cum ? tf.mul(q, tf.exp(cum)) : q;
-  const last = cum ? tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, 1]) : undefined;
+  const last = cum ? sliceInner(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, 1]) : undefined;
   // e^{b_C − b_j} from the last row of the segment sums (exact for strong decays).
-  const kToEnd = segments ? tf.mul(k, tf.reshape(tf.exp(tf.slice(segments, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])) : k;
+  const kToEnd = segments ? tf.mul(k, tf.reshape(tf.exp(sliceInner(segments, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])) : k;
   const chunkDecay = last ? tf.exp(last) : undefined;
 
   const pick = (x: tf.Tensor, i: number): tf.Tensor4D => {
@@ -121,7 +122,7 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
     size[2] = 1;
     const begin = x.shape.map(() => 0);
     begin[2] = i;
-    return tf.reshape(tf.slice(x, begin, size), [size[0]!, size[1]!, size[3]!, size[4]!]) as tf.Tensor4D;
+    return tf.reshape(sliceInner(x, begin, size), [size[0]!, size[1]!, size[3]!, size[4]!]) as tf.Tensor4D;
   };
   let state = initialState ?? zeroState(b, h, dk, dv);
   const outs: tf.Tensor4D[] = [];

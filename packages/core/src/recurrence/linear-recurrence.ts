@@ -91,6 +91,18 @@ export function padTime<T extends tf.Tensor>(x: T, padded: number): T {
 }
 
 /**
+ * tf.slice of a rank-5 [B, H, …] tensor that keeps axes 0 and 1 whole, done at rank 4 (B·H merged): the
+ * gradient of a slice is a pad, and the webgpu backend's rank-5 pad shader does not compile.
+ */
+export function sliceInner(x: tf.Tensor, begin: number[], size: number[]): tf.Tensor {
+  if (x.rank < 5) return tf.slice(x, begin, size);
+  const [s0, s1, ...rest] = x.shape as number[];
+  const merged = tf.reshape(x, [s0! * s1!, ...rest]);
+  const inner = tf.slice(merged, [0, ...begin.slice(2)], [s0! * s1!, ...size.slice(2)]);
+  return tf.reshape(inner, [s0!, s1!, ...inner.shape.slice(1)]);
+}
+
+/**
  * Inclusive cumulative sum over the last axis, as a rank-2 cumsum: the webgpu backend has no cumsum above
  * rank 4, and a positive last axis keeps the gradient right (§9.2).
  */
@@ -123,7 +135,8 @@ export function segmentSums(x: tf.Tensor): tf.Tensor {
   const sums = cumsumLastAxis(spread);
   const perm = [...lead.map((_, i) => i), x.rank, x.rank - 1];
   const causal = tf.linalg.bandPart(tf.ones([c, c]), -1, 0).cast("bool");
-  return maskLastTwo(tf.transpose(sums, perm), causal as tf.Tensor2D, -Infinity);
+  // A large finite fill, not −∞: exp gives 0 all the same, and no backend has to carry an infinity.
+  return maskLastTwo(tf.transpose(sums, perm), causal as tf.Tensor2D, -1e30);
 }
 
 /** Inclusive cumulative sum over the chunk axis (axis 3) of [B, H, N, C, D], done on the last axis (§9.2). */
@@ -155,7 +168,7 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   else if (decay.kind === "scalar")
     cum = tf.reshape(cumsumLastAxis(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c])), [b, h, n, c, 1]);
   else cum = cumsumChunkAxis(chunks(decay.logAlpha, dk));
-  const last = tf.slice(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, cum.shape[4]!]);
+  const last = sliceInner(cum, [0, 0, 0, c - 1, 0], [b, h, n, 1, cum.shape[4]!]);
 
   const segments = decay.kind === "scalar" ? segmentSums(tf.reshape(padTime(decay.logAlpha, tp), [b, h, n, c])) : undefined;
 
@@ -163,7 +176,7 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   let scores: tf.Tensor;
   if (decay.kind === "diagonal") {
     // Factorise around the middle row r so both factors stay within exp(±|b_C|/2) (§6.1 option a).
-    const mid = tf.slice(cum, [0, 0, 0, Math.floor((c - 1) / 2), 0], [b, h, n, 1, dk]);
+    const mid = sliceInner(cum, [0, 0, 0, Math.floor((c - 1) / 2), 0], [b, h, n, 1, dk]);
     const qf = tf.mul(q, tf.exp(tf.sub(cum, mid)));
     const kf = tf.mul(k, tf.exp(tf.sub(mid, cum)));
     scores = maskLastTwo(tf.matMul(qf, kf, false, true), causal as tf.Tensor2D, 0);
@@ -177,14 +190,14 @@ export function chunkedScan(inputs: RecurrenceInputs, options: ChunkOptions = {}
   // e^{b_C − b_j}: for scalar decays from the segment sums' last row (exact), for diagonal ones by difference.
   const toEnd =
     decay.kind === "scalar"
-      ? tf.reshape(tf.exp(tf.slice(segments!, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])
+      ? tf.reshape(tf.exp(sliceInner(segments!, [0, 0, 0, c - 1, 0], [b, h, n, 1, c])), [b, h, n, c, 1])
       : tf.exp(tf.sub(last, cum));
   const written = tf.matMul(tf.mul(k, toEnd), v, true, false); // [B,H,N,dk,dv]
   const chunkDecay = tf.exp(tf.reshape(last, [b, h, n, last.shape[4]!, 1])); // [B,H,N,1|dk,1]
   // Slices, not tf.unstack: Unpack is very slow on the wasm backend.
   const chunk = (x: tf.Tensor, i: number): tf.Tensor4D => {
     const [s0, s1, , s3, s4] = x.shape as number[];
-    return tf.reshape(tf.slice(x, [0, 0, i, 0, 0], [s0!, s1!, 1, s3!, s4!]), [s0!, s1!, s3!, s4!]);
+    return tf.reshape(sliceInner(x, [0, 0, i, 0, 0], [s0!, s1!, 1, s3!, s4!]), [s0!, s1!, s3!, s4!]);
   };
   let state = initialState ?? zeroState(b, h, dk, dv);
   const entering: tf.Tensor4D[] = [];
