@@ -130,7 +130,7 @@ async function child(opts) {
   const stepsPerSample = task.batch("test", 0, 1).steps;
   const evalBatch = Math.min(task.splitSize("test"), core.evaluationBatchSize(net, stepsPerSample, training.evalBatchSize));
   const samples = Math.min(task.splitSize("test"), opts.batches * evalBatch);
-  const seen = { batches: 0, maxSteps: 0, maxSize: 0, tokens: 0 };
+  const seen = { batches: 0, maxSteps: 0, maxSize: 0, tokens: 0, probed: false };
   const limited = {
     inputSize: task.inputSize,
     numClasses: task.numClasses,
@@ -139,7 +139,9 @@ async function child(opts) {
     splitSize: (split) => (split === "test" ? samples : task.splitSize(split)),
     batch: (split, start, count) => {
       const b = task.batch(split, start, count);
-      if (split === "test" && count > 1) {
+      // evaluateModel's first call reads one sample to learn the length; the calls after it are the batches.
+      if (split === "test" && !seen.probed) seen.probed = true;
+      else if (split === "test") {
         seen.batches++;
         seen.maxSteps = Math.max(seen.maxSteps, b.steps);
         seen.maxSize = Math.max(seen.maxSize, b.size);
