@@ -36,21 +36,15 @@ export function buildAtShape(selectiv, id, shapeName, train = {}) {
     outDir: "/tmp",
   });
   const task = run.task.create(run.taskConfig, 1);
-  const training = run.training;
-  const net = new core.RecNet(
-    run.model,
-    run.modelConfig,
-    {
-      inputSize: task.inputSize,
-      numClasses: task.numClasses,
-      width: training.width,
-      layers: training.layers,
-      heads: core.headsForWidth(training.width),
-      dropout: training.dropout,
-    },
-    1,
-  );
-  return { task, training, net, modelConfig: run.modelConfig };
+  return { task, training: run.training, net: netFor(core, run, task, 1), modelConfig: run.modelConfig };
+}
+
+/** The RecNet of a planned run on `task`'s inputs and classes, at the run's training shape. */
+export function netFor(core, run, task, seed) {
+  const t = run.training;
+  const heads = t.heads > 0 ? t.heads : core.headsForWidth(t.width);
+  const shape = { inputSize: task.inputSize, numClasses: task.numClasses, width: t.width, layers: t.layers, heads, dropout: t.dropout };
+  return new core.RecNet(run.model, run.modelConfig, shape, seed);
 }
 
 /** Median of the timed training steps (core's trainingStep: micro-batches, clipping, Adam) after `warmup` untimed ones. */

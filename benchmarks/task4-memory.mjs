@@ -19,6 +19,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { loadSelectiv, netFor } from "./_lib.mjs";
 
 const USAGE = "allowed: --models LIST, --preset quick|paper, --backend wasm|cpu, --batches N, --variants longest|all, --json FILE";
 
@@ -92,14 +93,7 @@ async function trackPeakTensorBytes(tf, f) {
 }
 
 async function child(opts) {
-  const core = await import("../packages/core/dist/index.js");
-  const { registerTasks } = await import("../packages/tasks/dist/index.js");
-  const { registerModels } = await import("../packages/models/dist/index.js");
-  const { container } = await import("tsyringe");
-  const backend = await core.initBackend(opts.backend);
-  const c = core.createSelectivContainer(container);
-  registerTasks(c);
-  registerModels(c);
+  const { core, c, backend } = await loadSelectiv(opts.backend);
   const [run] = core.planBenchmark(c, {
     tasks: ["task4"],
     models: opts.models,
@@ -113,19 +107,7 @@ async function child(opts) {
   const variant = opts.variant >= 0 ? variants[opts.variant] : variants.reduce((a, v) => (v.value > a.value ? v : a));
   const task = run.task.create(variant.config, 1);
   const training = run.training;
-  const net = new core.RecNet(
-    run.model,
-    run.modelConfig,
-    {
-      inputSize: task.inputSize,
-      numClasses: task.numClasses,
-      width: training.width,
-      layers: training.layers,
-      heads: training.heads > 0 ? training.heads : core.headsForWidth(training.width),
-      dropout: training.dropout,
-    },
-    core.hashSeed(1, "model-init"),
-  );
+  const net = netFor(core, run, task, core.hashSeed(1, "model-init"));
   // The first samples of the test split, as many as `batches` evaluation batches hold; the batches seen are recorded.
   const stepsPerSample = task.batch("test", 0, 1).steps;
   const evalBatch = Math.min(task.splitSize("test"), core.evaluationBatchSize(net, stepsPerSample, training.evalBatchSize));
