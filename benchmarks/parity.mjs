@@ -37,22 +37,29 @@ async function child(opts) {
   const { core, backend } = selectiv;
   for (const id of opts.models.length ? opts.models : selectiv.modelIds) {
     const t0 = performance.now();
-    const built = buildAtShape(selectiv, id, "quick", TRAIN);
-    const { net, task, training } = built;
-    const variables = new Map(net.store.entries());
-    const adam = new core.Adam();
     const losses = [];
-    for (let step = 0; step < opts.steps; step++) {
-      const batch = task.batch("train", step * training.batchSize, training.batchSize);
-      const lr = core.learningRateAt(step, training.lr, training.warmupSteps, opts.steps);
-      const r = await core.trainingStep(net, adam, variables, batch, { seed: 1, step, lr, clipNorm: training.clipNorm, microBatch: 0 });
-      losses.push(r.loss);
+    let error;
+    try {
+      const { net, task, training } = buildAtShape(selectiv, id, "quick", TRAIN);
+      const variables = new Map(net.store.entries());
+      const adam = new core.Adam();
+      for (let step = 0; step < opts.steps; step++) {
+        const batch = task.batch("train", step * training.batchSize, training.batchSize);
+        const lr = core.learningRateAt(step, training.lr, training.warmupSteps, opts.steps);
+        const r = await core.trainingStep(net, adam, variables, batch, { seed: 1, step, lr, clipNorm: training.clipNorm, microBatch: 0 });
+        losses.push(r.loss);
+      }
+      adam.dispose();
+      net.dispose();
+    } catch (e) {
+      // One model's failure (a program the GPU rejects, …) is that model's row; the others still run.
+      error = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     }
-    adam.dispose();
-    net.dispose();
-    const row = { model: id, backend: backend.name, losses, ms: performance.now() - t0 };
+    const row = { model: id, backend: backend.name, losses, ms: performance.now() - t0, ...(error ? { error } : {}) };
     process.stdout.write(`${JSON.stringify(row)}\n`);
-    process.stderr.write(`  ${id} ${backend.name}: loss ${losses.at(-1).toFixed(6)} (${(row.ms / 1000).toFixed(1)} s)\n`);
+    process.stderr.write(
+      `  ${id} ${backend.name}: ${error ? `FAILED: ${error}` : `loss ${losses.at(-1).toFixed(6)}`} (${(row.ms / 1000).toFixed(1)} s)\n`,
+    );
   }
 }
 
@@ -91,8 +98,9 @@ export async function main(argv) {
   const rows = [];
   for (const [model, base] of byBackend.get(ref) ?? []) {
     for (const other of others) {
-      const cmp = byBackend.get(other)?.get(model);
-      const last = base.losses.at(-1);
+      const found = byBackend.get(other)?.get(model);
+      const cmp = found && !found.error && !base.error ? found : undefined;
+      const last = base.losses.at(-1) ?? NaN;
       const worst = cmp ? Math.max(...base.losses.map((l, i) => Math.abs(cmp.losses[i] - l) / Math.abs(l))) : NaN;
       const lastRel = cmp ? Math.abs(cmp.losses.at(-1) - last) / Math.abs(last) : NaN;
       const ok = Number.isFinite(lastRel) && lastRel <= opts.tolerance;
@@ -109,6 +117,7 @@ export async function main(argv) {
         ok,
         referenceMs: base.ms,
         ms: cmp?.ms,
+        ...(base.error || found?.error ? { error: base.error ?? found.error } : {}),
       });
     }
   }
@@ -118,11 +127,11 @@ export async function main(argv) {
     rows.map((r) => [
       r.model,
       `${r.reference}/${r.backend}`,
-      r.referenceLoss.toFixed(6),
+      Number.isFinite(r.referenceLoss) ? r.referenceLoss.toFixed(6) : "—",
       r.loss?.toFixed(6) ?? "—",
       r.lastRel.toExponential(1),
       r.worstRel.toExponential(1),
-      r.ok ? "yes" : "NO",
+      r.ok ? "yes" : `NO${r.error ? ` (${r.error.slice(0, 100)})` : ""}`,
     ]),
     [2, 3, 4, 5],
   );

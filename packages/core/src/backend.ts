@@ -55,25 +55,123 @@ function vulkanLoaderFound(): boolean {
   return dirs.some((d) => existsSync(join(d, "libvulkan.so.1")));
 }
 
-async function tryWebgpu(): Promise<Attempt> {
-  if (!vulkanLoaderFound()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1) on this machine" };
+interface AdapterLike {
+  readonly info?: { readonly architecture?: string; readonly description?: string };
+  readonly isFallbackAdapter?: boolean;
+}
+
+/** A CPU rasteriser posing as a GPU (Mesa's llvmpipe, SwiftShader): fine for tests, slower than wasm for training. */
+function isSoftwareAdapter(adapter: AdapterLike): boolean {
+  const info = adapter.info ?? {};
+  return (
+    adapter.isFallbackAdapter === true || info.architecture === "software" || /llvmpipe|swiftshader|lavapipe/i.test(info.description ?? "")
+  );
+}
+
+/** Dawn's validation errors (a program over the device's limits, …), recorded since the last check. */
+const deviceErrors: string[] = [];
+/** The webgpu backend's error watch and program keys are set up once per process. */
+let patched = false;
+
+/**
+ * Throws when the GPU reported an error since the last call. A failed WebGPU program does not throw in TF.js: it
+ * invalidates its whole command buffer and every result in it reads back as zeros, so a step that ran into one
+ * must not be taken as a result.
+ */
+export function assertBackendHealthy(): void {
+  if (deviceErrors.length === 0) return;
+  const first = deviceErrors[0]!.split("\n")[0]!.slice(0, 240);
+  const more = deviceErrors.length > 1 ? ` (and ${deviceErrors.length - 1} more)` : "";
+  deviceErrors.length = 0;
+  throw new SelectivError(`webgpu: the GPU rejected a program, so this step's results are invalid: ${first}${more}`);
+}
+
+function watchDeviceErrors(): void {
+  const device = (tf.backend() as unknown as { device?: EventTarget }).device;
+  device?.addEventListener("uncapturederror", (event) => {
+    const error = (event as Event & { error?: { message?: string } }).error;
+    deviceErrors.push(error?.message ?? "unknown GPU error");
+  });
+}
+
+type Navigator = { gpu?: { requestAdapter(): Promise<AdapterLike | null> } };
+
+/** The WebGPU adapter Dawn finds (navigator.gpu set up from the `webgpu` package if needed), or why there is none. */
+async function findAdapter(): Promise<{ adapter: AdapterLike } | { why: string }> {
+  if (!vulkanLoaderFound()) return { why: "no Vulkan loader (libvulkan.so.1) on this machine" };
+  const g = globalThis as unknown as { navigator?: Navigator };
+  if (!g.navigator?.gpu) {
+    const dawn = (await importOptional("webgpu")) as { create(flags: string[]): unknown; globals: object };
+    Object.assign(globalThis, dawn.globals);
+    Object.defineProperty(globalThis, "navigator", {
+      value: { ...(g.navigator ?? {}), gpu: dawn.create([]) },
+      configurable: true,
+      writable: true,
+    });
+  }
+  const adapter = await g.navigator!.gpu!.requestAdapter();
+  return adapter ? { adapter } : { why: "no GPU adapter (navigator.gpu.requestAdapter() returned null)" };
+}
+
+/**
+ * Whether `--backend webgpu` can start here, without starting it: the adapter's description (software renderers
+ * included) or why not. Tests use it to decide whether to run their WebGPU cases.
+ */
+export async function probeWebgpu(): Promise<{ ok: true; adapter: string; software: boolean } | { ok: false; why: string }> {
   try {
-    const g = globalThis as unknown as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } };
-    if (!g.navigator?.gpu) {
-      const dawn = (await importOptional("webgpu")) as { create(flags: string[]): unknown; globals: object };
-      Object.assign(globalThis, dawn.globals);
-      Object.defineProperty(globalThis, "navigator", {
-        value: { ...(g.navigator ?? {}), gpu: dawn.create([]) },
-        configurable: true,
-        writable: true,
-      });
+    const found = await findAdapter();
+    if ("why" in found) return { ok: false, why: found.why };
+    const info = found.adapter.info ?? {};
+    return { ok: true, adapter: info.description || info.architecture || "WebGPU adapter", software: isSoftwareAdapter(found.adapter) };
+  } catch (e) {
+    return { ok: false, why: `webgpu unavailable (${firstLine(e)})` };
+  }
+}
+
+interface WebgpuProgram {
+  shaderKey: string;
+  readonly outputShape?: readonly number[];
+}
+
+/**
+ * TF.js 4.22's webgpu backend caches each compiled program under a key built from the input ranks and types, but
+ * some programs bake sizes into their code (Cumsum writes its axis length into the shader): a later call at
+ * another size reuses the wrong program and returns wrong numbers without an error. Adding every input's and the
+ * output's shape to the key makes each cached program exact (a training step repeats its shapes, so the cache
+ * still serves every step after the first).
+ */
+function keyProgramsByShape(): void {
+  type Run = (program: WebgpuProgram, inputs: readonly { readonly shape: readonly number[] }[], ...rest: unknown[]) => unknown;
+  const backend = tf.backend() as unknown as { runWebGPUProgram: Run };
+  const run = backend.runWebGPUProgram.bind(backend);
+  backend.runWebGPUProgram = (program, inputs, ...rest) => {
+    if (!program.shaderKey.includes("|")) {
+      program.shaderKey += `|${inputs.map((x) => x.shape.join("x")).join(",")}>${(program.outputShape ?? []).join("x")}`;
     }
-    const adapter = await g.navigator!.gpu!.requestAdapter();
-    if (!adapter) return { ok: false, why: "no GPU adapter (navigator.gpu.requestAdapter() returned null)" };
+    return run(program, inputs, ...rest);
+  };
+}
+
+async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
+  try {
+    const found = await findAdapter();
+    if ("why" in found) return { ok: false, why: found.why };
+    const { adapter } = found;
+    if (!allowSoftware && isSoftwareAdapter(adapter)) {
+      return {
+        ok: false,
+        why: `the only WebGPU adapter is a software renderer (${adapter.info?.description || "fallback adapter"}); ask for it with --backend webgpu`,
+      };
+    }
     // Import the backend only once an adapter exists: a registered-but-failed backend breaks the others.
     await importOptional("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return { ok: false, why: "the webgpu backend failed to initialise" };
     tf.env().set("WEBGPU_CPU_FORWARD", false);
+    if (!patched) {
+      watchDeviceErrors();
+      keyProgramsByShape();
+    }
+    patched = true;
     return { ok: true };
   } catch (e) {
     return { ok: false, why: `webgpu unavailable (${firstLine(e)})` };
@@ -94,7 +192,7 @@ async function tryCpu(): Promise<Attempt> {
   return (await tf.setBackend("cpu")) ? { ok: true } : { ok: false, why: "the cpu backend failed to initialise" };
 }
 
-const attempts: Record<BackendName, () => Promise<Attempt>> = {
+const attempts: Record<BackendName, (explicit: boolean) => Promise<Attempt>> = {
   tensorflow: tryTensorflow,
   webgpu: tryWebgpu,
   wasm: tryWasm,
@@ -114,14 +212,14 @@ export async function initBackend(preference: BackendPreference): Promise<Backen
     throw new SelectivError(`--backend: got ${JSON.stringify(preference)}; expected one of ${BACKEND_PREFERENCES.join(", ")}`);
   }
   if (preference !== "auto") {
-    const r = await attempts[preference]();
+    const r = await attempts[preference](true);
     if (!r.ok) throw new SelectivError(`--backend ${preference}: ${r.why}; allowed here: auto, cpu, wasm`);
     current = { name: preference, reason: "requested with --backend" };
     return current;
   }
   const skipped: string[] = [];
   for (const name of ["tensorflow", "webgpu", "wasm", "cpu"] as const) {
-    const r = await attempts[name]();
+    const r = await attempts[name](false);
     if (r.ok) {
       current = { name, reason: skipped.length ? `auto: ${skipped.join("; ")}` : `auto: ${name} is available` };
       return current;

@@ -1,4 +1,5 @@
 import { tf } from "./tf.js";
+import { sumOfTensors } from "./nn/layers.js";
 
 /** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (tasks.md §5). */
 export function learningRateAt(step: number, peak: number, warmup: number, total: number): number {
@@ -14,7 +15,7 @@ export function learningRateAt(step: number, peak: number, warmup: number, total
  */
 export async function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): Promise<{ grads: tf.NamedTensorMap; norm: number }> {
   const names = Object.keys(grads);
-  const squared = tf.tidy(() => tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))));
+  const squared = tf.tidy(() => sumOfTensors(names.map((n) => tf.sum(tf.square(grads[n]!)))));
   const norm = Math.sqrt((await squared.data())[0]!);
   squared.dispose();
   if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };

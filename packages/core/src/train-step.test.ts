@@ -1,35 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { Adam } from "./optim.js";
 import { RecNet } from "./recnet.js";
-import type { Batch } from "./task.js";
+import { syntheticBatch } from "./testkit/backend-parity.js";
 import { tf } from "./tf.js";
 import { tiny } from "./tiny-model.fixture.js";
 import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, microBatchSize, trainingStep } from "./train-step.js";
-
-/** A padded batch of `size` samples with `steps` steps; sample i has steps − (i mod 3) real steps. */
-function syntheticBatch(size: number, steps: number, inputSize: number, classes: number): Batch {
-  const inputs = new Float32Array(size * steps * inputSize);
-  const targets = new Int32Array(size * steps);
-  const mask = new Float32Array(size * steps);
-  for (let b = 0; b < size; b++) {
-    for (let t = 0; t < steps - (b % 3); t++) {
-      inputs[(b * steps + t) * inputSize + ((b + t) % inputSize)] = 1;
-      targets[b * steps + t] = (b * 7 + t * 3) % classes;
-      mask[b * steps + t] = 1;
-    }
-  }
-  return {
-    size,
-    steps,
-    inputSize,
-    maxSymbols: steps,
-    inputs,
-    targets,
-    mask,
-    windows: new Int32Array(size * steps).fill(-1),
-    symbolTargets: new Int32Array(size * steps).fill(-1),
-  };
-}
 
 const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0 };
 

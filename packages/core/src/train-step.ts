@@ -1,4 +1,6 @@
+import { assertBackendHealthy } from "./backend.js";
 import { DEFAULT_ACTIVATION_WIDTHS } from "./model.js";
+import { sumOfTensors } from "./nn/layers.js";
 import { batchTensors, maskedCrossEntropySum } from "./metric.js";
 import { type Adam, clipByGlobalNorm } from "./optim.js";
 import type { RecNet } from "./recnet.js";
@@ -104,10 +106,12 @@ export async function trainingStep(
     losses.push(passLoss!);
   }
   tf.dispose([full.inputs, full.targets, full.mask, validSteps]);
-  const lossTensor = tf.addN(losses);
+  const lossTensor = sumOfTensors(losses);
   const loss = (await lossTensor.data())[0]!;
+  assertBackendHealthy();
   tf.dispose([lossTensor, ...losses]);
   const clipped = await clipByGlobalNorm(grads, options.clipNorm);
+  assertBackendHealthy();
   const gradNorm = clipped.norm;
   const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
   if (applied) optimizer.apply(variables, clipped.grads, options.lr);

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
-import type { BackendChoice } from "./backend.js";
+import { assertBackendHealthy, type BackendChoice } from "./backend.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { SelectivError } from "./errors.js";
 import type { Config } from "./config.js";
@@ -167,6 +167,7 @@ export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: 
       total += c.total;
     }
     tf.dispose([logits, sums]);
+    assertBackendHealthy();
     if (!prediction) for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
   }
   if (prediction) return { loss: lossSum / Math.max(1, steps), accuracy: NaN, majorityBaseline: NaN, kl: klSum / Math.max(1, steps) };

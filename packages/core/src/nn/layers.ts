@@ -175,3 +175,18 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   const [b, h, t, d] = x.shape;
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * d]);
 }
+
+/**
+ * Σ of equally shaped tensors, added in pairs. tf.addN binds every input to one program: past the device's
+ * storage-buffer limit (8 per stage on many WebGPU adapters) that program is rejected and the sum reads as zero.
+ */
+export function sumOfTensors<T extends tf.Tensor>(tensors: readonly T[]): T {
+  if (tensors.length === 0) throw new Error("sumOfTensors: no tensors");
+  let level: tf.Tensor[] = [...tensors];
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
+    level = next;
+  }
+  return level[0] as T;
+}

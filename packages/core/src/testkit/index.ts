@@ -2,6 +2,7 @@
 import "reflect-metadata";
 export { describeModelContract, CONTRACT_LENGTHS, type ModelContractOptions, type TestFunctions } from "./describe.js";
 export { registeredModel } from "./host.js";
+export { checkBackendParity, syntheticBatch, type BackendParity, type BackendParityCase } from "./backend-parity.js";
 export {
   ContractViolation,
   DEFAULT_TOLERANCE,

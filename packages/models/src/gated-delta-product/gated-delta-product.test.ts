@@ -47,8 +47,8 @@ describe("Gated DeltaProduct layer (models.md §3.5, §9.5)", () => {
     const inputs = built.layer.microStepInputs(x as unknown as tf.Tensor3D);
     expect(tf.min(inputs.betas).dataSync()[0]!).toBeGreaterThan(1.9998);
     const dk = d / heads;
-    const later = tf.slice(inputs.keys, [0, 0, 3, 0, 0], [2, heads, 34, n, dk]);
-    const cos = tf.sum(tf.mul(later, tf.slice(inputs.keys, [0, 0, 3, 0, 0], [2, heads, 1, 1, dk])), -1);
+    const later = tf.slice(inputs.keys, [0, 0, 3 * n, 0], [2, heads, 34 * n, dk]);
+    const cos = tf.sum(tf.mul(later, tf.slice(inputs.keys, [0, 0, 3 * n, 0], [2, heads, 1, dk])), -1);
     expect(tf.min(cos).dataSync()[0]!).toBeGreaterThan(0.999);
     // Each gradient at its own scale, floored at 1e-4 of the largest (as the decay gradients can be ≈ 0).
     built.expectFormsAgree(x, { gradientFloor: 1e-4 });

@@ -14,16 +14,19 @@ import { ForgetGate } from "../gated-delta-net/gate.js";
 import { FlaLayerBase, NormedOutput, QkvPaths, deltaBeta, l2Normalize, outputGateProjection, scaleQuery } from "../shared/fla-parts.js";
 import type { GatedDeltaProductConfig } from "./config.js";
 
-/** Per-token inputs of the product recurrence; n = householders, j the micro-step. */
+/**
+ * Per-token inputs of the product recurrence; n = householders, j the micro-step. Micro-step (t, j) sits at
+ * index t·n + j of the T·n axis (rank 4 throughout: WebGPU's shaders for rank-5 tensors do not all compile).
+ */
 export interface MicroStepInputs {
   /** q̂ = l2(q)/√d_k, [B, H, T, d_k]. */
   readonly query: tf.Tensor4D;
-  /** l2-normalised k_{t,j}, [B, H, T, n, d_k]. */
-  readonly keys: tf.Tensor5D;
-  /** v_{t,j}, [B, H, T, n, d_v]. */
-  readonly values: tf.Tensor5D;
-  /** β_{t,j}, [B, H, T, n]. */
-  readonly betas: tf.Tensor4D;
+  /** l2-normalised k_{t,j}, [B, H, T·n, d_k]. */
+  readonly keys: tf.Tensor4D;
+  /** v_{t,j}, [B, H, T·n, d_v]. */
+  readonly values: tf.Tensor4D;
+  /** β_{t,j}, [B, H, T·n]. */
+  readonly betas: tf.Tensor3D;
   /** log α_t, [B, H, T]; absent without the forget gate. */
   readonly logAlpha?: tf.Tensor3D;
 }
@@ -73,14 +76,14 @@ export class GatedDeltaProduct extends FlaLayerBase implements SequenceLayer {
   microStepInputs(x: tf.Tensor3D): MicroStepInputs {
     const [b, t] = x.shape;
     const [n, h] = [this.householders, this.heads];
-    const perMicroStep = (y: tf.Tensor3D) =>
-      tf.transpose(tf.reshape(y, [b, t, n, h, y.shape[2] / (n * h)]), [0, 3, 1, 2, 4]) as tf.Tensor5D;
+    // [B, T, n·H·X] = [B, T·n, H, X] in memory → [B, H, T·n, X].
+    const perMicroStep = (y: tf.Tensor3D) => tf.transpose(tf.reshape(y, [b, t * n, h, y.shape[2] / (n * h)]), [0, 2, 1, 3]) as tf.Tensor4D;
     const { q, k, v } = this.inputs.apply(x);
     return {
       query: scaleQuery(l2Normalize(splitHeads(q, h)), this.headKeyDim),
       keys: l2Normalize(perMicroStep(k)),
       values: perMicroStep(v),
-      betas: tf.transpose(tf.reshape(this.beta(x), [b, t, n, h]), [0, 3, 1, 2]) as tf.Tensor4D,
+      betas: tf.transpose(tf.reshape(this.beta(x), [b, t * n, h]), [0, 2, 1]) as tf.Tensor3D,
       logAlpha: this.forgetGate ? (tf.transpose(this.forgetGate.logAlpha(x), [0, 2, 1]) as tf.Tensor3D) : undefined,
     };
   }
@@ -91,37 +94,41 @@ export class GatedDeltaProduct extends FlaLayerBase implements SequenceLayer {
    * (else 0); the outputs at j = n are the readouts. [B, H, T, d_v].
    */
   private interleavedReadout(inputs: MicroStepInputs): tf.Tensor4D {
-    const [b, h, t, n, dk] = inputs.keys.shape;
+    const [b, h, t, dk] = inputs.query.shape;
+    const n = this.householders;
     const dv = this.headValueDim;
     const micro = t * n;
+    // x [B, H, T, ...] → [B, H, T·n, ...] with x_t at micro-step j = 0 ("first") or n − 1 ("last"), zeros elsewhere.
     const padMicroSteps = (x: tf.Tensor, at: "first" | "last"): tf.Tensor => {
-      const slot = tf.expandDims(x, 3);
-      if (n === 1) return slot;
-      const zeros = tf.zeros([b, h, t, n - 1, ...x.shape.slice(3)]);
-      return tf.concat(at === "first" ? [slot, zeros] : [zeros, slot], 3);
+      if (n === 1) return x;
+      const width = x.shape[3] ?? 1;
+      const slot = tf.reshape(x, [b * h, t, 1, width]);
+      const zeros = tf.zeros([b * h, t, n - 1, width]);
+      return tf.reshape(tf.concat(at === "first" ? [slot, zeros] : [zeros, slot], 2), x.rank === 4 ? [b, h, micro, width] : [b, h, micro]);
     };
     const { output } = deltaRule(
       {
-        query: tf.reshape(padMicroSteps(inputs.query, "last"), [b, h, micro, dk]),
-        key: tf.reshape(inputs.keys, [b, h, micro, dk]),
-        value: tf.reshape(inputs.values, [b, h, micro, dv]),
-        beta: tf.reshape(inputs.betas, [b, h, micro]),
-        logAlpha: inputs.logAlpha ? tf.reshape(padMicroSteps(inputs.logAlpha, "first"), [b, h, micro]) : undefined,
+        query: padMicroSteps(inputs.query, "last") as tf.Tensor4D,
+        key: inputs.keys,
+        value: inputs.values,
+        beta: inputs.betas,
+        logAlpha: inputs.logAlpha ? (padMicroSteps(inputs.logAlpha, "first") as tf.Tensor3D) : undefined,
       },
       "chunked",
       { chunkSize: this.config.chunkSize },
     );
-    const last = tf.slice(tf.reshape(output, [b, h, t, n, dv]), [0, 0, 0, n - 1, 0], [b, h, t, 1, dv]);
+    const last = tf.slice(tf.reshape(output, [b * h, t, n, dv]), [0, 0, n - 1, 0], [b * h, t, 1, dv]);
     return tf.reshape(last, [b, h, t, dv]);
   }
 
   /** The oracle: token by token, n deltaRuleSteps each (§3.5 as written). [B, H, T, d_v]. */
   private stepwiseReadout(inputs: MicroStepInputs): tf.Tensor4D {
-    const [b, h, t, n, dk] = inputs.keys.shape;
+    const [b, h, t, dk] = inputs.query.shape;
+    const n = this.householders;
     const dv = this.headValueDim;
     const at = (x: tf.Tensor, i: number, j: number, width: number): tf.Tensor3D =>
-      tf.reshape(tf.slice(x, [0, 0, i, j, 0], [b, h, 1, 1, width]), [b, h, width]);
-    const scalarAt = (x: tf.Tensor, i: number, j: number): tf.Tensor2D => tf.reshape(tf.slice(x, [0, 0, i, j], [b, h, 1, 1]), [b, h]);
+      tf.reshape(tf.slice(x, [0, 0, i * n + j, 0], [b, h, 1, width]), [b, h, width]);
+    const scalarAt = (x: tf.Tensor, i: number, j: number): tf.Tensor2D => tf.reshape(tf.slice(x, [0, 0, i * n + j], [b, h, 1]), [b, h]);
     let state = zeroState(b, h, dk, dv);
     const outputs: tf.Tensor4D[] = [];
     for (let i = 0; i < t; i++) {
