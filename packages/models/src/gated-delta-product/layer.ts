@@ -94,7 +94,7 @@ export class GatedDeltaProduct extends FlaLayerBase implements SequenceLayer {
    * (else 0); the outputs at j = n are the readouts. [B, H, T, d_v].
    */
   private interleavedReadout(inputs: MicroStepInputs): tf.Tensor4D {
-    const [b, h, t, dk] = inputs.query.shape;
+    const [b, h, t] = inputs.query.shape;
     const n = this.householders;
     const dv = this.headValueDim;
     const micro = t * n;
