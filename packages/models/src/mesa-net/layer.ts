@@ -14,7 +14,7 @@ import {
 } from "@selectiv/core";
 import { mesaNetHeadDim, type MesaNetConfig } from "./config.js";
 import { fusedMesaRecurrence } from "./fused-mesa.js";
-import { mesaStep, mesaStepwise, zeroMesaState } from "./recurrence.js";
+import { mesaStep, mesaParallel, mesaStepwise, zeroMesaState } from "./recurrence.js";
 
 /**
  * fla's l2norm over the last axis: x / sqrt(Σx² + 1e-6) (models.md §2). The per-row factor is spread over the
@@ -84,11 +84,14 @@ export class MesaNet implements SequenceLayer {
         beta: gates(tf.sigmoid(this.bProj.apply(x))),
         lambda: this.lambda(),
       };
+      // The fused kernel reads its inputs back synchronously: CPU backends only; GPU backends take the parallel form.
+      const form = options.form ?? "chunked";
       const output =
-        // The fused kernel reads its inputs back synchronously: CPU backends only.
-        (options.form ?? "chunked") === "stepwise" || !prefersFusedKernels()
+        form === "stepwise"
           ? mesaStepwise(inputs, this.config.cgSteps)
-          : fusedMesaRecurrence(inputs, this.config.cgSteps);
+          : prefersFusedKernels()
+            ? fusedMesaRecurrence(inputs, this.config.cgSteps)
+            : mesaParallel(inputs, this.config.cgSteps);
       const normed = this.outNorm.apply(tf.transpose(output, [0, 2, 1, 3]));
       return this.oProj.apply(tf.reshape(normed, [b, t, d]) as tf.Tensor3D);
     });

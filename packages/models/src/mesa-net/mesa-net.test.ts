@@ -17,7 +17,7 @@ import { mesaNetDefaults, type MesaNetConfig } from "./config.js";
 import { mesaNetDefinition } from "./definition.js";
 import { fusedMesaRecurrence } from "./fused-mesa.js";
 import type { MesaNet } from "./layer.js";
-import { conjugateGradient, mesaStepwise, type MesaInputs } from "./recurrence.js";
+import { conjugateGradient, mesaParallel, mesaStepwise, type MesaInputs } from "./recurrence.js";
 
 const VALUE_TOLERANCE = 1e-5;
 const GRADIENT_TOLERANCE = 1e-4;
@@ -111,6 +111,18 @@ function expectAgreement(r: Comparison): void {
   expect(r.gradient).toBeLessThan(GRADIENT_TOLERANCE);
 }
 
+/** Runs `body` with the training form's kernel choice forced ("fused": the CPU kernel, "ops": the parallel form). */
+function withKernels(kernels: "fused" | "ops", body: () => void): void {
+  const saved = process.env.SELECTIV_KERNELS;
+  process.env.SELECTIV_KERNELS = kernels;
+  try {
+    body();
+  } finally {
+    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
+    else process.env.SELECTIV_KERNELS = saved;
+  }
+}
+
 describe("MesaNet layer (models.md §3.6): fused kernel (training form) ≡ stepwise oracle (unrolled CG in TF ops)", () => {
   const [d, heads] = [16, 2];
   for (const t of [37, 16, 5, 1]) {
@@ -123,7 +135,23 @@ describe("MesaNet layer (models.md §3.6): fused kernel (training form) ≡ step
     });
   }
 
-  it("extreme gates: α → 1 (a logits +30, G piles up), α → 0 (−30), β → 0 (−30): finite and agreeing", () => {
+  for (const t of [37, 5]) {
+    it(`T=${t}, the parallel form (GPU backends): outputs and gradients agree`, () => {
+      withKernels("ops", () => {
+        const built = buildLayer(d, heads, 21 + t);
+        const x = tf.variable(randomTensor(new Rng(600 + t), [2, t, d]));
+        expectAgreement(compareForms(built, x));
+        built.store.dispose();
+        x.dispose();
+      });
+    });
+  }
+
+  it("extreme gates: α → 1 (a logits +30, G piles up), α → 0 (−30), β → 0 (−30): finite and agreeing, both training forms", () => {
+    for (const kernels of ["fused", "ops"] as const) withKernels(kernels, extremeGates);
+  });
+
+  function extremeGates(): void {
     for (const [aBias, bBias] of [
       [30, 30],
       [-30, 30],
@@ -139,7 +167,7 @@ describe("MesaNet layer (models.md §3.6): fused kernel (training form) ≡ step
       built.store.dispose();
       x.dispose();
     }
-  });
+  }
 
   it("unconverged CG (3 steps, λ down to 0.05): the fused gradient is still the unrolled one", () => {
     const built = buildLayer(d, heads, 6, { cgSteps: 3, lambdaLowerBound: 0, lambdaInit: 0.05 });
@@ -164,6 +192,57 @@ function randomInputs(rng: Rng, b: number, h: number, t: number, dk: number, dv:
     lambda: tf.add(0.25, tf.sigmoid(randomTensor(rng, [h, dk]))) as tf.Tensor2D,
   };
 }
+
+/** Values and gradients w.r.t. q, k, v, log α, β, λ of `form` against the stepwise oracle. */
+function expectMatchesStepwise(
+  form: (i: MesaInputs, steps: number) => tf.Tensor4D,
+  [b, h, t, dk, dv]: readonly number[],
+  seed: number,
+): void {
+  tf.tidy(() => {
+    const inputs = randomInputs(new Rng(seed), b!, h!, t!, dk!, dv!);
+    const weights = randomTensor(new Rng(seed + 1), [b!, h!, t!, dv!]);
+    const order = [inputs.query, inputs.key, inputs.value, inputs.logAlpha, inputs.beta, inputs.lambda];
+    const loss =
+      (f: (i: MesaInputs, steps: number) => tf.Tensor4D) =>
+      (...xs: tf.Tensor[]) =>
+        tf.sum(
+          tf.mul(
+            f(
+              {
+                query: xs[0] as tf.Tensor4D,
+                key: xs[1] as tf.Tensor4D,
+                value: xs[2] as tf.Tensor4D,
+                logAlpha: xs[3] as tf.Tensor3D,
+                beta: xs[4] as tf.Tensor3D,
+                lambda: xs[5] as tf.Tensor2D,
+              },
+              30,
+            ),
+            weights,
+          ),
+        );
+    const expected = tf.grads(loss(mesaStepwise))(order);
+    const actual = tf.grads(loss(form))(order);
+    expect(relativeDiff(form(inputs, 30), mesaStepwise(inputs, 30))).toBeLessThan(VALUE_TOLERANCE);
+    for (let i = 0; i < order.length; i++) {
+      expect(allFinite(actual[i]!)).toBe(true);
+      expect(relativeDiff(actual[i]!, expected[i]!)).toBeLessThan(GRADIENT_TOLERANCE);
+    }
+  });
+}
+
+describe("MesaNet parallel form (GPU backends) ≡ stepwise oracle", () => {
+  for (const size of [
+    [1, 1, 1, 4, 4],
+    [2, 2, 7, 5, 3],
+    [1, 3, 33, 8, 6],
+  ] as const) {
+    it(`[B, H, T, d_k, d_v] = [${size.join(", ")}]: values and gradients w.r.t. q, k, v, log α, β, λ`, () => {
+      expectMatchesStepwise(mesaParallel, size, 11 + size[2]);
+    });
+  }
+});
 
 describe("MesaNet fused kernel alone", () => {
   it("d_k ≠ d_v, T = 40 (two backward segments): values and gradients w.r.t. q, k, v, log α, β, λ equal the oracle's", () => {

@@ -1,4 +1,4 @@
-import { tf } from "@selectiv/core";
+import { segmentSums, tf } from "@selectiv/core";
 
 /** Added to both conjugate-gradient denominators (fla's CG, models.md §3.6). */
 export const CG_EPSILON = 1e-5;
@@ -92,4 +92,41 @@ export function mesaStepwise(inputs: MesaInputs, cgSteps: number): tf.Tensor4D {
   }
   // tf.stack rejects a single tensor inside gradient tapes: expand instead.
   return (t === 1 ? tf.expandDims(outputs[0]!, 2) : tf.stack(outputs, 2)) as tf.Tensor4D;
+}
+
+/**
+ * The parallel form, for GPU backends: every position's G_t at once, the CG steps batched over positions, and the
+ * readout as decayed attention. O(T²) work in a number of ops independent of T (the stepwise form issues about
+ * T · cgSteps · 10, each a GPU dispatch). With w_ts = β_s exp(Σ_{r=s+1..t} log α_r) for s ≤ t (else 0):
+ *   G_t = Σ_s w_ts k_s k_sᵀ,   q*_t = CG(G_t + Diag λ, q_t),   o_t = M_tᵀ q*_t = Σ_s w_ts (k_s · q*_t) v_s.
+ */
+export function mesaParallel(inputs: MesaInputs, cgSteps: number): tf.Tensor4D {
+  const { query, key, value, logAlpha, beta, lambda } = inputs;
+  const [b, h, t, dk] = key.shape;
+  const dv = value.shape[3];
+  const bh = b * h;
+  const weights = tf.mul(tf.exp(segmentSums(tf.reshape(logAlpha, [bh, t]))), tf.reshape(beta, [bh, 1, t])) as tf.Tensor3D;
+  const keys = tf.reshape(key, [bh, t, dk]) as tf.Tensor3D;
+  const outer = tf.reshape(tf.mul(tf.reshape(keys, [bh, t, dk, 1]), tf.reshape(keys, [bh, t, 1, dk])), [bh, t, dk * dk]);
+  const g = tf.reshape(tf.matMul(weights, outer), [bh * t, dk, dk]) as tf.Tensor3D;
+  const lam = tf.reshape(lambda, [1, h, 1, dk]);
+  const applyMatrix = (p: tf.Tensor4D): tf.Tensor4D =>
+    tf.add(tf.reshape(tf.matMul(g, tf.reshape(p, [bh * t, dk, 1])), [b, h, t, dk]), tf.mul(lam, p)) as tf.Tensor4D;
+  const dot = (a: tf.Tensor4D, c: tf.Tensor4D) => tf.sum(tf.mul(a, c), 3, true);
+  // The CG of conjugateGradient, batched over (b, h, t).
+  let x: tf.Tensor4D = tf.zerosLike(query);
+  let r = query;
+  let p = query;
+  let delta = dot(r, r);
+  for (let i = 0; i < cgSteps; i++) {
+    const w = applyMatrix(p);
+    const a = tf.div(delta, tf.add(dot(p, w), CG_EPSILON));
+    x = tf.add(x, tf.mul(a, p));
+    r = tf.sub(r, tf.mul(a, w));
+    const next = dot(r, r);
+    p = tf.add(r, tf.mul(tf.div(next, tf.add(delta, CG_EPSILON)), p));
+    delta = next;
+  }
+  const scores = tf.mul(weights, tf.matMul(tf.reshape(x, [bh, t, dk]) as tf.Tensor3D, keys, false, true));
+  return tf.reshape(tf.matMul(scores, tf.reshape(value, [bh, t, dv]) as tf.Tensor3D), [b, h, t, dv]) as tf.Tensor4D;
 }
