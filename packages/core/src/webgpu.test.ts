@@ -27,7 +27,9 @@ describe("sumOfTensors", () => {
     await initBackend("cpu");
     for (const n of [1, 2, 9, 24]) {
       const xs = Array.from({ length: n }, (_, i) => tf.tensor1d([i + 1, -2 * i, 0.5]));
+      const before = tf.memory().numTensors;
       const s = sumOfTensors(xs);
+      expect(tf.memory().numTensors).toBe(before + (n === 1 ? 0 : 1)); // only the sum is left
       expect(Array.from(await s.data())).toEqual([(n * (n + 1)) / 2, -n * (n - 1), 0.5 * n]);
       tf.dispose([...xs, s]);
     }

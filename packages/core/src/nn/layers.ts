@@ -182,11 +182,13 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
  */
 export function sumOfTensors<T extends tf.Tensor>(tensors: readonly T[]): T {
   if (tensors.length === 0) throw new Error("sumOfTensors: no tensors");
-  let level: tf.Tensor[] = [...tensors];
-  while (level.length > 1) {
-    const next: tf.Tensor[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
-    level = next;
-  }
-  return level[0] as T;
+  return tf.tidy(() => {
+    let level: tf.Tensor[] = [...tensors];
+    while (level.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
+      level = next;
+    }
+    return level[0] as T;
+  });
 }

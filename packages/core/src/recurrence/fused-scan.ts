@@ -54,6 +54,49 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
           for (let j = 0; j < dv; j++) dst[r1 + j] = a * src[r0 + j]! + ki * v[vo + j]!;
         }
       },
+      advanceAndRead(S, lane, t, qs, qo, out, oo) {
+        const ao = (lane * T + t) * perStep;
+        const ko = (headOf(lane, hk) * T + t) * dk;
+        const vo = (lane * T + t) * dv;
+        for (let i = 0; i < dk; i++) {
+          const a = alpha[perStep === 1 ? ao : ao + i]!;
+          const ki = k[ko + i]!;
+          const qi = qs[qo + i]!;
+          const row = i * dv;
+          for (let j = 0; j < dv; j++) {
+            const s = a * S[row + j]! + ki * v[vo + j]!;
+            S[row + j] = s;
+            out[oo + j] = out[oo + j]! + s * qi;
+          }
+        }
+      },
+      readoutAdjoint(states, prevAt, curAt, dS, lane, t, qs, qo, dy, oo, dq) {
+        const ko = (headOf(lane, hk) * T + t) * dk;
+        const vo = (lane * T + t) * dv;
+        const ao = (lane * T + t) * perStep;
+        for (let i = 0; i < dk; i++) {
+          const ki = k[ko + i]!;
+          const qi = qs[qo + i]!;
+          const ai = perStep === 1 ? ao : ao + i;
+          const a = alpha[ai]!;
+          const row = i * dv;
+          let gq = 0;
+          let gk = 0;
+          let gAlpha = 0;
+          for (let j = 0; j < dv; j++) {
+            const g = dy[oo + j]!;
+            const d = dS[row + j]! + qi * g;
+            gq += states[curAt + row + j]! * g;
+            gk += d * v[vo + j]!;
+            dvv[vo + j] = dvv[vo + j]! + d * ki;
+            gAlpha += d * states[prevAt + row + j]!;
+            dS[row + j] = a * d;
+          }
+          dq[qo + i] = dq[qo + i]! + gq;
+          dkk[ko + i] = dkk[ko + i]! + gk;
+          dla[ai] = dla[ai]! + a * gAlpha;
+        }
+      },
       adjoint(states, prevAt, _curAt, dS, lane, t) {
         const ko = (headOf(lane, hk) * T + t) * dk;
         const vo = (lane * T + t) * dv;

@@ -16,10 +16,32 @@ export interface LaneRecurrence {
   /** dst ← the state after step t, from src = the state before it (the two regions may coincide). */
   advance(src: Float32Array, srcAt: number, dst: Float32Array, dstAt: number, lane: number, t: number): void;
   /**
+   * Optional, for speed: `advance` in place on S (at offset 0) and the readout o_t = S_tᵀ q_t added to
+   * out[outAt .. outAt + d_v), in one pass over the state (half the memory traffic of advance + a readout loop).
+   */
+  advanceAndRead?(S: Float32Array, lane: number, t: number, q: Float32Array, queryAt: number, out: Float32Array, outAt: number): void;
+  /**
    * Backward through the update of step t: `dS` holds ∂L/∂S_t including the readout's share; accumulate the
    * step's input gradients and leave ∂L/∂S_{t−1} in `dS`. `states[prevAt]` is S_{t−1}, `states[curAt]` is S_t.
    */
   adjoint(states: Float32Array, prevAt: number, curAt: number, dS: Float32Array, lane: number, t: number): void;
+  /**
+   * Optional, for speed: the readout's share (dS += q_t do_tᵀ, dq_t += S_t do_t) and then `adjoint`, in one pass
+   * over the state. `dy[outAt ..]` is do_t.
+   */
+  readoutAdjoint?(
+    states: Float32Array,
+    prevAt: number,
+    curAt: number,
+    dS: Float32Array,
+    lane: number,
+    t: number,
+    q: Float32Array,
+    queryAt: number,
+    dy: Float32Array,
+    outAt: number,
+    dq: Float32Array,
+  ): void;
 }
 
 /** Forward: outputs [lanes, T·d_v + d_k·d_v] (the readouts, then the final state) and the saved states. */
@@ -35,9 +57,13 @@ export function scanLanesForward(r: LaneRecurrence, q: Float32Array, s0: Float32
     const base = lane * (T * dv + sizeS);
     for (let t = 0; t < T; t++) {
       if (t % SEGMENT === 0) saved.set(S, (lane * segments + t / SEGMENT) * sizeS);
-      r.advance(S, 0, S, 0, lane, t);
       const qo = r.queryOffset(lane, t);
       const oo = base + t * dv;
+      if (r.advanceAndRead) {
+        r.advanceAndRead(S, lane, t, q, qo, out, oo);
+        continue;
+      }
+      r.advance(S, 0, S, 0, lane, t);
       for (let i = 0; i < dk; i++) {
         const qi = q[qo + i]!;
         const row = i * dv;
@@ -79,6 +105,10 @@ export function scanLanesBackward(
         const cur = (t - t0 + 1) * sizeS;
         const qo = r.queryOffset(lane, t);
         const oo = base + t * dv;
+        if (r.readoutAdjoint) {
+          r.readoutAdjoint(states, cur - sizeS, cur, dS, lane, t, q, qo, dy, oo, dq);
+          continue;
+        }
         for (let i = 0; i < dk; i++) {
           const qi = q[qo + i]!;
           const row = i * dv;
