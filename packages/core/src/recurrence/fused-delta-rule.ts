@@ -1,14 +1,14 @@
 import { tf } from "../tf.js";
 import type { DeltaRuleInputs } from "./delta-rule.js";
 import { unpack } from "./fused-scan.js";
-import { type LaneRecurrence, scanLanesBackward, scanLanesForward } from "./lane-scan.js";
+import { type LaneRecurrence, SEGMENT, scanLanesBackward, scanLanesForward } from "./lane-scan.js";
 import type { RecurrenceResult } from "./linear-recurrence.js";
 
 /**
  * The (gated) delta rule of delta-rule.ts as one fused op over Float32Arrays, lane (batch, head) by lane, with a
  * hand-written adjoint gradient. Forward, per step:
  *   S′ = α S;  p = S′ᵀk;  e = β(v − p);  S = S′ + k eᵀ;  o = Sᵀq.
- * Backward, with dS = ∂L/∂S_t (the readout's share already added):
+ * Backward, with dS = ∂L/∂S_t (the readout's share already added; p and e kept from the segment's recomputation):
  *   dk += dS e, de = dSᵀk;  dβ = de·(v − p), dv = β de, dp = −β de;
  *   dS′ = dS + k dpᵀ, dk += S′ dp;  d log α = α Σ dS′ ⊙ S_{t−1};  dS_{t−1} = α dS′.
  */
@@ -29,8 +29,10 @@ export function fusedDeltaRule(inputs: DeltaRuleInputs, initialState?: tf.Tensor
     const la = aT!.dataSync() as Float32Array;
     const alpha = new Float32Array(la.length);
     for (let i = 0; i < la.length; i++) alpha[i] = gated ? Math.exp(la[i]!) : 1;
-    const pred = new Float32Array(dv);
-    const err = new Float32Array(dv);
+    // p and e of every step of the current segment (slot t mod SEGMENT): the forward and the backward's
+    // recomputation of a segment write them, the backward walk reads them instead of predicting again.
+    const pred = new Float32Array(SEGMENT * dv);
+    const err = new Float32Array(SEGMENT * dv);
     const de = new Float32Array(dv);
     // Gradient accumulators, allocated when the backward pass runs.
     let dkk = new Float32Array(0);
@@ -38,18 +40,89 @@ export function fusedDeltaRule(inputs: DeltaRuleInputs, initialState?: tf.Tensor
     let dbt = new Float32Array(0);
     let dla = new Float32Array(0);
 
-    /** p = S′ᵀk with S′ = α S (S at `at` in `src`), then e = β(v − p). */
-    const predict = (src: Float32Array, at: number, st: number): void => {
+    /** p = S′ᵀk with S′ = α S (S at `at` in `src`), then e = β(v − p), into slot `o`. */
+    const predict = (src: Float32Array, at: number, st: number, o: number): void => {
       const a = alpha[st]!;
       const ko = st * dk;
       const vo = st * dv;
-      pred.fill(0);
+      pred.fill(0, o, o + dv);
+      for (let i = 0; i < dk; i++) {
+        const ki = a * k[ko + i]!;
+        const r = at + i * dv;
+        for (let j = 0; j < dv; j++) pred[o + j] = pred[o + j]! + src[r + j]! * ki;
+      }
+      for (let j = 0; j < dv; j++) err[o + j] = bt[st]! * (v[vo + j]! - pred[o + j]!);
+    };
+
+    /**
+     * Backward through step t (its p and e in slot `o`), with the readout's share first when `dy` is given:
+     * dS += q doᵀ, dq += S_t do.
+     */
+    const backStep = (
+      states: Float32Array,
+      prevAt: number,
+      curAt: number,
+      dS: Float32Array,
+      st: number,
+      o: number,
+      readout?: { q: Float32Array; qo: number; dy: Float32Array; oo: number; dq: Float32Array },
+    ): void => {
+      const a = alpha[st]!;
+      const b = bt[st]!;
+      const ko = st * dk;
+      const vo = st * dv;
+      // The write S = S′ + k eᵀ: dk = dS e; de = dSᵀk.
+      de.fill(0);
       for (let i = 0; i < dk; i++) {
         const ki = k[ko + i]!;
-        const r = at + i * dv;
-        for (let j = 0; j < dv; j++) pred[j] = pred[j]! + a * src[r + j]! * ki;
+        const row = i * dv;
+        let gk = 0;
+        if (readout) {
+          const { dy, oo } = readout;
+          const qi = readout.q[readout.qo + i]!;
+          let gq = 0;
+          for (let j = 0; j < dv; j++) {
+            const g = dy[oo + j]!;
+            const d = dS[row + j]! + qi * g;
+            dS[row + j] = d;
+            gq += states[curAt + row + j]! * g;
+            gk += d * err[o + j]!;
+            de[j] = de[j]! + d * ki;
+          }
+          readout.dq[readout.qo + i] = readout.dq[readout.qo + i]! + gq;
+        } else {
+          for (let j = 0; j < dv; j++) {
+            const d = dS[row + j]!;
+            gk += d * err[o + j]!;
+            de[j] = de[j]! + d * ki;
+          }
+        }
+        dkk[ko + i] = dkk[ko + i]! + gk;
       }
-      for (let j = 0; j < dv; j++) err[j] = bt[st]! * (v[vo + j]! - pred[j]!);
+      // The error e = β(v − p): dβ, dv and dp = −β de.
+      let gBeta = 0;
+      for (let j = 0; j < dv; j++) {
+        gBeta += de[j]! * (v[vo + j]! - pred[o + j]!);
+        dvv[vo + j] = dvv[vo + j]! + b * de[j]!;
+        de[j] = -b * de[j]!;
+      }
+      dbt[st] = gBeta;
+      // The prediction p = S′ᵀk and the decay S′ = α S_{t−1}.
+      let gAlpha = 0;
+      for (let i = 0; i < dk; i++) {
+        const ki = k[ko + i]!;
+        const row = i * dv;
+        let gk = 0;
+        for (let j = 0; j < dv; j++) {
+          const prev = states[prevAt + row + j]!;
+          const d = dS[row + j]! + ki * de[j]!;
+          gk += prev * de[j]!;
+          gAlpha += d * prev;
+          dS[row + j] = a * d;
+        }
+        dkk[ko + i] = dkk[ko + i]! + a * gk;
+      }
+      dla[st] = a * gAlpha;
     };
 
     const recurrence: LaneRecurrence = {
@@ -62,58 +135,37 @@ export function fusedDeltaRule(inputs: DeltaRuleInputs, initialState?: tf.Tensor
         const st = lane * T + t;
         const a = alpha[st]!;
         const ko = st * dk;
-        predict(src, srcAt, st);
+        const o = (t % SEGMENT) * dv;
+        predict(src, srcAt, st, o);
         for (let i = 0; i < dk; i++) {
           const ki = k[ko + i]!;
           const r0 = srcAt + i * dv;
           const r1 = dstAt + i * dv;
-          for (let j = 0; j < dv; j++) dst[r1 + j] = a * src[r0 + j]! + ki * err[j]!;
+          for (let j = 0; j < dv; j++) dst[r1 + j] = a * src[r0 + j]! + ki * err[o + j]!;
         }
       },
-      adjoint(states, prevAt, _curAt, dS, lane, t) {
+      advanceAndRead(S, lane, t, qs, qo, out, oo) {
         const st = lane * T + t;
         const a = alpha[st]!;
-        const b = bt[st]!;
         const ko = st * dk;
-        const vo = st * dv;
-        predict(states, prevAt, st);
-        // The write S = S′ + k eᵀ: dk = dS e; de = dSᵀk.
-        de.fill(0);
+        const o = (t % SEGMENT) * dv;
+        predict(S, 0, st, o);
         for (let i = 0; i < dk; i++) {
           const ki = k[ko + i]!;
+          const qi = qs[qo + i]!;
           const row = i * dv;
-          let gk = 0;
           for (let j = 0; j < dv; j++) {
-            const d = dS[row + j]!;
-            gk += d * err[j]!;
-            de[j] = de[j]! + d * ki;
+            const x = a * S[row + j]! + ki * err[o + j]!;
+            S[row + j] = x;
+            out[oo + j] = out[oo + j]! + x * qi;
           }
-          dkk[ko + i] = dkk[ko + i]! + gk;
         }
-        // The error e = β(v − p): dβ, dv and dp = −β de.
-        let gBeta = 0;
-        for (let j = 0; j < dv; j++) {
-          gBeta += de[j]! * (v[vo + j]! - pred[j]!);
-          dvv[vo + j] = dvv[vo + j]! + b * de[j]!;
-          de[j] = -b * de[j]!;
-        }
-        dbt[st] = gBeta;
-        // The prediction p = S′ᵀk and the decay S′ = α S_{t−1}.
-        let gAlpha = 0;
-        for (let i = 0; i < dk; i++) {
-          const ki = k[ko + i]!;
-          const row = i * dv;
-          let gk = 0;
-          for (let j = 0; j < dv; j++) {
-            const prev = states[prevAt + row + j]!;
-            const d = dS[row + j]! + ki * de[j]!;
-            gk += a * prev * de[j]!;
-            gAlpha += d * prev;
-            dS[row + j] = a * d;
-          }
-          dkk[ko + i] = dkk[ko + i]! + gk;
-        }
-        dla[st] = a * gAlpha;
+      },
+      adjoint(states, prevAt, curAt, dS, lane, t) {
+        backStep(states, prevAt, curAt, dS, lane * T + t, (t % SEGMENT) * dv);
+      },
+      readoutAdjoint(states, prevAt, curAt, dS, lane, t, qs, qo, dy, oo, dq) {
+        backStep(states, prevAt, curAt, dS, lane * T + t, (t % SEGMENT) * dv, { q: qs, qo, dy, oo, dq });
       },
     };
     const { out, saved } = scanLanesForward(recurrence, q, s0T!.dataSync() as Float32Array);
