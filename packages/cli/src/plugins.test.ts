@@ -1,5 +1,5 @@
 // Plugin authoring end to end with the built `selectiv` command (pnpm test builds first): `plugins new` →
-// offline install → build → the plugin's own contract tests → link → bench run; broken plugins; and the
+// install from pnpm's store → build → the plugin's own contract tests → link → bench run; broken plugins; and the
 // tutorial's code blocks against the scaffold.
 import { PLUGIN_API_VERSION, isSelectivError } from "@selectiv/core";
 import { spawnSync } from "node:child_process";
@@ -47,7 +47,7 @@ function isolatedOclifEnv(): Record<string, string> {
 }
 
 describe("selectiv plugins new", () => {
-  it("scaffolds a plugin that installs offline, builds, passes its own contract tests, links and runs in bench run", () => {
+  it("scaffolds a plugin that installs from the store, builds, passes its own contract tests, links and runs in bench run", () => {
     const dir = join(tempDir("scaffold"), "selectiv-plugin-gated-input");
     const created = selectiv(["plugins", "new", "selectiv-plugin-gated-input", "--dir", dir, "--json"]);
     expect(created.status, created.stderr).toBe(0);
@@ -61,9 +61,10 @@ describe("selectiv plugins new", () => {
     expect(pjson.devDependencies["@selectiv/core"]).toBe(`link:${join(root, "packages/core")}`);
     expect(pjson.selectiv).toEqual({ apiVersion: PLUGIN_API_VERSION });
 
-    // --offline: packages come from pnpm's store only, never the network. --no-frozen-lockfile: with CI=true pnpm
-    // would otherwise demand a lockfile, which a new package does not have.
-    const install = spawn("pnpm", ["install", "--offline", "--no-frozen-lockfile"], dir);
+    // --prefer-offline: packages come from pnpm's store (the workspace's install put them there); only package
+    // metadata a frozen-lockfile install did not cache is fetched. --no-frozen-lockfile: with CI=true pnpm would
+    // otherwise demand a lockfile, which a new package does not have.
+    const install = spawn("pnpm", ["install", "--prefer-offline", "--no-frozen-lockfile"], dir);
     expect(install.status, install.stdout + install.stderr).toBe(0);
     const build = spawn("pnpm", ["run", "build"], dir);
     expect(build.status, build.stdout + build.stderr).toBe(0);
