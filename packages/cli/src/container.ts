@@ -1,6 +1,14 @@
 import "reflect-metadata";
 import * as core from "@selectiv/core";
-import { createSelectivContainer, findNodeModulesPlugins, isPluginPackage, loadPlugins, type PluginCandidate } from "@selectiv/core";
+import {
+  Tokens,
+  createSelectivContainer,
+  findNodeModulesPlugins,
+  isPluginPackage,
+  loadPlugins,
+  type PluginCandidate,
+} from "@selectiv/core";
+import { workerThreadHelpers } from "./parallel/worker-pool.js";
 import { registerModels } from "@selectiv/models";
 import { registerTasks } from "@selectiv/tasks";
 import { container as rootContainer, type DependencyContainer } from "tsyringe";
@@ -10,6 +18,8 @@ export interface ContainerOptions {
   readonly oclifPlugins?: ReadonlyArray<{ name: string; root: string; pjson: unknown }>;
   /** Folder whose node_modules is searched for packages with the `selectiv-plugin` keyword. */
   readonly projectDir?: string;
+  /** Plugins already found (a worker thread loads its parent's list); replaces the two searches above. */
+  readonly candidates?: readonly PluginCandidate[];
   readonly warn?: (line: string) => void;
 }
 
@@ -23,11 +33,16 @@ export function pluginCandidates(options: ContainerOptions): PluginCandidate[] {
   return out;
 }
 
-/** A container with the built-in tasks and models and every plugin that loads. */
+/**
+ * A container with the built-in tasks and models and every plugin that loads, and worker threads for
+ * `train.workers` > 1 (Tokens.GradientHelperFactory), which load the same plugins.
+ */
 export async function createContainer(options: ContainerOptions = {}): Promise<DependencyContainer> {
   const c = createSelectivContainer(rootContainer);
   registerTasks(c);
   registerModels(c);
-  await loadPlugins(c, pluginCandidates(options), core, options.warn ?? ((line) => process.stderr.write(`warning: ${line}\n`)));
+  const candidates = options.candidates ?? pluginCandidates(options);
+  const loaded = await loadPlugins(c, candidates, core, options.warn ?? ((line) => process.stderr.write(`warning: ${line}\n`)));
+  c.register(Tokens.GradientHelperFactory, { useValue: workerThreadHelpers(candidates.filter((p) => loaded.includes(p.name))) });
   return c;
 }

@@ -8,7 +8,16 @@ import { ensureWritableDir, type RunResult, writeJsonAtomic } from "./results.js
 import { join } from "node:path";
 import { PRESET_NAMES, type PresetName, type TaskDefinition } from "./task.js";
 import { Tokens } from "./tokens.js";
-import { type RunHooks, type RunSpec, evaluateModel, loadTrainedNet, majorityClassOf, runId, trainAndEvaluate } from "./trainer.js";
+import {
+  type GradientHelperFactory,
+  type RunHooks,
+  type RunSpec,
+  evaluateModel,
+  loadTrainedNet,
+  majorityClassOf,
+  runId,
+  trainAndEvaluate,
+} from "./trainer.js";
 import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training.js";
 
 /**
@@ -239,6 +248,9 @@ export async function runBenchmark(
   ensureWritableDir(request.outDir);
   const backend = await initBackend(request.backend);
   const runs: RunResult[] = [];
+  if (!hooks.gradientHelpers && container.isRegistered(Tokens.GradientHelperFactory, true)) {
+    hooks = { ...hooks, gradientHelpers: container.resolve<GradientHelperFactory>(Tokens.GradientHelperFactory) };
+  }
   for (let i = 0; i < plan.length; i++) {
     const p = plan[i]!;
     hooks.onRunStart?.(p, i, plan.length);

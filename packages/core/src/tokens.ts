@@ -11,4 +11,6 @@ export const Tokens = {
   TaskRegistry: "selectiv.TaskRegistry",
   /** The container itself, so registries can read every registration. */
   Container: "selectiv.Container",
+  /** Optional: a GradientHelperFactory (worker threads for `train.workers` > 1), registered by the host. */
+  GradientHelperFactory: "selectiv.GradientHelperFactory",
 } as const;

@@ -1,14 +1,54 @@
 import { describe, expect, it } from "vitest";
+import { batchTensors } from "./metric.js";
 import { Adam } from "./optim.js";
 import { RecNet } from "./recnet.js";
 import { syntheticBatch } from "./testkit/backend-parity.js";
 import { tf } from "./tf.js";
 import { tiny } from "./tiny-model.fixture.js";
-import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, microBatchSize, trainingStep } from "./train-step.js";
+import {
+  ACTIVATION_FLOAT_BUDGET,
+  type GradientHelper,
+  type PassGradients,
+  activationFloatsPerStep,
+  microBatchSize,
+  passGradients,
+  trainingStep,
+} from "./train-step.js";
 
 const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0 };
 
-async function trainTwoSteps(microBatch: number): Promise<{ losses: number[]; norms: number[]; weights: Float32Array[] }> {
+/**
+ * A helper in this thread with its own copy of the network (another seed: the weights it is sent must count),
+ * as a worker thread runs it; it records which passes it was given.
+ */
+function inThreadHelper(taken: number[]): GradientHelper {
+  const net = new RecNet(tiny, {}, shape, 99);
+  const variables = new Map(net.store.entries());
+  return {
+    passes({ weights, batch, wholeBatch, validSteps, passes }) {
+      for (const [path, v] of variables) v.assign(tf.tensor(weights[path]!, v.shape));
+      const full = batchTensors(batch);
+      const valid = tf.scalar(validSteps);
+      const out = passes.map((pass): Promise<PassGradients> => {
+        taken.push(pass.index);
+        const r = passGradients(net, variables, full, pass, wholeBatch, valid);
+        const grads: Record<string, Float32Array> = {};
+        for (const [path, g] of Object.entries(r.grads)) grads[path] = g.dataSync() as Float32Array;
+        const loss = r.loss.dataSync()[0]!;
+        tf.dispose([r.loss, ...Object.values(r.grads)]);
+        return Promise.resolve({ loss, grads });
+      });
+      tf.dispose([full.inputs, full.targets, full.mask, valid]);
+      return out;
+    },
+    dispose: async () => net.dispose(),
+  };
+}
+
+async function trainTwoSteps(
+  microBatch: number,
+  helpers: readonly GradientHelper[] = [],
+): Promise<{ losses: number[]; norms: number[]; weights: Float32Array[] }> {
   const net = new RecNet(tiny, {}, shape, 3);
   const adam = new Adam();
   const variables = new Map(net.store.entries());
@@ -16,7 +56,7 @@ async function trainTwoSteps(microBatch: number): Promise<{ losses: number[]; no
   const losses: number[] = [];
   const norms: number[] = [];
   for (let step = 0; step < 2; step++) {
-    const r = await trainingStep(net, adam, variables, batch, { seed: 1, step, lr: 1e-2, clipNorm: 1, microBatch });
+    const r = await trainingStep(net, adam, variables, batch, { seed: 1, step, lr: 1e-2, clipNorm: 1, microBatch, helpers });
     expect(r.applied).toBe(true);
     losses.push(r.loss);
     norms.push(r.gradNorm);
@@ -43,6 +83,27 @@ describe("trainingStep (gradient summed over micro-batches)", () => {
         for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
         expect(worst, `micro ${micro}, variable ${v}`).toBeLessThan(1e-5);
       }
+    }
+  });
+
+  it("gives the same losses, norms and weights, bit for bit, when helpers take every other pass", async () => {
+    for (const [micro, count] of [
+      [2, 1],
+      [1, 2],
+      [3, 1],
+    ] as const) {
+      const alone = await trainTwoSteps(micro);
+      const taken: number[] = [];
+      const helpers = Array.from({ length: count }, () => inThreadHelper(taken));
+      const shared = await trainTwoSteps(micro, helpers);
+      await Promise.all(helpers.map((h) => h.dispose()));
+      expect(shared.losses).toEqual(alone.losses);
+      expect(shared.norms).toEqual(alone.norms);
+      expect(shared.weights).toEqual(alone.weights);
+      // Passes p with p mod (helpers + 1) ≠ 0 went to the helpers, in both steps.
+      const parts = Math.ceil(7 / micro);
+      const expected = Array.from({ length: parts }, (_, p) => p).filter((p) => p % (count + 1) !== 0);
+      expect([...taken].sort((a, b) => a - b)).toEqual([...expected, ...expected].sort((a, b) => a - b));
     }
   });
 

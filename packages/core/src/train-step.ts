@@ -1,7 +1,7 @@
 import { assertBackendHealthy } from "./backend.js";
 import { DEFAULT_ACTIVATION_WIDTHS } from "./model.js";
 import { sumOfTensors } from "./nn/layers.js";
-import { batchTensors, maskedCrossEntropySum } from "./metric.js";
+import { type BatchTensors, batchTensors, maskedCrossEntropySum } from "./metric.js";
 import { type Adam, clipByGlobalNorm } from "./optim.js";
 import type { RecNet } from "./recnet.js";
 import { hashSeed } from "./rng.js";
@@ -46,6 +46,65 @@ export interface TrainingStepResult {
   readonly applied: boolean;
 }
 
+/** One micro-batch of a step: samples [lo, lo + n) of the batch and its dropout seed. */
+export interface PassSpec {
+  readonly index: number;
+  readonly lo: number;
+  readonly n: number;
+  readonly dropoutSeed: number;
+}
+
+/** What a pass computed: its share of the mean loss and its gradient by parameter path. */
+export interface PassGradients {
+  readonly loss: number;
+  readonly grads: Readonly<Record<string, Float32Array>>;
+}
+
+/**
+ * Runs some passes of a step elsewhere (a worker thread with its own copy of the network), for data parallelism
+ * inside one run. It loads `weights` (by parameter path), computes each pass as `passGradients` does, and
+ * resolves one promise per pass, in the order given.
+ */
+export interface GradientHelper {
+  passes(request: {
+    readonly weights: Readonly<Record<string, Float32Array>>;
+    readonly batch: Batch;
+    readonly wholeBatch: boolean;
+    readonly validSteps: number;
+    readonly passes: readonly PassSpec[];
+  }): Promise<PassGradients>[];
+  dispose(): Promise<void>;
+}
+
+/**
+ * The loss (mean cross-entropy share: summed over the pass, divided by the whole batch's `validSteps`) and its
+ * gradient by parameter path, for samples [lo, lo + n) of `full`. `wholeBatch`: the pass is the batch (no slice).
+ */
+export function passGradients(
+  net: RecNet,
+  variables: Map<string, tf.Variable>,
+  full: BatchTensors,
+  pass: PassSpec,
+  wholeBatch: boolean,
+  validSteps: tf.Scalar,
+): { loss: tf.Scalar; grads: tf.NamedTensorMap } {
+  const pathOf = new Map([...variables].map(([path, v]) => [v.name, path]));
+  return tf.tidy(() => {
+    const pick = <T extends tf.Tensor>(x: T): T => (wholeBatch ? x : (tf.slice(x, pass.lo, pass.n) as T));
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.div(
+          maskedCrossEntropySum(net.logits(pick(full.inputs), { training: true, dropoutSeed: pass.dropoutSeed }), pick(full.targets), pick(full.mask)),
+          validSteps,
+        ) as tf.Scalar,
+      [...variables.values()],
+    );
+    const byPath: tf.NamedTensorMap = {};
+    for (const [name, grad] of Object.entries(grads)) byPath[pathOf.get(name)!] = grad;
+    return { loss: value, grads: byPath };
+  });
+}
+
 export interface TrainingStepOptions {
   readonly seed: number;
   readonly step: number;
@@ -53,6 +112,11 @@ export interface TrainingStepOptions {
   readonly clipNorm: number;
   /** Samples per pass (0 = automatic, see microBatchSize). */
   readonly microBatch: number;
+  /**
+   * Other threads that take passes p with p mod (helpers + 1) ≠ 0. The gradient and loss are summed in pass
+   * order whoever computed a pass, so the step is the same, bit for bit, as without helpers.
+   */
+  readonly helpers?: readonly GradientHelper[];
 }
 
 /**
@@ -69,41 +133,51 @@ export async function trainingStep(
   batch: Batch,
   options: TrainingStepOptions,
 ): Promise<TrainingStepResult> {
-  const pathOf = new Map([...variables].map(([path, v]) => [v.name, path]));
-  const varList = [...variables.values()];
   const micro = microBatchSize(batch, net, options.microBatch);
   const parts = Math.ceil(batch.size / micro);
   const full = batchTensors(batch);
-  const validSteps = tf.sum(full.mask);
+  const validSteps = tf.sum(full.mask) as tf.Scalar;
+  // One pass keeps the seed an unsplit step had, so micro-batching changes nothing where it is not needed.
+  const passes: PassSpec[] = Array.from({ length: parts }, (_, p) => ({
+    index: p,
+    lo: p * micro,
+    n: Math.min(micro, batch.size - p * micro),
+    dropoutSeed: parts === 1 ? hashSeed(options.seed, "dropout", options.step) : hashSeed(options.seed, "dropout", options.step, p),
+  }));
+  const helpers = parts > 1 ? (options.helpers ?? []) : [];
+  const shares = helpers.length + 1;
+  const remote = new Map<number, Promise<PassGradients>>();
+  if (helpers.length > 0) {
+    const weights: Record<string, Float32Array> = {};
+    for (const [path, v] of variables) weights[path] = (await v.data()) as Float32Array;
+    const valid = (await validSteps.data())[0]!;
+    helpers.forEach((helper, h) => {
+      const mine = passes.filter((p) => p.index % shares === h + 1);
+      const results = helper.passes({ weights, batch, wholeBatch: false, validSteps: valid, passes: mine });
+      mine.forEach((p, i) => remote.set(p.index, results[i]!));
+    });
+  }
   const losses: tf.Scalar[] = [];
   let grads: tf.NamedTensorMap = {};
-  for (let p = 0; p < parts; p++) {
-    const lo = p * micro;
-    const n = Math.min(micro, batch.size - lo);
-    // One pass keeps the seed an unsplit step had, so micro-batching changes nothing where it is not needed.
-    const dropoutSeed = parts === 1 ? hashSeed(options.seed, "dropout", options.step) : hashSeed(options.seed, "dropout", options.step, p);
+  for (const pass of passes) {
+    let computed: { loss: tf.Scalar; grads: tf.NamedTensorMap };
+    const elsewhere = remote.get(pass.index);
+    if (elsewhere) {
+      const r = await elsewhere;
+      computed = { loss: tf.scalar(r.loss), grads: {} };
+      for (const [path, values] of Object.entries(r.grads)) computed.grads[path] = tf.tensor(values, variables.get(path)!.shape);
+    } else {
+      computed = passGradients(net, variables, full, pass, parts === 1, validSteps);
+    }
     const previous = grads;
-    let passLoss: tf.Scalar | undefined;
     grads = tf.tidy(() => {
-      const pick = <T extends tf.Tensor>(x: T): T => (parts === 1 ? x : (tf.slice(x, lo, n) as T));
-      const { value, grads: g } = tf.variableGrads(
-        () =>
-          tf.div(
-            maskedCrossEntropySum(net.logits(pick(full.inputs), { training: true, dropoutSeed }), pick(full.targets), pick(full.mask)),
-            validSteps,
-          ) as tf.Scalar,
-        varList,
-      );
-      passLoss = tf.keep(value);
       const sum: tf.NamedTensorMap = {};
-      for (const [name, grad] of Object.entries(g)) {
-        const path = pathOf.get(name)!;
-        sum[path] = previous[path] ? tf.add(previous[path], grad) : grad;
-      }
+      for (const [path, grad] of Object.entries(computed.grads)) sum[path] = previous[path] ? tf.add(previous[path], grad) : tf.clone(grad);
       return sum;
     });
     tf.dispose(previous);
-    losses.push(passLoss!);
+    tf.dispose(Object.values(computed.grads));
+    losses.push(computed.loss);
   }
   tf.dispose([full.inputs, full.targets, full.mask, validSteps]);
   const lossTensor = sumOfTensors(losses);

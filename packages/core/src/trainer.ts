@@ -7,8 +7,8 @@ import type { Config } from "./config.js";
 import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
 import { Adam, learningRateAt } from "./optim.js";
-import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep, trainingStep } from "./train-step.js";
-import { RecNet, headsForWidth } from "./recnet.js";
+import { ACTIVATION_FLOAT_BUDGET, type GradientHelper, activationFloatsPerStep, trainingStep } from "./train-step.js";
+import { RecNet, type RecNetShape, headsForWidth } from "./recnet.js";
 import { type EvaluationRecord, type RunResult, writeFileAtomic, writeJsonAtomic } from "./results.js";
 import { hashSeed } from "./rng.js";
 import type { PresetName, TaskDefinition, TaskInstance } from "./task.js";
@@ -46,7 +46,12 @@ export interface TrainingProgress {
   readonly etaSeconds: number;
 }
 
+/** Starts `count` gradient helpers (worker threads) holding `spec`'s network; the host provides it. */
+export type GradientHelperFactory = (spec: RunSpec, shape: RecNetShape, count: number) => Promise<GradientHelper[]>;
+
 export interface RunHooks {
+  /** Needed for `train.workers` > 1 (runBenchmark takes it from the container's Tokens.GradientHelperFactory). */
+  gradientHelpers?: GradientHelperFactory;
   onProgress?(progress: TrainingProgress): void;
   onEvaluation?(record: EvaluationRecord): void;
   /** Called when a run continues from a checkpoint (step reached) or is reused whole (step = total). */
@@ -70,7 +75,9 @@ interface CheckpointMeta {
 type RunIdentity = Pick<RunSpec, "task" | "model" | "seed" | "taskConfig" | "modelConfig" | "training" | "preset">;
 
 function runSettings(spec: RunIdentity): string {
-  return JSON.stringify([spec.task.id, spec.model.id, spec.seed, spec.preset, spec.taskConfig, spec.modelConfig, spec.training]);
+  // `workers` changes where passes run, not what they compute: a run is the same run with any count.
+  const { workers: _workers, ...training } = spec.training;
+  return JSON.stringify([spec.task.id, spec.model.id, spec.seed, spec.preset, spec.taskConfig, spec.modelConfig, training]);
 }
 
 export function runId(spec: RunIdentity): string {
@@ -206,6 +213,23 @@ export function majorityClassOf(task: TaskInstance, batchSize: number): number {
   return isPrediction(task) ? -1 : majorityClass(task, batchSize);
 }
 
+/** The run's gradient helpers: none for train.workers = 1, else workers − 1 threads from the host's factory. */
+async function startHelpers(spec: RunSpec, net: RecNet, hooks: RunHooks): Promise<GradientHelper[]> {
+  const workers = spec.training.workers ?? 1;
+  if (workers <= 1) return [];
+  if (spec.backend.name !== "cpu" && spec.backend.name !== "wasm") {
+    throw new SelectivError(
+      `train.workers: got ${workers} on the ${spec.backend.name} backend; worker threads run on cpu and wasm only, use 1`,
+    );
+  }
+  if (!hooks.gradientHelpers) {
+    throw new SelectivError(
+      `train.workers: got ${workers}, but this host starts no worker threads (the selectiv CLI and library do); use 1`,
+    );
+  }
+  return hooks.gradientHelpers(spec, net.shape, workers - 1);
+}
+
 /**
  * Trains one model on one task and evaluates it (tasks.md §5 training recipe): Adam, linear warm-up then cosine,
  * global-norm clipping, dropout, periodic evaluation. Writes config.json, metrics.jsonl and result.json atomically.
@@ -325,39 +349,45 @@ export async function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): Pro
     }
     hooks.onResume?.(step, totalSteps);
   }
-  for (; step < totalSteps; step++) {
-    const start = (step % stepsPerEpoch) * tc.batchSize;
-    const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
-    lr = learningRateAt(step, tc.lr, tc.warmupSteps, totalSteps);
-    ({ loss: lastLoss, gradNorm } = await trainingStep(net, optimizer, variables, batch, {
-      seed,
-      step,
-      lr,
-      clipNorm: tc.clipNorm,
-      microBatch: tc.microBatch,
-    }));
-    samples += batch.size;
-    if (!Number.isFinite(lastLoss) || !Number.isFinite(gradNorm)) {
-      status = "diverged";
-      step++;
-      break;
+  const helpers = await startHelpers(spec, net, hooks);
+  try {
+    for (; step < totalSteps; step++) {
+      const start = (step % stepsPerEpoch) * tc.batchSize;
+      const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
+      lr = learningRateAt(step, tc.lr, tc.warmupSteps, totalSteps);
+      ({ loss: lastLoss, gradNorm } = await trainingStep(net, optimizer, variables, batch, {
+        seed,
+        step,
+        lr,
+        clipNorm: tc.clipNorm,
+        microBatch: tc.microBatch,
+        helpers,
+      }));
+      samples += batch.size;
+      if (!Number.isFinite(lastLoss) || !Number.isFinite(gradNorm)) {
+        status = "diverged";
+        step++;
+        break;
+      }
+      const done = step + 1 === totalSteps;
+      if (samples >= nextEval && !done) {
+        await record(step + 1, samples, lr);
+        while (nextEval <= samples) nextEval += tc.evalEvery;
+        await saveCheckpoint(step + 1);
+      }
+      const elapsed = wallSeconds();
+      hooks.onProgress?.({
+        step: step + 1,
+        totalSteps,
+        loss: lastLoss,
+        accuracy: last?.accuracy,
+        kl: last?.kl,
+        elapsedSeconds: elapsed,
+        etaSeconds: (elapsed / (step + 1)) * (totalSteps - step - 1),
+      });
     }
-    const done = step + 1 === totalSteps;
-    if (samples >= nextEval && !done) {
-      await record(step + 1, samples, lr);
-      while (nextEval <= samples) nextEval += tc.evalEvery;
-      await saveCheckpoint(step + 1);
-    }
-    const elapsed = wallSeconds();
-    hooks.onProgress?.({
-      step: step + 1,
-      totalSteps,
-      loss: lastLoss,
-      accuracy: last?.accuracy,
-      kl: last?.kl,
-      elapsedSeconds: elapsed,
-      etaSeconds: (elapsed / (step + 1)) * (totalSteps - step - 1),
-    });
+  } finally {
+    await Promise.all(helpers.map((h) => h.dispose()));
   }
   if (status === "completed") {
     // A run killed after its final checkpoint but before result.json already holds the final evaluation.

@@ -11,6 +11,8 @@ export interface TrainingConfig {
   batchSize: number;
   /** Samples per forward/backward pass (gradients summed over passes); 0 = automatic (train-step.ts). */
   microBatch: number;
+  /** Threads sharing each step's passes (data parallelism; results are identical for any count). */
+  workers: number;
   epochs: number;
   lr: number;
   warmupSteps: number;
@@ -30,7 +32,13 @@ export const TRAINING_SCHEMA: ConfigSchema = {
     type: "int",
     min: 0,
     max: 4096,
-    description: "samples per forward/backward pass, gradients summed over passes; 0 = as many as fit 1 GiB of activations",
+    description: "samples per forward/backward pass, gradients summed over passes; 0 = as many as fit 2 GiB of activations",
+  },
+  workers: {
+    type: "int",
+    min: 1,
+    max: 64,
+    description: "threads that share each step's passes (cpu and wasm; needs microBatch below batchSize); same results for any count",
   },
   epochs: { type: "int", min: 1, max: 1000, description: "passes over the training split" },
   lr: { type: "number", min: 0, max: 1, exclusiveMin: true, description: "peak learning rate (Adam)" },
@@ -47,6 +55,7 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
   heads: 0,
   batchSize: 32,
   microBatch: 0,
+  workers: 1,
   epochs: 1,
   lr: 2e-3,
   warmupSteps: 20,
