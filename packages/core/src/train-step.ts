@@ -94,7 +94,11 @@ export function passGradients(
     const { value, grads } = tf.variableGrads(
       () =>
         tf.div(
-          maskedCrossEntropySum(net.logits(pick(full.inputs), { training: true, dropoutSeed: pass.dropoutSeed }), pick(full.targets), pick(full.mask)),
+          maskedCrossEntropySum(
+            net.logits(pick(full.inputs), { training: true, dropoutSeed: pass.dropoutSeed }),
+            pick(full.targets),
+            pick(full.mask),
+          ),
           validSteps,
         ) as tf.Scalar,
       [...variables.values()],
