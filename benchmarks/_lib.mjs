@@ -36,7 +36,7 @@ export function buildAtShape(selectiv, id, shapeName, train = {}) {
     outDir: "/tmp",
   });
   const task = run.task.create(run.taskConfig, 1);
-  return { task, training: run.training, net: netFor(core, run, task, 1), modelConfig: run.modelConfig };
+  return { task, training: run.training, net: netFor(core, run, task, 1), modelConfig: run.modelConfig, run: { ...run, backend } };
 }
 
 /** The RecNet of a planned run on `task`'s inputs and classes, at the run's training shape. */
@@ -51,6 +51,12 @@ export function netFor(core, run, task, seed) {
 export async function timeTrainingSteps(core, built, { steps, warmup }) {
   const { net, task, training } = built;
   const variables = new Map(net.store.entries());
+  // train.workers > 1: worker threads as the CLI starts them (cli's factory, no plugins).
+  let helpers = [];
+  if ((training.workers ?? 1) > 1) {
+    const { workerThreadHelpers } = await import("../packages/cli/dist/parallel/worker-pool.js");
+    helpers = await workerThreadHelpers([])(built.run, net.shape, training.workers - 1);
+  }
   const adam = new core.Adam();
   const batch = task.batch("train", 0, training.batchSize);
   const times = [];
@@ -62,9 +68,11 @@ export async function timeTrainingSteps(core, built, { steps, warmup }) {
       lr: 1e-3,
       clipNorm: training.clipNorm,
       microBatch: training.microBatch,
+      helpers,
     });
     if (s >= warmup) times.push(performance.now() - t0);
   }
+  await Promise.all(helpers.map((h) => h.dispose()));
   adam.dispose();
   times.sort((a, b) => a - b);
   return {
@@ -73,6 +81,7 @@ export async function timeTrainingSteps(core, built, { steps, warmup }) {
     inputs: batch.inputSize,
     classes: task.numClasses,
     microBatch: core.microBatchSize(batch, net, training.microBatch),
+    workers: training.workers ?? 1,
     stepMs: times[Math.floor(times.length / 2)],
   };
 }

@@ -1,8 +1,9 @@
 // Training-step time, ours against the PyTorch peer (benchmarks/peer/), at the same model maths and shapes.
 //   pnpm bench step [--backend wasm|cpu|webgpu] [--models gla,mamba2,gated-delta-net] [--shapes quick,paper]
 //                   [--steps 3] [--warmup 1] [--python /usr/bin/python3] [--device cpu|cuda] [--threads 2]
-//                   [--micro-batch N] [--json FILE]
+//                   [--micro-batch N] [--workers N] [--json FILE]
 // --micro-batch sets train.microBatch for our side (0 = automatic, sized for wasm's 4 GiB heap; a GPU can take more).
+// --workers sets train.workers (threads sharing each step's passes; give --micro-batch below the batch size).
 // Our side runs in one child process (one TF.js backend per process), then the peer runs once per row with the
 // row's exact shape (batch, steps, inputs, classes, width, layers, heads, d_state, dropout). Prints both medians
 // and ours / peer.
@@ -26,6 +27,7 @@ function parse(argv) {
     device: "cpu",
     threads: 2,
     "micro-batch": 0,
+    workers: 1,
     json: "",
     child: false,
   };
@@ -37,7 +39,7 @@ function parse(argv) {
     }
     if (value === undefined) fail(flag);
     if (flag === "--models" || flag === "--shapes") opts[flag.slice(2)] = value.split(",").filter(Boolean);
-    else if (["--steps", "--warmup", "--threads", "--micro-batch"].includes(flag) && /^\d+$/.test(value))
+    else if (["--steps", "--warmup", "--threads", "--micro-batch", "--workers"].includes(flag) && /^\d+$/.test(value))
       opts[flag.slice(2)] = Number(value);
     else if (["--backend", "--python", "--device", "--json"].includes(flag)) opts[flag.slice(2)] = value;
     else fail(flag);
@@ -50,7 +52,7 @@ function parse(argv) {
 
 function fail(
   what,
-  allowed = "allowed: --backend, --models, --shapes, --steps, --warmup, --python, --device, --threads, --micro-batch, --json",
+  allowed = "allowed: --backend, --models, --shapes, --steps, --warmup, --python, --device, --threads, --micro-batch, --workers, --json",
 ) {
   console.error(`pnpm bench step: unknown or malformed argument ${JSON.stringify(what)}; ${allowed}`);
   process.exit(2);
@@ -60,7 +62,7 @@ async function child(opts) {
   const selectiv = await loadSelectiv(opts.backend);
   for (const shape of opts.shapes) {
     for (const model of opts.models) {
-      const built = buildAtShape(selectiv, model, shape, { microBatch: opts["micro-batch"] });
+      const built = buildAtShape(selectiv, model, shape, { microBatch: opts["micro-batch"], workers: opts.workers });
       const timed = await timeTrainingSteps(selectiv.core, built, opts);
       const t = built.training;
       const row = {
@@ -109,7 +111,7 @@ export async function main(argv) {
     "--shapes",
     opts.shapes.join(","),
   ];
-  args.push("--steps", String(opts.steps), "--warmup", String(opts.warmup), "--micro-batch", String(opts["micro-batch"]));
+  args.push("--steps", String(opts.steps), "--warmup", String(opts.warmup), "--micro-batch", String(opts["micro-batch"]), "--workers", String(opts.workers));
   console.error(`bench step: ours on ${opts.backend} …`);
   const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   const ours = jsonLines(r.stdout);
@@ -127,6 +129,7 @@ export async function main(argv) {
       "shape",
       "B×T",
       "pass",
+      "threads",
       "width×layers",
       "params (ours/peer)",
       `ours ${opts.backend} ms`,
@@ -138,13 +141,14 @@ export async function main(argv) {
       x.shape,
       `${x.batch}×${x.steps}`,
       x.microBatch,
+      x.workers,
       `${x.width}×${x.layers}`,
       `${x.params}/${x.peer?.params ?? "—"}`,
       x.stepMs.toFixed(0),
       x.peer ? x.peer.stepMs.toFixed(1) : "—",
       Number.isFinite(x.ratio) ? x.ratio.toFixed(2) : "—",
     ]),
-    [3, 6, 7, 8],
+    [3, 4, 7, 8, 9],
   );
   return rows;
 }
