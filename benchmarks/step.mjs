@@ -111,7 +111,16 @@ export async function main(argv) {
     "--shapes",
     opts.shapes.join(","),
   ];
-  args.push("--steps", String(opts.steps), "--warmup", String(opts.warmup), "--micro-batch", String(opts["micro-batch"]), "--workers", String(opts.workers));
+  args.push(
+    "--steps",
+    String(opts.steps),
+    "--warmup",
+    String(opts.warmup),
+    "--micro-batch",
+    String(opts["micro-batch"]),
+    "--workers",
+    String(opts.workers),
+  );
   console.error(`bench step: ours on ${opts.backend} …`);
   const r = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   const ours = jsonLines(r.stdout);
