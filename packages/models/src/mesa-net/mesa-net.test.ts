@@ -246,36 +246,7 @@ describe("MesaNet parallel form (GPU backends) ≡ stepwise oracle", () => {
 
 describe("MesaNet fused kernel alone", () => {
   it("d_k ≠ d_v, T = 40 (two backward segments): values and gradients w.r.t. q, k, v, log α, β, λ equal the oracle's", () => {
-    const [b, h, t, dk, dv] = [2, 2, 40, 5, 3];
-    const inputs = randomInputs(new Rng(4), b, h, t, dk, dv);
-    const weights = randomTensor(new Rng(5), [b, h, t, dv]);
-    const order = [inputs.query, inputs.key, inputs.value, inputs.logAlpha, inputs.beta, inputs.lambda];
-    const loss =
-      (f: (i: MesaInputs, steps: number) => tf.Tensor4D) =>
-      (...xs: tf.Tensor[]) =>
-        tf.sum(
-          tf.mul(
-            f(
-              {
-                query: xs[0] as tf.Tensor4D,
-                key: xs[1] as tf.Tensor4D,
-                value: xs[2] as tf.Tensor4D,
-                logAlpha: xs[3] as tf.Tensor3D,
-                beta: xs[4] as tf.Tensor3D,
-                lambda: xs[5] as tf.Tensor2D,
-              },
-              30,
-            ),
-            weights,
-          ),
-        );
-    const expected = tf.grads(loss(mesaStepwise))(order);
-    const actual = tf.grads(loss(fusedMesaRecurrence))(order);
-    expect(relativeDiff(fusedMesaRecurrence(inputs, 30), mesaStepwise(inputs, 30))).toBeLessThan(VALUE_TOLERANCE);
-    for (let i = 0; i < order.length; i++) {
-      expect(allFinite(actual[i]!)).toBe(true);
-      expect(relativeDiff(actual[i]!, expected[i]!)).toBeLessThan(GRADIENT_TOLERANCE);
-    }
+    expectMatchesStepwise(fusedMesaRecurrence, [2, 2, 40, 5, 3], 4);
   });
 
   it("30 CG steps solve (G + Diag λ) x = q to about 1e-4 (the +1e-5 damping slows the last digits, §9.4)", () => {
