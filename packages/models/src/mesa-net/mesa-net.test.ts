@@ -181,13 +181,13 @@ describe("MesaNet layer (models.md §3.6): fused kernel (training form) ≡ step
 });
 
 /** Random recurrence inputs: L2-normalised q, k; log α ∈ (−1, 0); β ∈ (0, 1); λ ∈ (0.25, 1.25). */
-function randomInputs(rng: Rng, b: number, h: number, t: number, dk: number, dv: number): MesaInputs {
+function randomInputs(rng: Rng, b: number, h: number, t: number, dk: number, dv: number, decayScale = 1): MesaInputs {
   const unit = (x: tf.Tensor) => tf.div(x, tf.norm(x, "euclidean", 3, true));
   return {
     query: unit(randomTensor(rng, [b, h, t, dk])) as tf.Tensor4D,
     key: unit(randomTensor(rng, [b, h, t, dk])) as tf.Tensor4D,
     value: randomTensor(rng, [b, h, t, dv]) as tf.Tensor4D,
-    logAlpha: tf.neg(tf.sigmoid(randomTensor(rng, [b, h, t]))) as tf.Tensor3D,
+    logAlpha: tf.mul(tf.neg(tf.sigmoid(randomTensor(rng, [b, h, t]))), decayScale) as tf.Tensor3D,
     beta: tf.sigmoid(randomTensor(rng, [b, h, t])) as tf.Tensor3D,
     lambda: tf.add(0.25, tf.sigmoid(randomTensor(rng, [h, dk]))) as tf.Tensor2D,
   };
@@ -240,6 +240,17 @@ describe("MesaNet parallel form (GPU backends) ≡ stepwise oracle", () => {
   ] as const) {
     it(`[B, H, T, d_k, d_v] = [${size.join(", ")}]: values and gradients w.r.t. q, k, v, log α, β, λ`, () => {
       expectMatchesStepwise(mesaParallel, size, 11 + size[2]);
+    });
+  }
+
+  // Long sequences run in query blocks; here blocks of 7 and 10 make several, with a shorter last one.
+  for (const [size, block, decayScale] of [
+    [[2, 2, 23, 5, 3], 7, 1],
+    [[1, 3, 33, 8, 6], 10, 1],
+    [[1, 2, 30, 4, 4], 7, 30],
+  ] as const) {
+    it(`in blocks of ${block}, [B, H, T, d_k, d_v] = [${size.join(", ")}], log α down to −${decayScale}: values and gradients`, () => {
+      expectMatchesStepwise((i, steps) => mesaParallel(i, steps, block), size, 31 + size[2], decayScale);
     });
   }
 });
