@@ -55,7 +55,7 @@ describe("selectiv bench run --set train.workers=N", () => {
     expect(strip(many.metrics)).toBe(strip(one.metrics));
   });
 
-  it("refuses a bad count in one line", () => {
+  it("refuses a bad count, and workers with nothing to share, in one line", () => {
     const bad = selectiv([
       "bench",
       "run",
@@ -69,5 +69,22 @@ describe("selectiv bench run --set train.workers=N", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/train\.workers.*0/);
+    // Without micro-batches a step is one pass: nothing to share.
+    const single = selectiv([
+      "bench",
+      "run",
+      "--preset",
+      "smoke",
+      "--set",
+      "train.workers=2",
+      "--out",
+      mkdtempSync(join(tmpdir(), "selectiv-workers-")),
+    ]);
+    expect(single.status).toBe(2);
+    // (after the run's "starting" lines): one line, no stack trace.
+    expect(single.stderr.trim().split("\n").at(-1)).toMatch(
+      /^selectiv: train\.workers: got 2, .*set train\.microBatch below train\.batchSize/,
+    );
+    expect(single.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -158,7 +158,11 @@ export async function trainingStep(
     helpers.forEach((helper, h) => {
       const mine = passes.filter((p) => p.index % shares === h + 1);
       const results = helper.passes({ weights, batch, wholeBatch: false, validSteps: valid, passes: mine });
-      mine.forEach((p, i) => remote.set(p.index, results[i]!));
+      mine.forEach((p, i) => {
+        // A failed worker rejects every pass it holds; the first awaited one reports it, the rest must not go unhandled.
+        results[i]!.catch(() => {});
+        remote.set(p.index, results[i]!);
+      });
     });
   }
   const losses: tf.Scalar[] = [];

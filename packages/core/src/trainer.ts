@@ -7,7 +7,7 @@ import type { Config } from "./config.js";
 import { addSymbolClassCounts, batchTensors, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
 import type { ModelDefinition } from "./model.js";
 import { Adam, learningRateAt } from "./optim.js";
-import { ACTIVATION_FLOAT_BUDGET, type GradientHelper, activationFloatsPerStep, trainingStep } from "./train-step.js";
+import { ACTIVATION_FLOAT_BUDGET, type GradientHelper, activationFloatsPerStep, microBatchSize, trainingStep } from "./train-step.js";
 import { RecNet, type RecNetShape, headsForWidth } from "./recnet.js";
 import { type EvaluationRecord, type RunResult, writeFileAtomic, writeJsonAtomic } from "./results.js";
 import { hashSeed } from "./rng.js";
@@ -214,9 +214,16 @@ export function majorityClassOf(task: TaskInstance, batchSize: number): number {
 }
 
 /** The run's gradient helpers: none for train.workers = 1, else workers − 1 threads from the host's factory. */
-async function startHelpers(spec: RunSpec, net: RecNet, hooks: RunHooks): Promise<GradientHelper[]> {
+async function startHelpers(spec: RunSpec, net: RecNet, hooks: RunHooks, task: TaskInstance): Promise<GradientHelper[]> {
   const workers = spec.training.workers ?? 1;
   if (workers <= 1) return [];
+  const tc = spec.training;
+  const micro = microBatchSize(task.batch("train", 0, Math.min(tc.batchSize, task.splitSize("train"))), net, tc.microBatch);
+  if (micro >= tc.batchSize) {
+    throw new SelectivError(
+      `train.workers: got ${workers}, but each step is one pass of ${micro} samples, so there is nothing to share; set train.microBatch below train.batchSize (${tc.batchSize}), e.g. ${Math.ceil(tc.batchSize / workers)}`,
+    );
+  }
   if (spec.backend.name !== "cpu" && spec.backend.name !== "wasm") {
     throw new SelectivError(
       `train.workers: got ${workers} on the ${spec.backend.name} backend; worker threads run on cpu and wasm only, use 1`,
@@ -349,7 +356,7 @@ export async function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): Pro
     }
     hooks.onResume?.(step, totalSteps);
   }
-  const helpers = await startHelpers(spec, net, hooks);
+  const helpers = await startHelpers(spec, net, hooks, task);
   try {
     for (; step < totalSteps; step++) {
       const start = (step % stepsPerEpoch) * tc.batchSize;
