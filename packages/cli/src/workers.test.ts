@@ -56,30 +56,14 @@ describe("selectiv bench run --set train.workers=N", () => {
   });
 
   it("refuses a bad count, and workers with nothing to share, in one line", () => {
-    const bad = selectiv([
-      "bench",
-      "run",
-      "--preset",
-      "smoke",
-      "--set",
-      "train.workers=0",
-      "--out",
-      mkdtempSync(join(tmpdir(), "selectiv-workers-")),
-    ]);
+    const smokeWith = (setting: string) =>
+      selectiv(["bench", "run", "--preset", "smoke", "--set", setting, "--out", mkdtempSync(join(tmpdir(), "selectiv-workers-"))]);
+    const bad = smokeWith("train.workers=0");
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/train\.workers.*0/);
     // Without micro-batches a step is one pass: nothing to share.
-    const single = selectiv([
-      "bench",
-      "run",
-      "--preset",
-      "smoke",
-      "--set",
-      "train.workers=2",
-      "--out",
-      mkdtempSync(join(tmpdir(), "selectiv-workers-")),
-    ]);
+    const single = smokeWith("train.workers=2");
     expect(single.status).toBe(2);
     // (after the run's "starting" lines): one line, no stack trace.
     expect(single.stderr.trim().split("\n").at(-1)).toMatch(

@@ -35,15 +35,22 @@ export function zeroMesaState(batch: number, heads: number, dk: number, dv: numb
  */
 export function conjugateGradient(g: tf.Tensor4D, lambda: tf.Tensor2D, q: tf.Tensor3D, steps: number): tf.Tensor3D {
   const [b, h, d] = q.shape;
-  const applyMatrix = (p: tf.Tensor3D): tf.Tensor3D =>
-    tf.add(tf.sum(tf.mul(g, tf.reshape(p, [b, h, 1, d])), 3), tf.mul(lambda, p)) as tf.Tensor3D;
-  const dot = (a: tf.Tensor3D, c: tf.Tensor3D) => tf.sum(tf.mul(a, c), 2, true);
-  let x: tf.Tensor3D = tf.zerosLike(q);
+  return conjugateGradientSteps(
+    (p) => tf.add(tf.sum(tf.mul(g, tf.reshape(p, [b, h, 1, d])), 3), tf.mul(lambda, p)) as tf.Tensor3D,
+    q,
+    steps,
+  );
+}
+
+/** The CG iteration above for any operator `apply` (p ↦ (G + Diag λ) p) over the last axis of q. */
+function conjugateGradientSteps<T extends tf.Tensor>(apply: (p: T) => T, q: T, steps: number): T {
+  const dot = (a: T, c: T) => tf.sum(tf.mul(a, c), q.rank - 1, true);
+  let x = tf.zerosLike(q);
   let r = q;
   let p = q;
   let delta = dot(r, r);
   for (let i = 0; i < steps; i++) {
-    const w = applyMatrix(p);
+    const w = apply(p);
     const a = tf.div(delta, tf.add(dot(p, w), CG_EPSILON));
     x = tf.add(x, tf.mul(a, p));
     r = tf.sub(r, tf.mul(a, w));
@@ -159,23 +166,12 @@ function mesaBlock(
   const weights = tf.mul(tf.exp(logW), tf.reshape(tf.slice(x.betas, [0, 0], [bh, t1]), [bh, 1, t1])) as tf.Tensor3D;
   const g = tf.reshape(tf.matMul(weights, tf.slice(x.outer, [0, 0, 0], [bh, t1, dk * dk])), [bh * n, dk, dk]) as tf.Tensor3D;
   const q = tf.reshape(tf.slice(x.queries, [0, t0, 0], [bh, n, dk]), [b, h, n, dk]) as tf.Tensor4D;
-  const applyMatrix = (p: tf.Tensor4D): tf.Tensor4D =>
-    tf.add(tf.reshape(tf.matMul(g, tf.reshape(p, [bh * n, dk, 1])), [b, h, n, dk]), tf.mul(x.lam, p)) as tf.Tensor4D;
-  const dot = (u: tf.Tensor4D, c: tf.Tensor4D) => tf.sum(tf.mul(u, c), 3, true);
-  // The CG of conjugateGradient, batched over (b, h, t).
-  let sol: tf.Tensor4D = tf.zerosLike(q);
-  let r = q;
-  let p = q;
-  let delta = dot(r, r);
-  for (let i = 0; i < cgSteps; i++) {
-    const w = applyMatrix(p);
-    const a = tf.div(delta, tf.add(dot(p, w), CG_EPSILON));
-    sol = tf.add(sol, tf.mul(a, p));
-    r = tf.sub(r, tf.mul(a, w));
-    const next = dot(r, r);
-    p = tf.add(r, tf.mul(tf.div(next, tf.add(delta, CG_EPSILON)), p));
-    delta = next;
-  }
+  // The CG of conjugateGradient, batched over (b, h, t): G p as one batched matMul.
+  const sol = conjugateGradientSteps(
+    (p: tf.Tensor4D) => tf.add(tf.reshape(tf.matMul(g, tf.reshape(p, [bh * n, dk, 1])), [b, h, n, dk]), tf.mul(x.lam, p)) as tf.Tensor4D,
+    q,
+    cgSteps,
+  );
   const keysUpTo = tf.slice(x.keys, [0, 0, 0], [bh, t1, dk]) as tf.Tensor3D;
   const scores = tf.mul(weights, tf.matMul(tf.reshape(sol, [bh, n, dk]) as tf.Tensor3D, keysUpTo, false, true));
   return tf.matMul(scores, tf.slice(x.values, [0, 0, 0], [bh, t1, at.dv]) as tf.Tensor3D) as tf.Tensor3D;
