@@ -8,11 +8,9 @@ import {
   type ModelDefinition,
   type ModelRegistry,
   type PresetName,
-  type RunResult,
   type Split,
   type TaskDefinition,
   type TaskRegistry,
-  SelectivError,
   Tokens,
   emptyOverrides,
   headsForWidth,
@@ -20,8 +18,6 @@ import {
   resolveConfig,
   runBenchmark,
 } from "@selectiv/core";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { DependencyContainer } from "tsyringe";
 import { type ContainerOptions, createContainer } from "./container.js";
 
@@ -133,23 +129,4 @@ export class Selectiv {
     );
     return task.create(config, options.seed ?? 1).batch(options.split ?? "train", options.start ?? 0, options.count ?? 1);
   }
-}
-
-/**
- * Every `result.json` under a results folder (one level of run folders), sorted by task, model and seed.
- * result.json is written atomically, so an unreadable one is foreign to selectiv and is left out.
- */
-export function readResults(dir: string): RunResult[] {
-  if (!existsSync(dir)) throw new SelectivError(`results folder ${JSON.stringify(dir)} does not exist`);
-  const results: RunResult[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name, "result.json");
-    if (!entry.isDirectory() || !existsSync(path)) continue;
-    try {
-      results.push(JSON.parse(readFileSync(path, "utf8")) as RunResult);
-    } catch {
-      continue;
-    }
-  }
-  return results.sort((a, b) => a.task.localeCompare(b.task) || a.model.localeCompare(b.model) || a.seed - b.seed);
 }

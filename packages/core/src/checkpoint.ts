@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { writeFileAtomic } from "./results.js";
+import { writeFileAtomic } from "./files.js";
 
 /**
  * A training checkpoint in one file, written atomically: a little-endian u32 header length, a JSON header

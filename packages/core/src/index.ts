@@ -1,31 +1,163 @@
+// The public API of @selectiv/core, listed explicitly: what tasks, models, plugins, the CLI and embedding programs
+// may use. Internals (the CPU lane engine, checkpoint file layout helpers) stay unexported.
 import "reflect-metadata";
 
-export * from "./tf.js";
-export * from "./errors.js";
-export * from "./rng.js";
-export * from "./config.js";
-export * from "./task.js";
-export * from "./tokens.js";
-export * from "./registry.js";
-export * from "./model.js";
-export * from "./nn/parameters.js";
-export * from "./nn/layers.js";
-export * from "./recurrence/linear-recurrence.js";
-export * from "./recnet.js";
-export * from "./metric.js";
-export * from "./optim.js";
-export * from "./backend.js";
-export * from "./training.js";
-export * from "./results.js";
-export * from "./trainer.js";
-export * from "./train-step.js";
-export * from "./bench.js";
-export * from "./plugin.js";
-export * from "./recurrence/delta-rule.js";
-export * from "./recurrence/selective-scan.js";
-export * from "./nn/attention.js";
-export * from "./checkpoint.js";
-export * from "./recurrence/fused-scan.js";
-export * from "./recurrence/kernels.js";
-export * from "./recurrence/fused-delta-rule.js";
-export * from "./recurrence/lane-scan.js";
+// Engine, errors, seeds, configuration
+export { tf, type Tensor, type Variable } from "./tf.js";
+export { SelectivError, isSelectivError, oneLine } from "./errors.js";
+export { Rng, hashSeed } from "./rng.js";
+export {
+  checkField,
+  describeAllowed,
+  parseFieldText,
+  resolveConfig,
+  type Config,
+  type ConfigSchema,
+  type ConfigValue,
+  type FieldSpec,
+} from "./config.js";
+
+// Contracts: tasks, models, registries, plugins, backends
+export {
+  OBJECTIVES,
+  PRESET_NAMES,
+  type Batch,
+  type Objective,
+  type PresetName,
+  type Split,
+  type TargetDistributions,
+  type TaskDefinition,
+  type TaskInstance,
+} from "./task.js";
+export {
+  DEFAULT_ACTIVATION_WIDTHS,
+  type ComputeForm,
+  type ForwardOptions,
+  type LayerBuildContext,
+  type LayerState,
+  type ModelDefinition,
+  type SequenceLayer,
+  type Taxonomy,
+  type TransitionKind,
+} from "./model.js";
+export { Tokens } from "./tokens.js";
+export { ModelRegistry, TaskRegistry, createSelectivContainer, registerDefinition } from "./registry.js";
+export {
+  PLUGIN_API_VERSION,
+  PLUGIN_KEYWORD,
+  findNodeModulesPlugins,
+  isPluginPackage,
+  loadPlugins,
+  readPluginPackage,
+  type PluginCandidate,
+  type PluginHost,
+  type PluginModule,
+} from "./plugin.js";
+export {
+  BACKEND_PREFERENCES,
+  assertBackendHealthy,
+  currentBackend,
+  initBackend,
+  probeWebgpu,
+  type BackendChoice,
+  type BackendName,
+  type BackendPreference,
+} from "./backend.js";
+
+// Layers and the network wrapper (docs/spec/MODELS.md §0–§2)
+export { ParameterScope, ParameterStore, init, type Initializer } from "./nn/parameters.js";
+export {
+  LayerNorm,
+  Linear,
+  RMSNorm,
+  ShortConv,
+  dropout,
+  logSigmoid,
+  matMul2d,
+  mergeHeads,
+  silu,
+  splitHeads,
+  sumOfTensors,
+} from "./nn/layers.js";
+export { attentionStep, causalAttention } from "./nn/attention.js";
+export { RecNet, headsForWidth, type RecNetShape } from "./recnet.js";
+
+// Recurrence operators, each with its stepwise oracle, chunked form and fused CPU kernel (docs/spec/MODELS.md §6–§9)
+export {
+  cumsumLastAxis,
+  maskLastTwo,
+  padTime,
+  segmentSums,
+  sliceInner,
+  zeroState,
+  type RecurrenceResult,
+} from "./recurrence/tensor-ops.js";
+export { prefersFusedKernels } from "./recurrence/kernels.js";
+export {
+  chunkedScan,
+  fusedScan,
+  linearRecurrence,
+  recurrenceStep,
+  stepwiseScan,
+  type ChunkOptions,
+  type Decay,
+  type RecurrenceInputs,
+} from "./recurrence/linear/index.js";
+export {
+  deltaRule,
+  deltaRuleChunked,
+  deltaRuleStep,
+  deltaRuleStepwise,
+  fusedDeltaRule,
+  unitLowerInverse,
+  type DeltaChunkOptions,
+  type DeltaRuleInputs,
+} from "./recurrence/delta-rule/index.js";
+export { selectiveScan, selectiveScanStep, selectiveScanStepwise, type SelectiveScanInputs } from "./recurrence/selective-scan/index.js";
+
+// Loss, metrics, optimiser (docs/spec/TASKS.md §4–§5)
+export { batchTensors, type BatchTensors } from "./batch-tensors.js";
+export {
+  KL_TARGET_EPSILON,
+  addSymbolClassCounts,
+  maskedCrossEntropySum,
+  maskedKlDivergenceSum,
+  smoothedDistributions,
+  windowAccuracyCounts,
+  windowMatrix,
+  type SmoothedDistributions,
+} from "./metric.js";
+export { Adam, clipByGlobalNorm, learningRateAt } from "./optim.js";
+export { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
+
+// Training: one optimiser step, one run's loop, evaluation, the run folder, planning and running a benchmark
+export {
+  ACTIVATION_FLOAT_BUDGET,
+  activationFloatsPerStep,
+  microBatchSize,
+  passGradients,
+  trainingStep,
+  type GradientHelper,
+  type PassGradients,
+  type PassSpec,
+  type TrainingStepOptions,
+  type TrainingStepResult,
+} from "./optimizer-step.js";
+export { trainAndEvaluate, type GradientHelperFactory, type RunHooks, type TrainingProgress } from "./training-loop.js";
+export {
+  EVAL_TOKEN_BUDGET,
+  evaluateModel,
+  evaluateTransfer,
+  evaluationBatchSize,
+  isBetterEvaluation,
+  isPrediction,
+  majorityClassOf,
+  type Evaluation,
+} from "./evaluation.js";
+export { buildNet, headsOf, runId, runSettings, type RunIdentity, type RunSpec } from "./run-spec.js";
+export { RunFolder, loadTrainedNet, type CheckpointMeta, type RunConfigFile } from "./run-folder.js";
+export { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointArrays } from "./checkpoint.js";
+export { ensureWritableDir, writeFileAtomic, writeJsonAtomic } from "./files.js";
+export { readResults, writeResultsIndex, type EvaluationRecord, type RunResult } from "./results.js";
+export { emptyOverrides, parseAssignments, planBenchmark, type BenchmarkRequest, type Overrides, type PlannedRun } from "./plan.js";
+export { runBenchmark, type BenchmarkHooks, type BenchmarkReport } from "./runner.js";

@@ -1,32 +1,7 @@
-import { mkdirSync, renameSync, writeFileSync, rmSync, accessSync, constants } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { SelectivError } from "./errors.js";
-
-/** Writes a file so that readers see the old or the new content, never a part: temp file, then rename. */
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, path);
-}
-
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Checks that `dir` can be created and written, else a one-line error naming the flag. */
-export function ensureWritableDir(dir: string, flag = "--out"): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    const probe = join(dir, `.write-probe-${process.pid}`);
-    writeFileSync(probe, "");
-    rmSync(probe);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? "error";
-    throw new SelectivError(`${flag}: cannot write to ${JSON.stringify(dir)} (${code}); give a folder you can write to`);
-  }
-}
+import { writeFileAtomic } from "./files.js";
 
 /** One evaluation, as a line of metrics.jsonl. */
 export interface EvaluationRecord {
@@ -71,4 +46,70 @@ export interface RunResult {
   variants?: { label: string; value: number; testAccuracy: number; testLoss: number; majorityBaseline: number; testKl?: number }[];
   /** Transfer tasks: the run that trained the model. */
   trainedIn?: string;
+}
+
+/**
+ * Every `result.json` under a results folder (one level of run folders), sorted by task, model and seed.
+ * result.json is written atomically, so an unreadable one is foreign to selectiv and is left out.
+ */
+export function readResults(dir: string): RunResult[] {
+  if (!existsSync(dir)) throw new SelectivError(`results folder ${JSON.stringify(dir)} does not exist`);
+  const results: RunResult[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name, "result.json");
+    if (!entry.isDirectory() || !existsSync(path)) continue;
+    try {
+      results.push(JSON.parse(readFileSync(path, "utf8")) as RunResult);
+    } catch {
+      continue;
+    }
+  }
+  return results.sort((a, b) => a.task.localeCompare(b.task) || a.model.localeCompare(b.model) || a.seed - b.seed);
+}
+
+const COLUMNS: (keyof RunResult)[] = [
+  "task",
+  "model",
+  "seed",
+  "preset",
+  "status",
+  "params",
+  "testAccuracy",
+  "bestTestAccuracy",
+  "majorityBaseline",
+  "testLoss",
+  "bestTestLoss",
+  "steps",
+  "wallSeconds",
+  "backend",
+  "runDir",
+];
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? "" : typeof v === "number" && !Number.isFinite(v) ? "" : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Prediction runs' columns, added after bestTestLoss when some run in the folder has them (tasks.md §4). */
+const KL_COLUMNS: (keyof RunResult)[] = ["objective", "testKl", "bestTestKl"];
+
+/**
+ * Collects every `<out>/<run>/result.json` into `<out>/results.jsonl` and `<out>/results.csv` (pandas-readable). The CSV
+ * has objective, testKl and bestTestKl columns only when some run trains the prediction objective.
+ */
+export function writeResultsIndex(outDir: string): RunResult[] {
+  const results = readResults(outDir);
+  const at = COLUMNS.indexOf("bestTestLoss") + 1;
+  const columns = results.some((r) => r.objective === "prediction")
+    ? [...COLUMNS.slice(0, at), ...KL_COLUMNS, ...COLUMNS.slice(at)]
+    : COLUMNS;
+  writeFileAtomic(join(outDir, "results.jsonl"), results.map((r) => JSON.stringify(r)).join("\n") + (results.length ? "\n" : ""));
+  writeFileAtomic(
+    join(outDir, "results.csv"),
+    [
+      columns.join(","),
+      ...results.map((r) => columns.map((c) => csvCell(c === "objective" ? (r.objective ?? "classification") : r[c])).join(",")),
+    ].join("\n") + "\n",
+  );
+  return results;
 }

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { type RunResult, SelectivError, oneLine } from "@selectiv/core";
 import { type Job, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
-import { writeResultsIndex } from "../results-index.js";
+import { writeResultsIndex } from "@selectiv/core";
 import type { ExecutionSummary, PreparedSweep, SweepExecutor } from "./executor.js";
 import { HEARTBEAT_MS, SweepFolder, thisHolder } from "./folder.js";
 import { RunProcess, type RunProcessOptions } from "./run-process.js";

@@ -35,6 +35,8 @@ async function train(run: SweepRun, outDir: string): Promise<RunResult> {
     backend: run.backend,
     outDir,
     resume: true,
+    // The sweep writes its folder's results index itself (once per batch of runs, not once per run).
+    writeIndex: false,
   };
   const planned = planBenchmark(container!, request);
   const id = planned.length === 1 ? runId(planned[0]!) : "";

@@ -5,7 +5,7 @@ import type { ModelDefinition } from "../model.js";
 import { Adam } from "../optim.js";
 import { RecNet } from "../recnet.js";
 import type { Batch } from "../task.js";
-import { trainingStep } from "../train-step.js";
+import { trainingStep } from "../optimizer-step.js";
 import { ContractViolation, SMALL_LAYER, type LayerSize } from "./checks.js";
 
 /** A padded batch of `size` samples with `steps` steps; sample i has steps − (i mod 3) real steps. */

@@ -3,7 +3,7 @@ import { generateGrammar, grammarRng } from "../grammar/generate.js";
 import type { Grammar } from "../grammar/grammar.js";
 import { GapSchedule } from "../samples/gaps.js";
 import { SampleGenerator, type FixedClassSequences } from "../samples/generator.js";
-import { classShares } from "./baseline.js";
+import { classShares } from "./class-shares.js";
 import {
   OBJECTIVE_DEFAULTS,
   checkGrammarTaskConfig,

@@ -14,7 +14,6 @@ import { resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
 import { readBenchConfigFile, readRunFolder } from "../../config-file.js";
 import { ProgressLine, formatDuration, formatTable } from "../../format.js";
-import { writeResultsIndex } from "../../results-index.js";
 
 export default class BenchRun extends SelectivCommand {
   static override summary = "Train and evaluate models on tasks, then print a results table.";
@@ -107,7 +106,6 @@ export default class BenchRun extends SelectivCommand {
         },
       },
     );
-    writeResultsIndex(outDir);
     if (json) {
       this.printJson({ backend: report.backend, runs: report.runs });
       return;

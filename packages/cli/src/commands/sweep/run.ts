@@ -3,7 +3,7 @@ import { BACKEND_PREFERENCES, type BackendPreference, PRESET_NAMES, type PresetN
 import { resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
 import { formatTable } from "../../format.js";
-import { writeResultsIndex } from "../../results-index.js";
+import { writeResultsIndex } from "@selectiv/core";
 import { BullmqExecutor, DEFAULT_QUEUE, checkRedisUrl } from "../../sweep/bullmq.js";
 import { LocalExecutor, type SweepExecutor, defaultWorkerCount } from "../../sweep/executor.js";
 import { SweepFolder, countStates } from "../../sweep/folder.js";

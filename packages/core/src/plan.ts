@@ -1,24 +1,12 @@
 import type { DependencyContainer } from "tsyringe";
-import { BACKEND_PREFERENCES, initBackend, type BackendChoice, type BackendPreference } from "./backend.js";
+import { BACKEND_PREFERENCES, type BackendPreference } from "./backend.js";
 import { type Config, type ConfigSchema, parseFieldText, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { ModelRegistry, TaskRegistry } from "./registry.js";
-import { ensureWritableDir, type RunResult, writeJsonAtomic } from "./results.js";
-import { join } from "node:path";
 import { PRESET_NAMES, type PresetName, type TaskDefinition } from "./task.js";
 import { Tokens } from "./tokens.js";
-import {
-  type GradientHelperFactory,
-  type RunHooks,
-  type RunSpec,
-  evaluateModel,
-  loadTrainedNet,
-  majorityClassOf,
-  runId,
-  trainAndEvaluate,
-} from "./trainer.js";
-import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training.js";
+import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
 
 /**
  * Config overrides, by section. `task`/`model` apply to every selected task/model; `tasks[id]`/`models[id]`
@@ -46,6 +34,8 @@ export interface BenchmarkRequest {
   outDir: string;
   /** false: train every run from scratch; true (default): reuse finished runs and continue from checkpoints. */
   resume?: boolean;
+  /** false: leave `results.{csv,jsonl}` to the caller (a sweep writes its folder's index itself). Default true. */
+  writeIndex?: boolean;
 }
 
 export interface PlannedRun {
@@ -56,16 +46,6 @@ export interface PlannedRun {
   training: TrainingConfig;
   seed: number;
   preset: PresetName;
-}
-
-export interface BenchmarkReport {
-  backend: BackendChoice;
-  runs: RunResult[];
-}
-
-export interface BenchmarkHooks extends RunHooks {
-  onRunStart?(run: PlannedRun, index: number, count: number): void;
-  onRunEnd?(result: RunResult, index: number, count: number): void;
 }
 
 function registries(container: DependencyContainer): { models: ModelRegistry; tasks: TaskRegistry } {
@@ -172,92 +152,4 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
     }
   }
   return plan;
-}
-
-/**
- * A transfer task (Task 4): train (or reuse) the model on `transfer.trainTask` with the same config, then test
- * the trained weights on each variant's test split. Writes its own run folder with config.json and result.json.
- */
-async function evaluateTransfer(container: DependencyContainer, spec: RunSpec, hooks: RunHooks): Promise<RunResult> {
-  const started = Date.now();
-  const transfer = spec.task.transfer!;
-  const trainTask = registries(container).tasks.get(transfer.trainTask);
-  const trainSpec: RunSpec = { ...spec, task: trainTask };
-  const trained = await trainAndEvaluate(trainSpec, hooks);
-  const runDir = join(spec.outDir, runId(spec));
-  const base = trainTask.create(spec.taskConfig, spec.seed);
-  const majority = majorityClassOf(base, spec.training.evalBatchSize);
-  const variants: NonNullable<RunResult["variants"]> = [];
-  if (trained.status === "completed") {
-    const net = loadTrainedNet(trainSpec, base);
-    for (const v of transfer.variants(spec.taskConfig)) {
-      const e = await evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
-      variants.push({
-        label: v.label,
-        value: v.value,
-        testAccuracy: e.accuracy,
-        testLoss: e.loss,
-        majorityBaseline: e.majorityBaseline,
-        ...(e.kl !== undefined ? { testKl: e.kl } : {}),
-      });
-    }
-    net.dispose();
-  }
-  writeJsonAtomic(join(runDir, "config.json"), {
-    task: spec.task.id,
-    model: spec.model.id,
-    seed: spec.seed,
-    preset: spec.preset,
-    taskConfig: spec.taskConfig,
-    modelConfig: spec.modelConfig,
-    training: spec.training,
-    trainedIn: trained.runDir,
-  });
-  const mean = (f: (v: (typeof variants)[number]) => number) => variants.reduce((a, v) => a + f(v), 0) / Math.max(1, variants.length);
-  const result: RunResult = {
-    ...trained,
-    task: spec.task.id,
-    testAccuracy: variants.length ? mean((v) => v.testAccuracy) : NaN,
-    testLoss: variants.length ? mean((v) => v.testLoss) : NaN,
-    bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
-    bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
-    majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
-    // Prediction mode: the mean KL over the variants, and the lowest.
-    ...(trained.objective === "prediction"
-      ? {
-          testKl: variants.length ? mean((v) => v.testKl ?? NaN) : NaN,
-          bestTestKl: variants.length ? Math.min(...variants.map((v) => v.testKl ?? NaN)) : NaN,
-        }
-      : {}),
-    wallSeconds: trained.wallSeconds + (Date.now() - started) / 1000,
-    runDir,
-    variants,
-    trainedIn: trained.runDir,
-  };
-  writeJsonAtomic(join(runDir, "result.json"), result);
-  return result;
-}
-
-/** Plans, picks the backend, then trains and evaluates every run in turn. */
-export async function runBenchmark(
-  container: DependencyContainer,
-  request: BenchmarkRequest,
-  hooks: BenchmarkHooks = {},
-): Promise<BenchmarkReport> {
-  const plan = planBenchmark(container, request);
-  ensureWritableDir(request.outDir);
-  const backend = await initBackend(request.backend);
-  const runs: RunResult[] = [];
-  if (!hooks.gradientHelpers && container.isRegistered(Tokens.GradientHelperFactory, true)) {
-    hooks = { ...hooks, gradientHelpers: container.resolve<GradientHelperFactory>(Tokens.GradientHelperFactory) };
-  }
-  for (let i = 0; i < plan.length; i++) {
-    const p = plan[i]!;
-    hooks.onRunStart?.(p, i, plan.length);
-    const spec: RunSpec = { ...p, backend, outDir: request.outDir, resume: request.resume ?? true };
-    const result = p.task.transfer ? await evaluateTransfer(container, spec, hooks) : await trainAndEvaluate(spec, hooks);
-    runs.push(result);
-    hooks.onRunEnd?.(result, i, plan.length);
-  }
-  return { backend, runs };
 }

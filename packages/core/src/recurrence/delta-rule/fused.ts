@@ -1,8 +1,7 @@
-import { tf } from "../tf.js";
-import type { DeltaRuleInputs } from "./delta-rule.js";
-import { unpack } from "./fused-scan.js";
-import { type LaneRecurrence, SEGMENT, scanLanesBackward, scanLanesForward } from "./lane-scan.js";
-import type { RecurrenceResult } from "./linear-recurrence.js";
+import { tf } from "../../tf.js";
+import { type LaneRecurrence, SEGMENT, scanLanesBackward, scanLanesForward } from "../lane-scan.js";
+import { type RecurrenceResult, unpack } from "../tensor-ops.js";
+import type { DeltaRuleInputs } from "./inputs.js";
 
 /**
  * The (gated) delta rule of delta-rule.ts as one fused op over Float32Arrays, lane (batch, head) by lane, with a

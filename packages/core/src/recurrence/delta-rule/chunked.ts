@@ -1,59 +1,6 @@
-import { tf } from "../tf.js";
-import { fusedDeltaRule } from "./fused-delta-rule.js";
-import { prefersFusedKernels } from "./kernels.js";
-import { cumsumLastAxis, maskLastTwo, padTime, sliceInner, segmentSums, zeroState, type RecurrenceResult } from "./linear-recurrence.js";
-
-/**
- * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
- *   S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ,   o_t = S_tᵀ q_t.
- * Written as steps: S ← α_t S; e = v_t − Sᵀ k_t; S ← S + β_t k_t eᵀ.
- * Shapes: query, key [B, H, T, d_k] (normalised and scaled by the layer); value [B, H, T, d_v]; beta [B, H, T];
- * logAlpha [B, H, T] (log α_t ≤ 0) or absent for DeltaNet (α ≡ 1).
- */
-export interface DeltaRuleInputs {
-  readonly query: tf.Tensor4D;
-  readonly key: tf.Tensor4D;
-  readonly value: tf.Tensor4D;
-  readonly beta: tf.Tensor3D;
-  readonly logAlpha?: tf.Tensor3D;
-}
-
-/** One step. q, k: [B, H, d_k]; v: [B, H, d_v]; beta, logAlpha: [B, H]. */
-export function deltaRuleStep(
-  state: tf.Tensor4D,
-  q: tf.Tensor3D,
-  k: tf.Tensor3D,
-  v: tf.Tensor3D,
-  beta: tf.Tensor2D,
-  logAlpha?: tf.Tensor2D,
-): { state: tf.Tensor4D; output: tf.Tensor3D } {
-  const [b, h, dk] = k.shape;
-  const dv = v.shape[2];
-  const decayed = logAlpha ? (tf.mul(state, tf.reshape(tf.exp(logAlpha), [b, h, 1, 1])) as tf.Tensor4D) : state;
-  const kCol = tf.reshape(k, [b, h, dk, 1]);
-  const predicted = tf.reshape(tf.matMul(kCol, decayed, true, false), [b, h, dv]); // Sᵀk
-  const error = tf.mul(tf.sub(v, predicted), tf.reshape(beta, [b, h, 1]));
-  const next = tf.add(decayed, tf.mul(kCol, tf.reshape(error, [b, h, 1, dv]))) as tf.Tensor4D;
-  const output = tf.reshape(tf.matMul(tf.reshape(q, [b, h, 1, dk]), next), [b, h, dv]) as tf.Tensor3D;
-  return { state: next, output };
-}
-
-/** The plain step-by-step delta rule: the oracle for the chunked form. */
-export function deltaRuleStepwise(inputs: DeltaRuleInputs, initialState?: tf.Tensor4D): RecurrenceResult {
-  const { query, key, value, beta, logAlpha } = inputs;
-  const [b, h, t, dk] = key.shape;
-  const dv = value.shape[3];
-  let state = initialState ?? zeroState(b, h, dk, dv);
-  const outputs: tf.Tensor3D[] = [];
-  const at4 = (x: tf.Tensor4D, i: number): tf.Tensor3D => tf.reshape(tf.slice(x, [0, 0, i, 0], [b, h, 1, x.shape[3]]), [b, h, x.shape[3]]);
-  const at3 = (x: tf.Tensor3D, i: number): tf.Tensor2D => tf.reshape(tf.slice(x, [0, 0, i], [b, h, 1]), [b, h]);
-  for (let i = 0; i < t; i++) {
-    const r = deltaRuleStep(state, at4(query, i), at4(key, i), at4(value, i), at3(beta, i), logAlpha ? at3(logAlpha, i) : undefined);
-    state = r.state;
-    outputs.push(r.output);
-  }
-  return { output: tf.stack(outputs, 2) as tf.Tensor4D, state };
-}
+import { tf } from "../../tf.js";
+import { type RecurrenceResult, cumsumLastAxis, maskLastTwo, padTime, segmentSums, sliceInner, zeroState } from "../tensor-ops.js";
+import type { DeltaRuleInputs } from "./inputs.js";
 
 /**
  * (I + A)⁻¹ for strictly lower-triangular A [..., C, C], by forward substitution (models.md §6.2):
@@ -135,15 +82,4 @@ export function deltaRuleChunked(inputs: DeltaRuleInputs, options: DeltaChunkOpt
   const out = outs.length === 1 ? outs[0]! : (tf.concat(outs, 2) as tf.Tensor4D);
   const output = (tp === t ? out : tf.slice(out, [0, 0, 0, 0], [b, h, t, dv])) as tf.Tensor4D;
   return { output, state };
-}
-
-/** Runs the delta rule in the requested form: the training form is the fused kernel on CPU backends. */
-export function deltaRule(
-  inputs: DeltaRuleInputs,
-  form: "chunked" | "stepwise",
-  options: DeltaChunkOptions = {},
-  initialState?: tf.Tensor4D,
-): RecurrenceResult {
-  if (form === "stepwise") return deltaRuleStepwise(inputs, initialState);
-  return prefersFusedKernels() ? fusedDeltaRule(inputs, initialState) : deltaRuleChunked(inputs, options, initialState);
 }

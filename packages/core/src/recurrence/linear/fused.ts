@@ -1,6 +1,7 @@
-import { tf } from "../tf.js";
-import { type LaneRecurrence, scanLanesBackward, scanLanesForward } from "./lane-scan.js";
-import type { RecurrenceInputs, RecurrenceResult } from "./linear-recurrence.js";
+import { tf } from "../../tf.js";
+import { type LaneRecurrence, scanLanesBackward, scanLanesForward } from "../lane-scan.js";
+import { type RecurrenceResult, unpack } from "../tensor-ops.js";
+import type { RecurrenceInputs } from "./inputs.js";
 
 /**
  * The decayed linear recurrence of linear-recurrence.ts as one fused op over Float32Arrays, lane (batch, head)
@@ -141,12 +142,4 @@ export function fusedScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D):
     };
   });
   return unpack(op(query, key, value, logAlphaIn, s0In) as tf.Tensor3D, T, dk, dv);
-}
-
-/** Splits a fused kernel's packed [B, H, T·d_v + d_k·d_v] value into the outputs and the final state. */
-export function unpack(packed: tf.Tensor3D, T: number, dk: number, dv: number): RecurrenceResult {
-  const [B, H] = packed.shape;
-  const output = tf.reshape(tf.slice(packed, [0, 0, 0], [B, H, T * dv]), [B, H, T, dv]) as tf.Tensor4D;
-  const state = tf.reshape(tf.slice(packed, [0, 0, T * dv], [B, H, dk * dv]), [B, H, dk, dv]) as tf.Tensor4D;
-  return { output, state };
 }

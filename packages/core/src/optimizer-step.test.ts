@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { batchTensors } from "./metric.js";
+import { batchTensors } from "./batch-tensors.js";
 import { Adam } from "./optim.js";
 import { RecNet } from "./recnet.js";
 import { syntheticBatch } from "./testkit/backend-parity.js";
@@ -13,7 +13,7 @@ import {
   microBatchSize,
   passGradients,
   trainingStep,
-} from "./train-step.js";
+} from "./optimizer-step.js";
 
 const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0 };
 

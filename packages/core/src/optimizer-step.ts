@@ -1,7 +1,8 @@
 import { assertBackendHealthy } from "./backend.js";
 import { DEFAULT_ACTIVATION_WIDTHS } from "./model.js";
 import { sumOfTensors } from "./nn/layers.js";
-import { type BatchTensors, batchTensors, maskedCrossEntropySum } from "./metric.js";
+import { type BatchTensors, batchTensors } from "./batch-tensors.js";
+import { maskedCrossEntropySum } from "./metric.js";
 import { type Adam, clipByGlobalNorm } from "./optim.js";
 import type { RecNet } from "./recnet.js";
 import { hashSeed } from "./rng.js";

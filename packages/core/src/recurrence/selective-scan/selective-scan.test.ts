@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Rng } from "../rng.js";
-import { tf } from "../tf.js";
-import { selectiveScan, selectiveScanStepwise, type SelectiveScanInputs } from "./selective-scan.js";
+import { Rng } from "../../rng.js";
+import { tf } from "../../tf.js";
+import { selectiveScan, selectiveScanStepwise, type SelectiveScanInputs } from "./index.js";
 
 function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { Rng } from "../rng.js";
-import { tf } from "../tf.js";
-import { fusedScan } from "./fused-scan.js";
-import { chunkedScan, stepwiseScan, type Decay, type RecurrenceInputs } from "./linear-recurrence.js";
+import { Rng } from "../../rng.js";
+import { tf } from "../../tf.js";
+import { fusedScan } from "./fused.js";
+import { chunkedScan, stepwiseScan, type Decay, type RecurrenceInputs } from "./index.js";
 
 function randomTensor(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { Rng } from "../rng.js";
-import { tf } from "../tf.js";
-import { deltaRuleChunked, deltaRuleStepwise, unitLowerInverse, type DeltaRuleInputs } from "./delta-rule.js";
-import { fusedDeltaRule } from "./fused-delta-rule.js";
+import { Rng } from "../../rng.js";
+import { tf } from "../../tf.js";
+import { deltaRuleChunked, deltaRuleStepwise, unitLowerInverse, type DeltaRuleInputs } from "./index.js";
+import { fusedDeltaRule } from "./fused.js";
 
 function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

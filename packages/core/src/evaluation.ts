@@ -1,0 +1,158 @@
+import { assertBackendHealthy } from "./backend.js";
+import { batchTensors } from "./batch-tensors.js";
+import { addSymbolClassCounts, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
+import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep } from "./optimizer-step.js";
+import type { RecNet } from "./recnet.js";
+import type { RunResult } from "./results.js";
+import { RunFolder, loadTrainedNet } from "./run-folder.js";
+import type { RunSpec } from "./run-spec.js";
+import type { TaskDefinition, TaskInstance } from "./task.js";
+import { tf } from "./tf.js";
+
+export interface Evaluation {
+  loss: number;
+  /** Window accuracy (classification); NaN in prediction mode. */
+  accuracy: number;
+  /** Share of symbols whose class is the majority class (classification); NaN in prediction mode. */
+  majorityBaseline: number;
+  /** Prediction mode: mean KL divergence per masked step (docs/spec/TASKS.md §4); absent in classification. */
+  kl?: number;
+}
+
+/** Whether the task trains the prediction objective (next symbol, KL metric). */
+export function isPrediction(task: TaskInstance): boolean {
+  return task.objective === "prediction";
+}
+
+/** The better of two evaluations: the higher accuracy, or in prediction mode the lower KL divergence. */
+export function isBetterEvaluation(candidate: Evaluation, best: Evaluation | undefined): boolean {
+  if (!best) return true;
+  if (candidate.kl !== undefined) return candidate.kl < (best.kl ?? Infinity);
+  return candidate.accuracy > best.accuracy;
+}
+
+const BASELINE_SAMPLES = 2000;
+
+/**
+ * The class the majority-class baseline predicts: the most frequent symbol class among a task's first training
+ * samples (ties to the lower class); -1 for a prediction task (no baseline).
+ */
+export function majorityClassOf(task: TaskInstance, batchSize: number): number {
+  if (isPrediction(task)) return -1;
+  const counts = new Map<number, number>();
+  const n = Math.min(BASELINE_SAMPLES, task.splitSize("train"));
+  for (let start = 0; start < n; start += batchSize)
+    addSymbolClassCounts(task.batch("train", start, Math.min(batchSize, n - start)), counts);
+  let best = 0;
+  let bestCount = -1;
+  for (const [c, k] of counts) if (k > bestCount || (k === bestCount && c < best)) [best, bestCount] = [c, k];
+  return best;
+}
+
+/** Steps (batch × time) an evaluation batch may hold; long sequences get smaller batches (bounded memory). */
+export const EVAL_TOKEN_BUDGET = 65_536;
+
+/** Samples of `stepsPerSample` steps in one evaluation pass: within EVAL_TOKEN_BUDGET and one layer's activations. */
+export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSize: number): number {
+  const perStep = activationFloatsPerStep(net.shape.width, 1, net.shape.numClasses, net.definition.activationWidths);
+  const steps = Math.min(EVAL_TOKEN_BUDGET, Math.floor(ACTIVATION_FLOAT_BUDGET / perStep));
+  return Math.max(1, Math.min(batchSize, Math.floor(steps / stepsPerSample)));
+}
+
+/**
+ * Loss and window accuracy on the test split, or in prediction mode loss and mean KL divergence
+ * (docs/spec/TASKS.md §4; `majority` is then unused). Batches hold at most `batchSize` samples and about
+ * EVAL_TOKEN_BUDGET steps, so memory stays bounded when test sequences are long (Task 4's 100-step gaps).
+ */
+export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: number, majority: number): Promise<Evaluation> {
+  const prediction = isPrediction(task);
+  let lossSum = 0;
+  let klSum = 0;
+  let steps = 0;
+  let correct = 0;
+  let total = 0;
+  let majorityHits = 0;
+  const n = task.splitSize("test");
+  let stepsPerSample = task.batch("test", 0, 1).steps;
+  for (let start = 0; start < n;) {
+    const size = Math.min(n - start, evaluationBatchSize(net, stepsPerSample, batchSize));
+    const batch = task.batch("test", start, size);
+    start += size;
+    stepsPerSample = batch.steps;
+    const { logits, sums } = tf.tidy(() => {
+      const t = batchTensors(batch);
+      const out = net.logits(t.inputs, { training: false });
+      return { logits: out, sums: tf.stack([maskedCrossEntropySum(out, t.targets, t.mask), tf.sum(t.mask)]) };
+    });
+    const [loss, valid] = await sums.data();
+    lossSum += loss!;
+    steps += valid!;
+    if (prediction) {
+      klSum += (await maskedKlDivergenceSum(logits, batch)).sum;
+    } else {
+      const c = await windowAccuracyCounts(logits, batch);
+      correct += c.correct;
+      total += c.total;
+    }
+    tf.dispose([logits, sums]);
+    assertBackendHealthy();
+    if (!prediction) for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
+  }
+  if (prediction) return { loss: lossSum / Math.max(1, steps), accuracy: NaN, majorityBaseline: NaN, kl: klSum / Math.max(1, steps) };
+  return {
+    loss: lossSum / Math.max(1, steps),
+    accuracy: correct / Math.max(1, total),
+    majorityBaseline: majorityHits / Math.max(1, total),
+  };
+}
+
+/**
+ * A transfer task (Task 4): tests the model that `trained` (a run of `trainTask`, the transfer's training task,
+ * with the same config) left in its checkpoint on each variant's test split. Writes the transfer run's folder.
+ */
+export async function evaluateTransfer(spec: RunSpec, trainTask: TaskDefinition, trained: RunResult): Promise<RunResult> {
+  const started = Date.now();
+  const folder = new RunFolder(spec);
+  const base = trainTask.create(spec.taskConfig, spec.seed);
+  const majority = majorityClassOf(base, spec.training.evalBatchSize);
+  const variants: NonNullable<RunResult["variants"]> = [];
+  if (trained.status === "completed") {
+    const net = loadTrainedNet({ ...spec, task: trainTask }, base);
+    for (const v of spec.task.transfer!.variants(spec.taskConfig)) {
+      const e = await evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
+      variants.push({
+        label: v.label,
+        value: v.value,
+        testAccuracy: e.accuracy,
+        testLoss: e.loss,
+        majorityBaseline: e.majorityBaseline,
+        ...(e.kl !== undefined ? { testKl: e.kl } : {}),
+      });
+    }
+    net.dispose();
+  }
+  folder.writeConfig({ trainedIn: trained.runDir });
+  const mean = (f: (v: (typeof variants)[number]) => number) => variants.reduce((a, v) => a + f(v), 0) / Math.max(1, variants.length);
+  const result: RunResult = {
+    ...trained,
+    task: spec.task.id,
+    testAccuracy: variants.length ? mean((v) => v.testAccuracy) : NaN,
+    testLoss: variants.length ? mean((v) => v.testLoss) : NaN,
+    bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
+    bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
+    majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
+    // Prediction mode: the mean KL over the variants, and the lowest.
+    ...(trained.objective === "prediction"
+      ? {
+          testKl: variants.length ? mean((v) => v.testKl ?? NaN) : NaN,
+          bestTestKl: variants.length ? Math.min(...variants.map((v) => v.testKl ?? NaN)) : NaN,
+        }
+      : {}),
+    wallSeconds: trained.wallSeconds + (Date.now() - started) / 1000,
+    runDir: folder.dir,
+    variants,
+    trainedIn: trained.runDir,
+  };
+  folder.writeResult(result);
+  return result;
+}

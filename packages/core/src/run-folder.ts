@@ -1,0 +1,147 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Checkpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { SelectivError } from "./errors.js";
+import { writeFileAtomic, writeJsonAtomic } from "./files.js";
+import type { Adam } from "./optim.js";
+import type { RecNet } from "./recnet.js";
+import type { EvaluationRecord, RunResult } from "./results.js";
+import { type RunSpec, buildNet, headsOf, runId, runSettings } from "./run-spec.js";
+import type { TaskInstance } from "./task.js";
+import { tf } from "./tf.js";
+
+/** What a checkpoint stores besides the arrays. Randomness is a function of (seed, step), so no RNG state. */
+export interface CheckpointMeta {
+  settings: string;
+  step: number;
+  samples: number;
+  nextEval: number;
+  records: EvaluationRecord[];
+  lastLoss: number;
+  gradNorm: number;
+  adamStep: number;
+  wallSeconds: number;
+}
+
+/** config.json: one shape for every run; a transfer run (Task 4) names the run that trained its model. */
+export interface RunConfigFile {
+  task: string;
+  model: string;
+  seed: number;
+  preset: string;
+  taskConfig: RunSpec["taskConfig"];
+  modelConfig: RunSpec["modelConfig"];
+  training: RunSpec["training"];
+  heads: number;
+  backend: string;
+  backendReason: string;
+  /** The canonical settings (run-spec.ts `runSettings`); a finished run is reused only when they are equal. */
+  settings: string;
+  params?: number;
+  taskSummary?: Record<string, number | string>;
+  trainedIn?: string;
+}
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets every parameter of `net` that `params` holds. */
+function restoreParams(net: RecNet, params: Map<string, Float32Array>): void {
+  for (const [name, v] of net.store.entries()) {
+    const values = params.get(name);
+    if (values) v.assign(tf.tensor(values, v.shape));
+  }
+}
+
+/**
+ * A run's folder `<outDir>/<runId>/`: config.json, metrics.jsonl, checkpoint.bin and result.json, each written
+ * atomically. Checkpoints are keyed by parameter path (TF.js variable names carry a process-local serial).
+ */
+export class RunFolder {
+  readonly dir: string;
+  readonly settings: string;
+
+  constructor(private readonly spec: RunSpec) {
+    this.dir = join(spec.outDir, runId(spec));
+    this.settings = runSettings(spec);
+  }
+
+  path(name: "config.json" | "metrics.jsonl" | "checkpoint.bin" | "result.json"): string {
+    return join(this.dir, name);
+  }
+
+  writeConfig(extra: Pick<RunConfigFile, "params" | "taskSummary" | "trainedIn">): void {
+    const s = this.spec;
+    const config: RunConfigFile = {
+      task: s.task.id,
+      model: s.model.id,
+      seed: s.seed,
+      preset: s.preset,
+      taskConfig: s.taskConfig,
+      modelConfig: s.modelConfig,
+      training: s.training,
+      heads: headsOf(s.training),
+      backend: s.backend.name,
+      backendReason: s.backend.reason,
+      ...extra,
+      settings: this.settings,
+    };
+    writeJsonAtomic(this.path("config.json"), config);
+  }
+
+  /** The result of a finished run with these settings on this backend, if there is one. */
+  finishedResult(): RunResult | undefined {
+    if (!existsSync(this.path("result.json")) || !existsSync(this.path("config.json"))) return undefined;
+    const previous = readJson<RunResult>(this.path("result.json"));
+    const config = readJson<Partial<RunConfigFile>>(this.path("config.json"));
+    return previous && config?.settings === this.settings && previous.backend === this.spec.backend.name ? previous : undefined;
+  }
+
+  writeMetrics(records: readonly EvaluationRecord[]): void {
+    writeFileAtomic(this.path("metrics.jsonl"), records.map((x) => JSON.stringify(x)).join("\n") + "\n");
+  }
+
+  writeResult(result: RunResult): void {
+    writeJsonAtomic(this.path("result.json"), result);
+  }
+
+  async saveCheckpoint(net: RecNet, optimizer: Adam, meta: Omit<CheckpointMeta, "settings" | "adamStep">): Promise<void> {
+    const adam = await optimizer.getState();
+    const params = new Map(
+      await Promise.all(net.store.entries().map(async ([name, v]) => [name, (await v.data()) as Float32Array] as const)),
+    );
+    writeCheckpoint<CheckpointMeta>(this.path("checkpoint.bin"), {
+      meta: { settings: this.settings, ...meta, adamStep: adam.step },
+      arrays: { params, m: adam.m, v: adam.v },
+    });
+  }
+
+  /** The checkpoint written with these settings, if any. */
+  readCheckpoint(): Checkpoint<CheckpointMeta> | undefined {
+    const saved = readCheckpoint<CheckpointMeta>(this.path("checkpoint.bin"));
+    return saved && saved.meta.settings === this.settings ? saved : undefined;
+  }
+
+  /** Restores the weights (and, given an optimizer, the Adam state) of a checkpoint into `net`. */
+  restore(saved: Checkpoint<CheckpointMeta>, net: RecNet, optimizer?: Adam): void {
+    restoreParams(net, saved.arrays.params);
+    if (!optimizer) return;
+    const shapes = new Map(net.store.entries().map(([name, v]) => [name, v.shape]));
+    optimizer.setState({ step: saved.meta.adamStep, m: saved.arrays.m, v: saved.arrays.v }, shapes);
+  }
+}
+
+/** The network of a finished run, with its final weights (from the run's checkpoint). */
+export function loadTrainedNet(spec: RunSpec, task: TaskInstance): RecNet {
+  const folder = new RunFolder(spec);
+  const checkpoint = folder.readCheckpoint();
+  if (!checkpoint) throw new SelectivError(`run ${runId(spec)} has no checkpoint to evaluate`);
+  const net = buildNet(spec, task);
+  folder.restore(checkpoint, net);
+  return net;
+}
