@@ -1,6 +1,6 @@
 """PyTorch peer of SelectivBench's TypeScript models, for side-by-side speed benchmarks.
 
-Written from /work/shared/spec/models.md (sections 1, 2, 3.1, 3.4, 4.2, 5.1, 6, 7) and from our TypeScript
+Written from docs/spec/MODELS.md (sections 1, 2, 3.1, 3.4, 4.2, 5.1, 6, 7) and from our TypeScript
 layers in packages/models/src and packages/core/src (recnet.ts, nn/, recurrence/). Same maths, same shapes,
 same parameter counts as the TypeScript RecNet; initial values differ (they do not matter for speed).
 

@@ -8,8 +8,8 @@ import { describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../../..");
 const bin = join(root, "packages/cli/bin/run.js");
-const FIXTURE = resolve(root, "../shared/fixtures/reference-amb6-seed3");
-const REFERENCE_STATS = resolve(root, "../shared/fixtures/reference-grammar-stats.json");
+const FIXTURE = resolve(root, "fixtures/reference-amb6-seed3");
+const REFERENCE_STATS = resolve(root, "fixtures/reference-grammar-stats.json");
 
 interface Ran {
   status: number | null;

@@ -11,7 +11,7 @@ import { expandSweep, readSweepFile } from "./sweep/plan.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 const bin = join(root, "packages/cli/bin/run.js");
-const wbConfigs = resolve(root, "../shared/fixtures/wb_configs");
+const wbConfigs = resolve(root, "fixtures/wb_configs");
 const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `selectiv-sweep-${prefix}-`));
 
 interface Ran {

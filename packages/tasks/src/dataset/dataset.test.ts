@@ -13,7 +13,7 @@ import { sampleView } from "./sample-view.js";
 import { grammarStatistics, meanGrammarStatistics } from "./stats.js";
 import type { DatasetFormat, DatasetRequest } from "./write.js";
 
-const FIXTURE = fileURLToPath(new URL("../../../../../shared/fixtures/reference-amb6-seed3", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("../../../../fixtures/reference-amb6-seed3", import.meta.url));
 const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `selectiv-${prefix}-`));
 
 function request(definition: TaskDefinition, overrides: Record<string, unknown> = {}, extra: Partial<DatasetRequest> = {}): DatasetRequest {

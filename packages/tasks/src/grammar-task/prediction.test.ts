@@ -8,7 +8,7 @@ import { task1Definition, type Task1Config } from "../task1/definition.js";
 import { task2Definition } from "../task2/definition.js";
 import type { GrammarTaskInstance } from "./instance.js";
 
-const FIXTURE = fileURLToPath(new URL("../../../../../shared/fixtures/reference-amb6-seed3", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("../../../../fixtures/reference-amb6-seed3", import.meta.url));
 
 const smoke = (overrides: Record<string, unknown> = {}): Task1Config =>
   resolveConfig(task1Definition.schema, task1Definition.defaults, { ...task1Definition.presets.smoke, ...overrides }, "task");

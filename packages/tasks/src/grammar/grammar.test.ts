@@ -8,7 +8,7 @@ import { StringSampler } from "../samples/strings.js";
 import { parseStateName, symbolId } from "./symbols.js";
 import { formatTransitions, parseTransitions } from "./transitions-format.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../../fixtures/", import.meta.url));
 
 function paperLike(amb: number): GrammarKnobs {
   return { alphabetSize: amb + 1, ambiguities: amb, ambiguityDepth: amb, initialStates: 4, transitionDensity: 0.4 };

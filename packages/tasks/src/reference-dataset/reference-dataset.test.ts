@@ -12,7 +12,7 @@ import { task2Definition } from "../task2/definition.js";
 import { referenceDatasetDefinition, type ReferenceDatasetConfig } from "./definition.js";
 import { readReferenceDataset } from "./read.js";
 
-const FIXTURE = fileURLToPath(new URL("../../../../../shared/fixtures/reference-amb6-seed3", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("../../../../fixtures/reference-amb6-seed3", import.meta.url));
 
 const config = (overrides: Record<string, unknown>, preset: "smoke" | "quick" | "paper" = "paper"): ReferenceDatasetConfig =>
   resolveConfig(

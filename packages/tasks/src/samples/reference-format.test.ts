@@ -7,7 +7,7 @@ import { parseStateName } from "../grammar/symbols.js";
 import { parseTransitions } from "../grammar/transitions-format.js";
 import { parseReferenceSample, parseReferenceSamples } from "./reference-format.js";
 
-const FIXTURE = fileURLToPath(new URL("../../../../../shared/fixtures/reference-amb6-seed3/", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("../../../../fixtures/reference-amb6-seed3/", import.meta.url));
 const read = (name: string): string => readFileSync(FIXTURE + name, "utf8");
 /** From the fixture's README: "start states D5, A1, C3, E1". */
 const START_STATES = ["D5", "A1", "C3", "E1"];

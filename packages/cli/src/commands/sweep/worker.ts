@@ -12,7 +12,7 @@ export default class SweepWorker extends SelectivCommand {
     "worker after the lock expires and continues from the run's checkpoint; each run completes exactly once.";
   static override examples = [
     "<%= config.bin %> sweep worker --redis redis://queue-host:6379",
-    "<%= config.bin %> sweep worker --redis redis://queue-host:6379 --out /mnt/shared/sweeps/task1 --until-empty",
+    "<%= config.bin %> sweep worker --redis redis://queue-host:6379 --out sweeps/task1 --until-empty",
   ];
   static override flags = {
     redis: Flags.string({ description: "Redis URL, e.g. redis://HOST:6379.", required: true }),
