@@ -80,7 +80,7 @@ export interface ModelDefinition<C extends Config = Config> {
   parametersPerLayer(d: number, heads: number, config: C): number;
   /**
    * Width-sized floats one layer keeps per step (batch × time position) through a forward and backward pass;
-   * sizes the automatic micro-batches (train-step.ts). Default DEFAULT_ACTIVATION_WIDTHS, measured on wasm.
+   * sizes the automatic micro-batches (optimizer-step.ts). Default DEFAULT_ACTIVATION_WIDTHS, measured on wasm.
    */
   readonly activationWidths?: number;
 }

@@ -9,7 +9,7 @@ export interface TrainingConfig {
   /** 0 = the reference rule (models.md §0). */
   heads: number;
   batchSize: number;
-  /** Samples per forward/backward pass (gradients summed over passes); 0 = automatic (train-step.ts). */
+  /** Samples per forward/backward pass (gradients summed over passes); 0 = automatic (optimizer-step.ts). */
   microBatch: number;
   /** Threads sharing each step's passes (data parallelism; results are identical for any count). */
   workers: number;

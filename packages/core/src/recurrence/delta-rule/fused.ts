@@ -4,7 +4,7 @@ import { type RecurrenceResult, unpack } from "../tensor-ops.js";
 import type { DeltaRuleInputs } from "./inputs.js";
 
 /**
- * The (gated) delta rule of delta-rule.ts as one fused op over Float32Arrays, lane (batch, head) by lane, with a
+ * The (gated) delta rule of ./naive.ts and ./chunked.ts as one fused op over Float32Arrays, lane (batch, head) by lane, with a
  * hand-written adjoint gradient. Forward, per step:
  *   S′ = α S;  p = S′ᵀk;  e = β(v − p);  S = S′ + k eᵀ;  o = Sᵀq.
  * Backward, with dS = ∂L/∂S_t (the readout's share already added; p and e kept from the segment's recomputation):

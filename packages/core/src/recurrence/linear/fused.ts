@@ -4,7 +4,7 @@ import { type RecurrenceResult, unpack } from "../tensor-ops.js";
 import type { RecurrenceInputs } from "./inputs.js";
 
 /**
- * The decayed linear recurrence of linear-recurrence.ts as one fused op over Float32Arrays, lane (batch, head)
+ * The decayed linear recurrence of ./naive.ts and ./chunked.ts as one fused op over Float32Arrays, lane (batch, head)
  * by lane, with a hand-written adjoint gradient. On CPU backends it replaces hundreds of small TF ops per layer.
  * Forward:  S_t = D_t S_{t−1} + k_t v_tᵀ,  o_t = S_tᵀ q_t   (D_t = I, α_t I or Diag(α_t)).
  * Backward (dS carries ∂L/∂S_t):  dS_t += q_t do_tᵀ;  dq_t = S_t do_t;  dk_t = dS_t v_t;  dv_t = dS_tᵀ k_t;
