@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { SelectivError } from "./errors.js";
-import { writeFileAtomic } from "./files.js";
+import { withFileLock, writeFileAtomic } from "./files.js";
 
 /** One evaluation, as a line of metrics.jsonl. */
 export interface EvaluationRecord {
@@ -48,21 +48,44 @@ export interface RunResult {
   trainedIn?: string;
 }
 
+/** Receives one line per problem that is skipped rather than fatal (the CLI prints it as a warning). */
+export type WarningSink = (line: string) => void;
+
+const stderrWarning: WarningSink = (line) => process.stderr.write(`warning: ${line}\n`);
+
+/** Whether a parsed result.json has the fields every reader relies on. */
+function isRunResult(x: unknown): x is RunResult {
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return false;
+  const r = x as Partial<RunResult>;
+  return (
+    typeof r.task === "string" &&
+    typeof r.model === "string" &&
+    Number.isInteger(r.seed) &&
+    (r.status === "completed" || r.status === "diverged") &&
+    typeof r.preset === "string" &&
+    typeof r.backend === "string"
+  );
+}
+
 /**
- * Every `result.json` under a results folder (one level of run folders), sorted by task, model and seed.
- * result.json is written atomically, so an unreadable one is foreign to selectiv and is left out.
+ * Every `result.json` under a results folder (one level of run folders), sorted by task, model and seed. One
+ * that is not a selectiv result (unreadable, `null`, `{}`, fields missing) is left out with one warning line.
  */
-export function readResults(dir: string): RunResult[] {
+export function readResults(dir: string, warn: WarningSink = stderrWarning): RunResult[] {
   if (!existsSync(dir)) throw new SelectivError(`results folder ${JSON.stringify(dir)} does not exist`);
   const results: RunResult[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name, "result.json");
     if (!entry.isDirectory() || !existsSync(path)) continue;
+    let parsed: unknown;
     try {
-      results.push(JSON.parse(readFileSync(path, "utf8")) as RunResult);
+      parsed = JSON.parse(readFileSync(path, "utf8"));
     } catch {
+      warn(`${path}: not valid JSON; left out of the results index`);
       continue;
     }
+    if (isRunResult(parsed)) results.push(parsed);
+    else warn(`${path}: not a selectiv result (needs task, model, seed, status, preset, backend); left out of the results index`);
   }
   return results.sort((a, b) => a.task.localeCompare(b.task) || a.model.localeCompare(b.model) || a.seed - b.seed);
 }
@@ -97,8 +120,13 @@ const KL_COLUMNS: (keyof RunResult)[] = ["objective", "testKl", "bestTestKl"];
  * Collects every `<out>/<run>/result.json` into `<out>/results.jsonl` and `<out>/results.csv` (pandas-readable). The CSV
  * has objective, testKl and bestTestKl columns only when some run trains the prediction objective.
  */
-export function writeResultsIndex(outDir: string): RunResult[] {
-  const results = readResults(outDir);
+export function writeResultsIndex(outDir: string, warn: WarningSink = stderrWarning): RunResult[] {
+  // Rebuilt from the run folders under a lock: two processes finishing runs in one folder each see the other's
+  // result.json, and neither renames an older snapshot over a newer one.
+  return withFileLock(join(outDir, ".results.lock"), () => writeIndexFiles(outDir, readResults(outDir, warn)));
+}
+
+function writeIndexFiles(outDir: string, results: RunResult[]): RunResult[] {
   const at = COLUMNS.indexOf("bestTestLoss") + 1;
   const columns = results.some((r) => r.objective === "prediction")
     ? [...COLUMNS.slice(0, at), ...KL_COLUMNS, ...COLUMNS.slice(at)]

@@ -13,6 +13,8 @@ import { tf } from "./tf.js";
 /** What a checkpoint stores besides the arrays. Randomness is a function of (seed, step), so no RNG state. */
 export interface CheckpointMeta {
   settings: string;
+  /** The backend that trained it: a run continues only on the backend it started on. */
+  backend: string;
   step: number;
   samples: number;
   nextEval: number;
@@ -94,12 +96,25 @@ export class RunFolder {
     writeJsonAtomic(this.path("config.json"), config);
   }
 
-  /** The result of a finished run with these settings on this backend, if there is one. */
+  /**
+   * The result of a finished run with these settings, if there is one. A run folder is one run on one backend:
+   * a result from another backend is a one-line refusal (relabelling it, or overwriting it, would lose a result).
+   */
   finishedResult(): RunResult | undefined {
     if (!existsSync(this.path("result.json")) || !existsSync(this.path("config.json"))) return undefined;
     const previous = readJson<RunResult>(this.path("result.json"));
     const config = readJson<Partial<RunConfigFile>>(this.path("config.json"));
-    return previous && config?.settings === this.settings && previous.backend === this.spec.backend.name ? previous : undefined;
+    if (!previous || typeof previous !== "object" || config?.settings !== this.settings) return undefined;
+    this.checkBackend(previous.backend, this.path("result.json"));
+    return previous;
+  }
+
+  private checkBackend(found: string, file: string): void {
+    const here = this.spec.backend.name;
+    if (found === here) return;
+    throw new SelectivError(
+      `${file}: this run was trained on the ${found} backend and this command runs on ${here}; use another --out for ${here} results, --backend ${found} to reuse it, or --fresh to replace it`,
+    );
   }
 
   writeMetrics(records: readonly EvaluationRecord[]): void {
@@ -110,21 +125,32 @@ export class RunFolder {
     writeJsonAtomic(this.path("result.json"), result);
   }
 
-  async saveCheckpoint(net: RecNet, optimizer: Adam, meta: Omit<CheckpointMeta, "settings" | "adamStep">): Promise<void> {
+  async saveCheckpoint(net: RecNet, optimizer: Adam, meta: Omit<CheckpointMeta, "settings" | "backend" | "adamStep">): Promise<void> {
     const adam = await optimizer.getState();
     const params = new Map(
       await Promise.all(net.store.entries().map(async ([name, v]) => [name, (await v.data()) as Float32Array] as const)),
     );
     writeCheckpoint<CheckpointMeta>(this.path("checkpoint.bin"), {
-      meta: { settings: this.settings, ...meta, adamStep: adam.step },
+      meta: { settings: this.settings, backend: this.spec.backend.name, ...meta, adamStep: adam.step },
       arrays: { params, m: adam.m, v: adam.v },
     });
   }
 
-  /** The checkpoint written with these settings, if any. */
+  /**
+   * The run's checkpoint, if any. One written for other settings or on another backend, like a damaged one
+   * (checkpoint.ts), is a one-line refusal: it never loads.
+   */
   readCheckpoint(): Checkpoint<CheckpointMeta> | undefined {
-    const saved = readCheckpoint<CheckpointMeta>(this.path("checkpoint.bin"));
-    return saved && saved.meta.settings === this.settings ? saved : undefined;
+    const path = this.path("checkpoint.bin");
+    const saved = readCheckpoint<CheckpointMeta>(path);
+    if (!saved) return undefined;
+    if (saved.meta.settings !== this.settings) {
+      throw new SelectivError(
+        `checkpoint ${path}: written for other settings than this run's; it was not loaded (use --fresh to train this run from scratch)`,
+      );
+    }
+    this.checkBackend(saved.meta.backend, path);
+    return saved;
   }
 
   /** Restores the weights (and, given an optimizer, the Adam state) of a checkpoint into `net`. */

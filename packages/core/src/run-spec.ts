@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { BackendChoice } from "./backend.js";
 import type { Config } from "./config.js";
 import type { ModelDefinition } from "./model.js";
@@ -35,9 +36,13 @@ export function runSettings(spec: RunIdentity): string {
   return JSON.stringify([spec.task.id, spec.model.id, spec.seed, spec.preset, spec.taskConfig, spec.modelConfig, training]);
 }
 
-/** A stable id for a run: task, model, seed and a hash of every setting. */
+/**
+ * A stable id for a run: task, model, seed and the first 128 bits of the SHA-256 of its settings, so distinct
+ * settings never share a folder (a 32-bit hash collided within a few hundred thousand sweep points).
+ */
 export function runId(spec: RunIdentity): string {
-  return `${spec.task.id}-${spec.model.id}-seed${spec.seed}-${hashSeed(runSettings(spec)).toString(16).padStart(8, "0")}`;
+  const digest = createHash("sha256").update(runSettings(spec)).digest("hex").slice(0, 32);
+  return `${spec.task.id}-${spec.model.id}-seed${spec.seed}-${digest}`;
 }
 
 /** Heads per layer: `train.heads`, or the reference rule when it is 0 (docs/spec/MODELS.md §0). */

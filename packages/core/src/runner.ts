@@ -1,7 +1,8 @@
 import type { DependencyContainer } from "tsyringe";
 import { type BackendChoice, initBackend } from "./backend.js";
 import { evaluateTransfer } from "./evaluation.js";
-import { ensureWritableDir } from "./files.js";
+import { ensureWritableDir, removeStaleTempFiles } from "./files.js";
+import { checkRunFitsMemory } from "./memory-estimate.js";
 import { type BenchmarkRequest, type PlannedRun, planBenchmark } from "./plan.js";
 import type { TaskRegistry } from "./registry.js";
 import { type RunResult, writeResultsIndex } from "./results.js";
@@ -40,6 +41,9 @@ export async function runBenchmark(
   const plan = planBenchmark(container, request);
   ensureWritableDir(request.outDir);
   const backend = await initBackend(request.backend);
+  removeStaleTempFiles(request.outDir);
+  // Every run's memory is checked before the first one trains: a run that cannot fit fails in seconds, losing nothing.
+  for (const p of plan) checkRunFitsMemory({ ...p, backend, outDir: request.outDir }, p.task.create(p.taskConfig, p.seed));
   const runs: RunResult[] = [];
   if (!hooks.gradientHelpers && container.isRegistered(Tokens.GradientHelperFactory, true)) {
     hooks = { ...hooks, gradientHelpers: container.resolve<GradientHelperFactory>(Tokens.GradientHelperFactory) };

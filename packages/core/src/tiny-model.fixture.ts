@@ -1,6 +1,7 @@
 import type { LayerBuildContext, LayerState, ModelDefinition, SequenceLayer } from "./model.js";
 import { Linear, mergeHeads, splitHeads } from "./nn/layers.js";
-import { linearRecurrence, recurrenceStep, zeroState } from "./recurrence/linear/index.js";
+import { linearRecurrence, recurrenceStep } from "./recurrence/linear/index.js";
+import { zeroState } from "./recurrence/tensor-ops.js";
 import { tf } from "./tf.js";
 
 /** A minimal scalar-decay layer composed from the engine, to test the wrapper independently of any model. */

@@ -29,8 +29,8 @@ export interface RunHooks {
   gradientHelpers?: GradientHelperFactory;
   onProgress?(progress: TrainingProgress): void;
   onEvaluation?(record: EvaluationRecord): void;
-  /** Called when a run continues from a checkpoint (step reached) or is reused whole (step = total). */
-  onResume?(step: number, totalSteps: number): void;
+  /** Called when a run continues from a checkpoint (step reached) or is reused whole (step = total, and its result). */
+  onResume?(step: number, totalSteps: number, reused?: RunResult): void;
 }
 
 /** The run's gradient helpers: none for train.workers = 1, else workers − 1 threads from the host's factory. */
@@ -239,7 +239,7 @@ export async function trainAndEvaluate(spec: RunSpec, hooks: RunHooks = {}): Pro
   const resume = spec.resume ?? true;
   const finished = resume ? folder.finishedResult() : undefined;
   if (finished) {
-    hooks.onResume?.(finished.steps, finished.steps);
+    hooks.onResume?.(finished.steps, finished.steps, finished);
     return finished;
   }
   const task = spec.task.create(spec.taskConfig, spec.seed);

@@ -7,7 +7,8 @@ import type { Config } from "../config.js";
 import type { LayerBuildContext, ModelDefinition, SequenceLayer } from "../model.js";
 import { Linear, RMSNorm, logSigmoid, mergeHeads, splitHeads } from "../nn/layers.js";
 import { init, type Initializer } from "../nn/parameters.js";
-import { linearRecurrence, recurrenceStep, zeroState } from "../recurrence/linear/index.js";
+import { linearRecurrence, recurrenceStep } from "../recurrence/linear/index.js";
+import { zeroState } from "../recurrence/tensor-ops.js";
 import { tf } from "../tf.js";
 import {
   ContractViolation,

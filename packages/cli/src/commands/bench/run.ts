@@ -84,12 +84,14 @@ export default class BenchRun extends SelectivCommand {
           label = `[${i + 1}/${n}] ${run.task.id} ${run.model.id} seed ${run.seed}`;
           if (!json) process.stderr.write(`${label}: starting\n`);
         },
-        onResume: (step, total) => {
+        onResume: (step, total, reused) => {
           if (json) return;
           process.stderr.write(
-            step >= total
-              ? `${label}: finished earlier with the same settings; reusing it (--fresh retrains)\n`
-              : `${label}: continuing from the checkpoint at step ${step}/${total}\n`,
+            reused?.status === "diverged"
+              ? `${label}: diverged earlier at step ${step} with the same settings; reusing that result (same seed, same divergence; --fresh retrains)\n`
+              : step >= total || reused
+                ? `${label}: finished earlier with the same settings; reusing it (--fresh retrains)\n`
+                : `${label}: continuing from the checkpoint at step ${step}/${total}\n`,
           );
         },
         onProgress: (p) =>
