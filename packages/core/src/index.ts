@@ -24,6 +24,7 @@ export * from "./plugin.js";
 export * from "./recurrence/delta-rule.js";
 export * from "./recurrence/selective-scan.js";
 export * from "./nn/attention.js";
+export * from "./nn/rotary.js";
 export * from "./checkpoint.js";
 export * from "./recurrence/fused-scan.js";
 export * from "./recurrence/kernels.js";
