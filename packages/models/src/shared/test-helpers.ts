@@ -199,6 +199,13 @@ export interface ModelTests<C extends Config, L extends SequenceLayer> {
   expectRegistered(transition: TransitionKind): void;
 }
 
+/** The model registered as `id` by registerModels, resolved from a fresh selectiv container's model registry. */
+export function registeredModel(id: string): ModelDefinition {
+  const c = createSelectivContainer(rootContainer);
+  registerModels(c);
+  return c.resolve<ModelRegistry>(Tokens.ModelRegistry).get(id);
+}
+
 export function modelTests<C extends Config, L extends SequenceLayer>(definition: ModelDefinition<C>): ModelTests<C, L> {
   const build = (d: number, heads: number, seed: number, overrides: Partial<C> = {}, dropout = 0): TestLayer<L> => {
     const store = new ParameterStore(seed);
@@ -242,9 +249,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
       expect(() => build(d, heads, 1)).toThrow(message);
     },
     expectRegistered(transition) {
-      const c = createSelectivContainer(rootContainer);
-      registerModels(c);
-      const registered = c.resolve<ModelRegistry>(Tokens.ModelRegistry).get(definition.id);
+      const registered = registeredModel(definition.id);
       expect(registered.taxonomy.transition).toBe(transition);
       expect(registered.defaults).toEqual(definition.defaults);
     },
@@ -252,7 +257,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
 }
 
 /**
- * The forget gate of Gated DeltaNet / DeltaProduct (gated-delta-net/gate.ts, models.md §3.4) in a built layer at
+ * The forget gate of Gated DeltaNet / DeltaProduct (shared/forget-gate.ts, models.md §3.4) in a built layer at
  * d = 64, H = 16: A = exp(A_log) ∈ (0, 16] and softplus(dt_bias) ∈ [1e-3, 0.1], so α ≈ exp(−A·dt₀) ∈ (0, 1).
  */
 export function expectForgetGateInitRanges(tests: ModelTests<Config, SequenceLayer>): void {
