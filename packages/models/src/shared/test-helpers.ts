@@ -199,8 +199,8 @@ export interface ModelTests<C extends Config, L extends SequenceLayer> {
   expectRegistered(transition: TransitionKind): void;
 }
 
-/** The model registered as `id` by registerModels, resolved from a fresh selectiv container's model registry. */
-export function registeredModel(id: string): ModelDefinition {
+/** The built-in model `id` as the model registry holds it after registerModels (a fresh selectiv container). */
+export function builtInModel(id: string): ModelDefinition {
   const c = createSelectivContainer(rootContainer);
   registerModels(c);
   return c.resolve<ModelRegistry>(Tokens.ModelRegistry).get(id);
@@ -249,7 +249,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
       expect(() => build(d, heads, 1)).toThrow(message);
     },
     expectRegistered(transition) {
-      const registered = registeredModel(definition.id);
+      const registered = builtInModel(definition.id);
       expect(registered.taxonomy.transition).toBe(transition);
       expect(registered.defaults).toEqual(definition.defaults);
     },
