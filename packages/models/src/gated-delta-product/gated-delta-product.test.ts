@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { Rng, tf } from "@selectiv/core";
 import { checkParameterCount, describeModelContract } from "@selectiv/core/testkit";
-import { expectForgetGateInitRanges, modelTests, plain, randomTensor, builtInModel, relativeDiff } from "../shared/test-helpers.js";
+import { builtInModel, expectForgetGateInitRanges, modelTests, plain, randomTensor, relativeDiff } from "../shared/test-helpers.js";
 import { gatedDeltaProductDefaults, type GatedDeltaProductConfig } from "./config.js";
 import { gatedDeltaProductDefinition } from "./definition.js";
 import type { GatedDeltaProduct } from "./layer.js";
