@@ -77,14 +77,15 @@ function randomInputs(rng: Rng, b: number, h: number, t: number, dk: number, dv:
   };
 }
 
-/** Values and gradients w.r.t. q, k, v, log α, β, λ of `form` against the stepwise oracle. */
+/** Values and gradients w.r.t. q, k, v, log α, β, λ of `form` against the stepwise oracle, log α in (−decayScale, 0). */
 function expectMatchesStepwise(
   form: (i: MesaInputs, steps: number) => tf.Tensor4D,
   [b, h, t, dk, dv]: readonly number[],
   seed: number,
+  decayScale = 1,
 ): void {
   tf.tidy(() => {
-    const inputs = randomInputs(new Rng(seed), b!, h!, t!, dk!, dv!);
+    const inputs = randomInputs(new Rng(seed), b!, h!, t!, dk!, dv!, decayScale);
     const weights = randomTensor(new Rng(seed + 1), [b!, h!, t!, dv!]);
     const order = [inputs.query, inputs.key, inputs.value, inputs.logAlpha, inputs.beta, inputs.lambda];
     const loss =
