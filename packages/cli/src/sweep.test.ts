@@ -6,8 +6,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { type ModelRegistry, Tokens } from "@selectiv/core";
 import { createContainer } from "./container.js";
 import { expandSweep, readSweepFile } from "./sweep/plan.js";
+import { referenceModels } from "./sweep/wandb-format.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 const bin = join(root, "packages/cli/bin/run.js");
@@ -122,6 +124,43 @@ describe("selectiv sweep run --dry-run", () => {
     expectOneLineError(
       selectiv(["sweep", "run", write("value.yaml", "parameters:\n  train.width: [64, -3]\n"), "--dry-run"]),
       /value\.yaml: parameters\."train\.width": got -3; expected an integer in \[4, 8192\]/,
+    );
+  });
+});
+
+describe("the reference's model names (read off the model definitions)", () => {
+  it("map train.py's --model names to selectiv models, and d_state, dt_rank, rope_base to the models train.py gives them", async () => {
+    const container = await createContainer();
+    const byName = referenceModels(container.resolve<ModelRegistry>(Tokens.ModelRegistry));
+    expect(Object.fromEntries([...byName].map(([name, definition]) => [name, definition.id]))).toEqual({
+      transformer: "transformer",
+      mamba: "mamba",
+      mamba2: "mamba2",
+      gla: "gla",
+      retnet: "retnet",
+      delta_net: "delta-net",
+      gated_delta_net: "gated-delta-net",
+      gated_delta_product: "gated-delta-product",
+      gated_deltaproduct: "gated-delta-product",
+      mesa_net: "mesa-net",
+      s4: "s4d",
+      gru: "gru",
+    });
+    const takes = (arg: string) =>
+      [...new Set(byName.values())].filter((definition) => definition.referenceArguments?.[arg] !== undefined).map((d) => d.id);
+    expect(takes("d_state").sort()).toEqual(["mamba", "mamba2", "s4d"]);
+    expect(takes("dt_rank")).toEqual(["mamba"]);
+    expect(takes("rope_base")).toEqual(["transformer"]);
+
+    const dir = tempDir("models");
+    const file = join(dir, "models.yaml");
+    writeFileSync(
+      file,
+      "program: train.py\nparameters:\n  base_set:\n    values: [one_hot]\n  train_gap_max:\n    values: [1.]\n  model:\n    values: [s5]\n",
+    );
+    expectOneLineError(
+      selectiv(["sweep", "run", file, "--dry-run"]),
+      /"s5" has no selectiv port; mapped: .*delta_net, .*gated_deltaproduct, .*s4, /,
     );
   });
 });

@@ -80,6 +80,7 @@ export {
   sumOfTensors,
 } from "./nn/layers.js";
 export { attentionStep, causalAttention } from "./nn/attention.js";
+export { Rotary } from "./nn/rotary.js";
 export { RecNet, headsForWidth, type RecNetShape } from "./recnet.js";
 
 // Recurrence operators, each with its stepwise oracle, chunked form and fused CPU kernel (docs/spec/MODELS.md §6–§9)

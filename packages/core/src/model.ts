@@ -83,6 +83,16 @@ export interface ModelDefinition<C extends Config = Config> {
    * sizes the automatic micro-batches (optimizer-step.ts). Default DEFAULT_ACTIVATION_WIDTHS, measured on wasm.
    */
   readonly activationWidths?: number;
+  /**
+   * The model's names in the reference's W&B sweep files (train.py's `--model`), e.g. ["delta_net"]; importing such
+   * a file maps them to this model. Absent where the reference has no such model (its own id is still accepted).
+   */
+  readonly referenceNames?: readonly string[];
+  /**
+   * train.py arguments the reference passes to this model, each to the key of this model's config it sets, e.g.
+   * { d_state: "dState" }: a W&B sweep's `--d_state` becomes `<id>.dState` for this model only.
+   */
+  readonly referenceArguments?: Readonly<Record<string, string>>;
 }
 
 /** Measured at width 256, T = 400: most layers keep 230–320 width-sized floats per step (tf.profile peak). */

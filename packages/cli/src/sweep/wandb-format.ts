@@ -1,4 +1,4 @@
-import { type ConfigValue, type ModelRegistry, SelectivError, Tokens } from "@selectiv/core";
+import { type ConfigValue, type ModelDefinition, type ModelRegistry, SelectivError, Tokens } from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
 import {
   type DistributionMakers,
@@ -39,7 +39,7 @@ const ignored = (why: string): RefUse => ({ kind: "ignored", why });
 
 /** Every argument of the reference's train.py (HEAD 54609fb), with its default. */
 export const REFERENCE_ARGS: Record<string, RefArg> = {
-  model: { type: "str", default: "mamba", use: mapped("the model (ids below)") },
+  model: { type: "str", default: "mamba", use: mapped("the model (its definition's referenceNames, or its id)") },
   seed: { type: "int", default: 42, use: mapped("the run seed") },
   layers: { type: "int", default: 4, use: mapped("train.layers") },
   feat_size: { type: "int", default: 256, use: mapped("train.width") },
@@ -65,9 +65,9 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   gap_start: { type: "int", default: 0, use: mapped("task.gapStart") },
   gap_prob: { type: "float", default: 1, use: mapped("task.gapProb") },
   grammar_gap: { type: "bool", default: false, use: mapped("task.distractors") },
-  d_state: { type: "int", default: 64, use: mapped("<model>.dState for mamba, mamba2 and s4d (the models train.py gives it to)") },
-  dt_rank: { type: "int", default: 0, use: mapped("mamba.dtRank") },
-  rope_base: { type: "int", default: 1000, use: mapped("transformer.ropeBase") },
+  d_state: { type: "int", default: 64, use: mapped("<model>.dState of the models train.py gives it to (their referenceArguments)") },
+  dt_rank: { type: "int", default: 0, use: mapped("mamba.dtRank (mamba's referenceArguments)") },
+  rope_base: { type: "int", default: 1000, use: mapped("transformer.ropeBase (transformer's referenceArguments)") },
   classify: { type: "bool", default: false, flag: true, use: mapped("task.mode: classification, or prediction without --classify") },
   base_set: { type: "str", default: "gsc", use: fixed("one_hot", "selectiv's tasks take one-hot symbols") },
   dist_dur: { type: "str", default: "uniform", use: fixed("uniform", "gaps are drawn uniformly") },
@@ -115,24 +115,31 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   gap_kldiv: { type: "bool", default: true, use: mapped("task.klSteps: windows, or all when false (prediction mode only)") },
 };
 
-/** train.py model names → selectiv model ids. */
-export const REFERENCE_MODELS: Record<string, string> = {
-  transformer: "transformer",
-  mamba: "mamba",
-  mamba2: "mamba2",
-  gla: "gla",
-  retnet: "retnet",
-  delta_net: "delta-net",
-  gated_delta_net: "gated-delta-net",
-  gated_delta_product: "gated-delta-product",
-  gated_deltaproduct: "gated-delta-product",
-  mesa_net: "mesa-net",
-  s4: "s4d",
-  gru: "gru",
-};
-
-/** Models that get train.py's `--d_state`. */
-const D_STATE_MODELS = ["mamba", "mamba2", "s4d"];
+/**
+ * train.py model names → the registered models that port them, read off each definition's referenceNames; a
+ * definition's referenceArguments are checked here (train.py arguments REFERENCE_ARGS maps, keys of its schema).
+ */
+export function referenceModels(models: ModelRegistry): Map<string, ModelDefinition> {
+  const byName = new Map<string, ModelDefinition>();
+  for (const definition of models.list()) {
+    for (const name of definition.referenceNames ?? []) {
+      const other = byName.get(name);
+      if (other) {
+        throw new SelectivError(`models ${other.id} and ${definition.id} both claim the reference's model name ${JSON.stringify(name)}`);
+      }
+      byName.set(name, definition);
+    }
+    for (const [arg, key] of Object.entries(definition.referenceArguments ?? {})) {
+      if (REFERENCE_ARGS[arg]?.use.kind !== "mapped") {
+        throw new SelectivError(`model ${definition.id}: referenceArguments names ${JSON.stringify(arg)}, not a mapped train.py argument`);
+      }
+      if (!(key in definition.schema)) {
+        throw new SelectivError(`model ${definition.id}: referenceArguments.${arg} names ${JSON.stringify(key)}, not a key of its config`);
+      }
+    }
+  }
+  return byName;
+}
 
 /** The W&B sweep-file keys; values: how each is used. */
 export const WANDB_KEYS: Record<string, string> = {
@@ -279,6 +286,7 @@ export function readWandbSweep(container: DependencyContainer, data: Record<stri
     dimensions.push({ key: param, domain: parseDomain(spec, where, wandbDistributions(where)), crossed: false });
   }
   const models = container.resolve<ModelRegistry>(Tokens.ModelRegistry);
+  const byReferenceName = referenceModels(models);
   const ignoredNames = [...new Set([...Object.keys(fixedArgs), ...Object.keys(data.parameters)])].filter(
     (n) => REFERENCE_ARGS[n]!.use.kind === "ignored",
   );
@@ -299,7 +307,11 @@ export function readWandbSweep(container: DependencyContainer, data: Record<stri
         .map((k) => ({ name: k, reason: WANDB_KEYS[k]! })),
       ...ignoredNames.map((n) => ({ name: n, reason: (REFERENCE_ARGS[n]!.use as { why: string }).why })),
     ],
-    runOf: (point) => translateRun({ ...fixedArgs, ...point }, Object.keys(point), file, (id) => models.has(id)),
+    runOf: (point) =>
+      translateRun({ ...fixedArgs, ...point }, Object.keys(point), file, {
+        mapped: [...byReferenceName.keys()],
+        modelOf: (name) => byReferenceName.get(name) ?? (models.has(name) ? models.get(name) : undefined),
+      }),
   };
 }
 
@@ -308,7 +320,7 @@ function translateRun(
   given: Record<string, ConfigValue>,
   swept: string[],
   file: string,
-  hasModel: (id: string) => boolean,
+  models: { mapped: readonly string[]; modelOf: (name: string) => ModelDefinition | undefined },
 ): { task: string; model: string; seed: number; assignments: Assignment[] } {
   const sourceOf = (name: string) => `${file}: ${swept.includes(name) ? "parameters." : "command --"}${name}`;
   const cfg: Record<string, RefValue> = {};
@@ -324,12 +336,11 @@ function translateRun(
     }
   }
   const refModel = String(cfg.model);
-  const model = REFERENCE_MODELS[refModel] ?? (hasModel(refModel) ? refModel : undefined);
-  if (!model) {
-    throw new SelectivError(
-      `${sourceOf("model")}: ${JSON.stringify(refModel)} has no selectiv port; mapped: ${Object.keys(REFERENCE_MODELS).join(", ")}`,
-    );
+  const definition = models.modelOf(refModel);
+  if (!definition) {
+    throw new SelectivError(`${sourceOf("model")}: ${JSON.stringify(refModel)} has no selectiv port; mapped: ${models.mapped.join(", ")}`);
   }
+  const model = definition.id;
   const assignments: Assignment[] = [];
   const set = (key: string, value: RefValue, from: string) => {
     if (value !== null) assignments.push({ text: `${key}=${valueText(value)}`, source: sourceOf(from) });
@@ -365,8 +376,7 @@ function translateRun(
   // train.py trains next-symbol prediction unless --classify; gap_kldiv picks the steps its loss and KL count.
   set("task.mode", cfg.classify ? "classification" : "prediction", "classify");
   set("task.klSteps", cfg.gap_kldiv ? "windows" : "all", "gap_kldiv");
-  if (D_STATE_MODELS.includes(model)) set(`${model}.dState`, cfg.d_state, "d_state");
-  if (model === "mamba") set("mamba.dtRank", cfg.dt_rank, "dt_rank");
-  if (model === "transformer") set("transformer.ropeBase", cfg.rope_base, "rope_base");
+  // The arguments train.py gives this model only (d_state, dt_rank, rope_base), as its definition maps them.
+  for (const [arg, key] of Object.entries(definition.referenceArguments ?? {})) set(`${model}.${key}`, cfg[arg]!, arg);
   return { task: "task1", model, seed: Number(cfg.seed), assignments };
 }

@@ -6,6 +6,7 @@ import { DeltaNet } from "./layer.js";
 /** DeltaNet (fla), models.md §3.3. */
 export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
   id: "delta-net",
+  referenceNames: ["delta_net"],
   description: "DeltaNet (fla): delta rule S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ with L2-normed q, k; RMSNorm readout.",
   schema: deltaNetSchema,
   defaults: deltaNetDefaults,

@@ -6,6 +6,7 @@ import { GatedDeltaNet } from "./layer.js";
 /** Gated DeltaNet (fla), models.md §3.4. */
 export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
   id: "gated-delta-net",
+  referenceNames: ["gated_delta_net"],
   description:
     "Gated DeltaNet (fla): S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ with a Mamba2-style scalar decay per head; gated RMSNorm readout.",
   schema: gatedDeltaNetSchema,

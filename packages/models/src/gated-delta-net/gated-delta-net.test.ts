@@ -3,10 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { Rng, tf } from "@selectiv/core";
 import { describeModelContract } from "@selectiv/core/testkit";
+import { aLogInit, dtBiasInit, inverseSoftplus } from "../shared/forget-gate.js";
 import { expectForgetGateInitRanges, modelTests, plain, randomTensor } from "../shared/test-helpers.js";
 import type { GatedDeltaNetConfig } from "./config.js";
 import { gatedDeltaNetDefinition } from "./definition.js";
-import { aLogInit, dtBiasInit, inverseSoftplus } from "./gate.js";
 import type { GatedDeltaNet } from "./layer.js";
 
 const model = modelTests<GatedDeltaNetConfig, GatedDeltaNet>(gatedDeltaNetDefinition);

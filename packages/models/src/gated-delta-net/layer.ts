@@ -20,8 +20,8 @@ import {
   scaleQuery,
   stepHeads,
 } from "../shared/fla-parts.js";
+import { ForgetGate } from "../shared/forget-gate.js";
 import type { GatedDeltaNetConfig } from "./config.js";
-import { ForgetGate } from "./gate.js";
 
 /**
  * Gated DeltaNet (fla `GatedDeltaNet`, models.md §3.4). Per head, with L2-normalised keys and queries:

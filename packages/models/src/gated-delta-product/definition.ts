@@ -6,6 +6,7 @@ import { GatedDeltaProduct } from "./layer.js";
 /** Gated DeltaProduct (fla), models.md §3.5. */
 export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfig> = {
   id: "gated-delta-product",
+  referenceNames: ["gated_delta_product", "gated_deltaproduct"],
   description:
     "Gated DeltaProduct (fla): per token a scalar decay times a product of n = 4 generalised Householders (β ∈ (0,2)); gated RMSNorm readout.",
   schema: gatedDeltaProductSchema,

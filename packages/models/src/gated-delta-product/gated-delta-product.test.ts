@@ -4,8 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { Rng, tf } from "@selectiv/core";
 import { checkParameterCount, describeModelContract } from "@selectiv/core/testkit";
-import { gatedDeltaNetDefinition } from "../gated-delta-net/definition.js";
-import { expectForgetGateInitRanges, modelTests, plain, randomTensor, relativeDiff } from "../shared/test-helpers.js";
+import { builtInModel, expectForgetGateInitRanges, modelTests, plain, randomTensor, relativeDiff } from "../shared/test-helpers.js";
 import { gatedDeltaProductDefaults, type GatedDeltaProductConfig } from "./config.js";
 import { gatedDeltaProductDefinition } from "./definition.js";
 import type { GatedDeltaProduct } from "./layer.js";
@@ -59,7 +58,7 @@ describe("Gated DeltaProduct layer (models.md §3.5, §9.5)", () => {
   it("n = 1 is Gated DeltaNet with β ∈ (0,2): same parameter names, same init, same outputs", () => {
     const d = 16;
     const product = model.build(d, 2, 8, { householders: 1 });
-    const gdn = modelTests(gatedDeltaNetDefinition).build(d, 2, 8, { allowNegativeEigenvalues: true });
+    const gdn = modelTests(builtInModel("gated-delta-net")).build(d, 2, 8, { allowNegativeEigenvalues: true });
     expect([...product.store.names].sort()).toEqual([...gdn.store.names].sort());
     const x = randomTensor(new Rng(8), [2, 23, d]) as tf.Tensor3D;
     for (const form of ["chunked", "stepwise"] as const) {

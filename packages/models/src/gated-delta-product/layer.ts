@@ -10,8 +10,8 @@ import {
   type LayerState,
   type SequenceLayer,
 } from "@selectiv/core";
-import { ForgetGate } from "../gated-delta-net/gate.js";
 import { FlaLayerBase, NormedOutput, QkvPaths, deltaBeta, l2Normalize, outputGateProjection, scaleQuery } from "../shared/fla-parts.js";
+import { ForgetGate } from "../shared/forget-gate.js";
 import type { GatedDeltaProductConfig } from "./config.js";
 
 /**

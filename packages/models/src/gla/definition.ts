@@ -6,6 +6,7 @@ import { GatedLinearAttention } from "./layer.js";
 /** Gated Linear Attention (fla), models.md §3.1. */
 export const glaDefinition: ModelDefinition<GlaConfig> = {
   id: "gla",
+  referenceNames: ["gla"],
   description: "Gated Linear Attention (fla): per-key-channel data-dependent decay α = σ(low-rank gate)^{1/16}, gated RMSNorm readout.",
   schema: glaSchema,
   defaults: glaDefaults,

@@ -5,6 +5,7 @@ import { Gru } from "./layer.js";
 /** GRU (PyTorch `nn.GRU(d, d)`, one layer), models.md §5.3. */
 export const gruDefinition: ModelDefinition<GruConfig> = {
   id: "gru",
+  referenceNames: ["gru"],
   description: "GRU (PyTorch convention): gates r, z, n with the reset applied after the recurrent matmul; outputs h_t.",
   schema: gruSchema,
   defaults: gruDefaults,

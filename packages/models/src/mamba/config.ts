@@ -1,4 +1,5 @@
-import { SelectivError, init, type ConfigSchema, type Initializer } from "@selectiv/core";
+import { SelectivError, type ConfigSchema } from "@selectiv/core";
+import { dtInitSchema } from "../shared/dt-init.js";
 
 /** Mamba-1 settings; the defaults are the reference's arguments and mamba_ssm's defaults (models.md §4.1). */
 export interface MambaConfig {
@@ -16,13 +17,6 @@ export interface MambaConfig {
   dtMax: number;
   dtInitFloor: number;
 }
-
-/** The Δ-initialisation fields shared with Mamba2 (§4.1, §4.2). */
-export const dtInitSchema: ConfigSchema = {
-  dtMin: { type: "number", min: 0, exclusiveMin: true, description: "lower end of the log-uniform Δ at init" },
-  dtMax: { type: "number", min: 0, exclusiveMin: true, description: "upper end of the log-uniform Δ at init" },
-  dtInitFloor: { type: "number", min: 0, exclusiveMin: true, description: "floor of the Δ drawn at init" },
-};
 
 export const mambaSchema: ConfigSchema = {
   dState: { type: "int", min: 1, max: 4096, description: "state size N per channel" },
@@ -47,19 +41,4 @@ export function mambaWidths(d: number, config: MambaConfig): { inner: number; dt
   const inner = d * config.expand;
   if (!Number.isInteger(inner)) throw new SelectivError(`mamba: inner width d·expand = ${inner} must be an integer`);
   return { inner, dtRank: config.dtRank === 0 ? Math.ceil(d / 16) : config.dtRank };
-}
-
-/**
- * The dt bias at init (§4.1, §9.3): softplus⁻¹(Δ₀) with Δ₀ log-uniform in [dtMin, dtMax], floored at dtInitFloor,
- * one draw per element. softplus⁻¹(Δ) = log(expm1(Δ)) stays accurate for tiny Δ.
- */
-export function dtBiasInit(config: { dtMin: number; dtMax: number; dtInitFloor: number }, what: string): Initializer {
-  if (!(config.dtMin <= config.dtMax)) {
-    throw new SelectivError(`${what}: dtMin = ${config.dtMin} must not exceed dtMax = ${config.dtMax}`);
-  }
-  const [lo, hi] = [Math.log(config.dtMin), Math.log(config.dtMax)];
-  return init.byIndex((_, rng) => {
-    const dt = Math.max(Math.exp(lo + (hi - lo) * rng.next()), config.dtInitFloor);
-    return Math.log(Math.expm1(dt));
-  });
 }

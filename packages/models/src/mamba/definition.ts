@@ -5,6 +5,8 @@ import { Mamba } from "./layer.js";
 /** Mamba-1 (mamba_ssm `mamba_simple.Mamba`), models.md §4.1. */
 export const mambaDefinition: ModelDefinition<MambaConfig> = {
   id: "mamba",
+  referenceNames: ["mamba"],
+  referenceArguments: { d_state: "dState", dt_rank: "dtRank" },
   description:
     "Mamba-1 (mamba_ssm): selective SSM with a decay exp(Δ_t[e]·A[e,n]) per channel and state index, D skip, SiLU(z) output gate.",
   schema: mambaSchema,

@@ -13,7 +13,8 @@ import {
   type LayerState,
   type SequenceLayer,
 } from "@selectiv/core";
-import { dtBiasInit, mambaWidths, type MambaConfig } from "./config.js";
+import { dtBiasInit } from "../shared/dt-init.js";
+import { mambaWidths, type MambaConfig } from "./config.js";
 
 /** The scan's per-step inputs x, Δ, B_t, C_t, with the time axis present ([B, T, ·]) or not ([B, ·]). */
 interface ScanParts<T extends tf.Tensor> {

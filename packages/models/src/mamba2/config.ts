@@ -1,5 +1,5 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
-import { dtInitSchema } from "../mamba/config.js";
+import { dtInitSchema } from "../shared/dt-init.js";
 
 /** Mamba2 settings; the defaults are the reference's arguments and mamba_ssm's defaults (models.md §4.2). */
 export interface Mamba2Config {

@@ -5,6 +5,8 @@ import { Mamba2 } from "./layer.js";
 /** Mamba2 (mamba_ssm `mamba2.Mamba2`), models.md §4.2. */
 export const mamba2Definition: ModelDefinition<Mamba2Config> = {
   id: "mamba2",
+  referenceNames: ["mamba2"],
+  referenceArguments: { d_state: "dState" },
   description: "Mamba2 (mamba_ssm, SSD): scalar decay exp(Δ_t·a_h) per head, B/C shared by all heads, RMSNorm(y ⊙ SiLU(z)) readout.",
   schema: mamba2Schema,
   defaults: mamba2Defaults,

@@ -16,7 +16,7 @@ import {
   type LayerState,
   type SequenceLayer,
 } from "@selectiv/core";
-import { dtBiasInit } from "../mamba/config.js";
+import { dtBiasInit } from "../shared/dt-init.js";
 import { mamba2Widths, type Mamba2Config } from "./config.js";
 
 /**

@@ -5,6 +5,7 @@ import { MesaNet } from "./layer.js";
 /** MesaNet (fla `MesaNet`), models.md §3.6. */
 export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
   id: "mesa-net",
+  referenceNames: ["mesa_net"],
   description:
     "MesaNet (fla): states G = Σ decayed β k kᵀ and M = Σ decayed β k vᵀ per head, readout M_tᵀ (G_t + Diag(λ))⁻¹ q_t by 30 CG steps.",
   schema: mesaNetSchema,

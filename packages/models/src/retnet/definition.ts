@@ -6,6 +6,7 @@ import { MultiScaleRetention } from "./layer.js";
 /** RetNet (fla MultiScaleRetention), models.md §3.2. */
 export const retNetDefinition: ModelDefinition<RetNetConfig> = {
   id: "retnet",
+  referenceNames: ["retnet"],
   description: "RetNet (fla MultiScaleRetention): fixed per-head decay γ_h = 1 − 2^{−5−h}, RoPE on q and k, gated RMSNorm readout.",
   schema: retNetSchema,
   defaults: retNetDefaults,

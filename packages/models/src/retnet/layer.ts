@@ -1,4 +1,5 @@
 import {
+  Rotary,
   linearRecurrence,
   recurrenceStep,
   splitHeads,
@@ -10,7 +11,6 @@ import {
 } from "@selectiv/core";
 import { FlaLayerBase, NormedOutput, QkvPaths, outputGateProjection, qkvProjections, scaleQuery, stepHeads } from "../shared/fla-parts.js";
 import { retentionLogDecays, type RetNetConfig } from "./config.js";
-import { Rotary } from "./rotary.js";
 
 /**
  * Multi-scale retention (fla `MultiScaleRetention`, models.md §3.2). Per head h, with a fixed decay

@@ -5,6 +5,8 @@ import { S4d } from "./layer.js";
 /** S4D (the reference's `S4D` layer), models.md §5.2. */
 export const s4dDefinition: ModelDefinition<S4dConfig> = {
   id: "s4d",
+  referenceNames: ["s4"],
+  referenceArguments: { d_state: "dState" },
   description: "S4D: LTI complex-diagonal SSM per channel (ZOH), causal convolution with K[l] = 2Re Σ C' z^l, GELU, GLU output.",
   schema: s4dSchema,
   defaults: s4dDefaults,

@@ -20,7 +20,7 @@ import {
   type SequenceLayer,
   type TransitionKind,
 } from "@selectiv/core";
-import { WIDER_LAYER, checkParameterCount, contractConfig } from "@selectiv/core/testkit";
+import { WIDER_LAYER, checkParameterCount, contractConfig, type KernelChoice } from "@selectiv/core/testkit";
 import { registerModels } from "../index.js";
 
 export const VALUE_TOLERANCE = 1e-5;
@@ -42,8 +42,24 @@ export function relativeDiff(a: tf.Tensor, reference: tf.Tensor): number {
   });
 }
 
-function allFinite(x: tf.Tensor): boolean {
+/** Whether every element of x is finite. */
+export function allFinite(x: tf.Tensor): boolean {
   return tf.tidy(() => tf.all(tf.isFinite(x)).dataSync()[0] === 1);
+}
+
+/**
+ * Runs `body` with the training form's kernel choice forced, as the contract kit's KERNEL_CHOICES do: "fused" (the
+ * CPU kernels) or "ops" (the TF-op forms the GPU backends use).
+ */
+export function withKernels<T>(kernels: KernelChoice, body: () => T): T {
+  const saved = process.env.SELECTIV_KERNELS;
+  process.env.SELECTIV_KERNELS = kernels;
+  try {
+    return body();
+  } finally {
+    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
+    else process.env.SELECTIV_KERNELS = saved;
+  }
 }
 
 /** max |x|. */
@@ -98,11 +114,14 @@ export class TestLayer<L extends SequenceLayer = SequenceLayer> {
     expected.dispose();
   }
 
-  /** Loss = Σ w ⊙ y with fixed, distinct weights, and its gradients by parameter name (and "input"). */
-  valueAndGradients(x: tf.Variable, form: ComputeForm): { output: tf.Tensor; grads: Map<string, tf.Tensor> } {
+  /**
+   * Loss = Σ w ⊙ y with fixed, distinct weights, and its gradients by parameter name (and "input"). A layer with
+   * dropout draws its mask from `dropoutSeed`.
+   */
+  valueAndGradients(x: tf.Variable, form: ComputeForm, dropoutSeed?: number): { output: tf.Tensor; grads: Map<string, tf.Tensor> } {
     let output: tf.Tensor | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const y = this.layer.forward(x as unknown as tf.Tensor3D, { training: true, form });
+      const y = this.layer.forward(x as unknown as tf.Tensor3D, { training: true, form, dropoutSeed });
       output = tf.keep(y);
       const weights = tf.sin(tf.mul(tf.range(0, y.size).reshape(y.shape), 0.37));
       return tf.sum(tf.mul(y, weights)) as tf.Scalar;
@@ -117,11 +136,12 @@ export class TestLayer<L extends SequenceLayer = SequenceLayer> {
   /**
    * The chunked and stepwise forms of this (possibly edited) layer on x: outputs and the gradients w.r.t. every
    * parameter and the input. Each gradient is compared at its own scale, floored at `gradientFloor` times the
-   * largest gradient (for gradients that are exactly 0 in the oracle).
+   * largest gradient (for gradients that are exactly 0 in the oracle). With dropout, both forms use the mask of
+   * `dropoutSeed`.
    */
-  compareForms(x: tf.Variable, gradientFloor = 0): FormComparison {
-    const chunked = this.valueAndGradients(x, "chunked");
-    const stepwise = this.valueAndGradients(x, "stepwise");
+  compareForms(x: tf.Variable, gradientFloor = 0, dropoutSeed?: number): FormComparison {
+    const chunked = this.valueAndGradients(x, "chunked", dropoutSeed);
+    const stepwise = this.valueAndGradients(x, "stepwise", dropoutSeed);
     const names = [...this.store.names.map((name) => name.replace(/^layer\./, "")), "input"];
     expect([...chunked.grads.keys()].sort()).toEqual([...names].sort());
     expect([...stepwise.grads.keys()].sort()).toEqual([...names].sort());
@@ -140,8 +160,11 @@ export class TestLayer<L extends SequenceLayer = SequenceLayer> {
   }
 
   /** compareForms: finite, outputs within VALUE_TOLERANCE, gradients within GRADIENT_TOLERANCE or `looser[name]`. */
-  expectFormsAgree(x: tf.Variable, options: { gradientFloor?: number; looser?: Readonly<Record<string, number>> } = {}): void {
-    const r = this.compareForms(x, options.gradientFloor);
+  expectFormsAgree(
+    x: tf.Variable,
+    options: { gradientFloor?: number; looser?: Readonly<Record<string, number>>; dropoutSeed?: number } = {},
+  ): void {
+    const r = this.compareForms(x, options.gradientFloor, options.dropoutSeed);
     expect(r.finite).toBe(true);
     expect(r.output).toBeLessThan(VALUE_TOLERANCE);
     for (const [name, diff] of r.gradients) expect(diff, name).toBeLessThan(options.looser?.[name] ?? GRADIENT_TOLERANCE);
@@ -199,6 +222,13 @@ export interface ModelTests<C extends Config, L extends SequenceLayer> {
   expectRegistered(transition: TransitionKind): void;
 }
 
+/** The built-in model `id` as the model registry holds it after registerModels (a fresh selectiv container). */
+export function builtInModel(id: string): ModelDefinition {
+  const c = createSelectivContainer(rootContainer);
+  registerModels(c);
+  return c.resolve<ModelRegistry>(Tokens.ModelRegistry).get(id);
+}
+
 export function modelTests<C extends Config, L extends SequenceLayer>(definition: ModelDefinition<C>): ModelTests<C, L> {
   const build = (d: number, heads: number, seed: number, overrides: Partial<C> = {}, dropout = 0): TestLayer<L> => {
     const store = new ParameterStore(seed);
@@ -242,9 +272,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
       expect(() => build(d, heads, 1)).toThrow(message);
     },
     expectRegistered(transition) {
-      const c = createSelectivContainer(rootContainer);
-      registerModels(c);
-      const registered = c.resolve<ModelRegistry>(Tokens.ModelRegistry).get(definition.id);
+      const registered = builtInModel(definition.id);
       expect(registered.taxonomy.transition).toBe(transition);
       expect(registered.defaults).toEqual(definition.defaults);
     },
@@ -252,7 +280,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
 }
 
 /**
- * The forget gate of Gated DeltaNet / DeltaProduct (gated-delta-net/gate.ts, models.md §3.4) in a built layer at
+ * The forget gate of Gated DeltaNet / DeltaProduct (shared/forget-gate.ts, models.md §3.4) in a built layer at
  * d = 64, H = 16: A = exp(A_log) ∈ (0, 16] and softplus(dt_bias) ∈ [1e-3, 0.1], so α ≈ exp(−A·dt₀) ∈ (0, 1).
  */
 export function expectForgetGateInitRanges(tests: ModelTests<Config, SequenceLayer>): void {

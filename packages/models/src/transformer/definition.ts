@@ -5,6 +5,8 @@ import { TransformerDecoderLayer } from "./layer.js";
 /** The reference's Transformer decoder layer, models.md §5.1. */
 export const transformerDefinition: ModelDefinition<TransformerConfig> = {
   id: "transformer",
+  referenceNames: ["transformer"],
+  referenceArguments: { rope_base: "ropeBase" },
   description:
     "Transformer decoder layer (reference): q/k RMSNorm + RoPE (base 1000), causal softmax attention, normed attention branch, SwiGLU FFN.",
   schema: transformerSchema,

@@ -1,5 +1,6 @@
 import {
   Linear,
+  Rotary,
   attentionStep,
   causalAttention,
   init,
@@ -12,7 +13,6 @@ import {
   type SequenceLayer,
   dropout,
 } from "@selectiv/core";
-import { Rotary } from "../retnet/rotary.js";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
 
 /** The reference's RMSNorm (models.md §2): x / (‖x‖₂/√D + eps) ⊙ w, eps added to the RMS outside the root. */

@@ -1,3 +1,4 @@
+// The Mamba2-style per-head forget gate of the gated delta-rule layers (Gated DeltaNet, Gated DeltaProduct).
 import { Linear, init, tf, type Initializer, type ParameterScope } from "@selectiv/core";
 
 /**

@@ -1,4 +1,5 @@
-import { SelectivError, tf } from "@selectiv/core";
+import { SelectivError } from "../errors.js";
+import { tf } from "../tf.js";
 
 /**
  * Rotary position embeddings over the whole head dim, halves (GPT-NeoX) layout (models.md §2).
