@@ -1,4 +1,4 @@
-// Data-generation throughput of the paper's Task-1 grammar (tasks.md §5: amb 40, depth 40, alphabet 41).
+// Data-generation throughput of the paper's Task-1 grammar (docs/spec/TASKS.md §5: amb 40, depth 40, alphabet 41).
 // Build first: npx tsc -b packages/core packages/tasks
 import { pathToFileURL } from "node:url";
 import { createGrammarTask, generateGrammar, grammarRng, task1Definition } from "../packages/tasks/dist/index.js";

@@ -1,4 +1,4 @@
-// Peak memory of Task-4 evaluation per model at the longest test gap (tasks.md §5: Task-2 models tested at gaps up to
+// Peak memory of Task-4 evaluation per model at the longest test gap (docs/spec/TASKS.md §5: Task-2 models tested at gaps up to
 // 10× the longest training gap; 100 steps per symbol at the paper's settings, ~20,000-step sequences).
 //   pnpm bench task4-memory [--models gla,mamba] [--preset quick|paper] [--backend wasm|cpu] [--batches 3]
 //                           [--variants longest|all] [--json FILE]

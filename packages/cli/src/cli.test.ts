@@ -149,7 +149,7 @@ describe("selectiv models/tasks list", () => {
     expect(r.status, r.stderr).toBe(0);
     const gla = (JSON.parse(r.stdout) as { models: Record<string, unknown>[] }).models.find((m) => m.id === "gla")!;
     expect(gla.transition).toBe("diagonal");
-    expect(gla.parametersPerLayer).toBe(536_960); // models.md §7.2
+    expect(gla.parametersPerLayer).toBe(536_960); // docs/spec/MODELS.md §7.2
   });
 
   it("lists task1", () => {

@@ -1,4 +1,4 @@
-// End-to-end test of the prediction objective (tasks.md §4) through the built `selectiv` command.
+// End-to-end test of the prediction objective (docs/spec/TASKS.md §4) through the built `selectiv` command.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -18,7 +18,7 @@ function handBatch(): Batch {
   };
 }
 
-describe("window accuracy (tasks.md §4)", () => {
+describe("window accuracy (docs/spec/TASKS.md §4)", () => {
   it("sums probabilities over the window before the argmax", async () => {
     // Step 0 is confidently right, steps 1 and 2 mildly wrong: a per-step vote says class 0, but summed
     // probabilities say class 1 (0.95 + 0.45 + 0.45 = 1.85 > 1.15).
@@ -64,7 +64,7 @@ describe("masked cross-entropy", () => {
   });
 });
 
-describe("KL divergence of prediction mode (tasks.md §4)", () => {
+describe("KL divergence of prediction mode (docs/spec/TASKS.md §4)", () => {
   // Two target rows over 3 classes: a branching row and the one-hot row of "#".
   const rows = Float32Array.from([0, 0.5, 0.5, 1, 0, 0]);
   const eps = KL_TARGET_EPSILON;

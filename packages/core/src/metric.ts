@@ -2,7 +2,7 @@ import type { Batch } from "./task.js";
 import { tf } from "./tf.js";
 
 /**
- * Cross-entropy of per-step logits against per-step targets, summed over valid steps (tasks.md §4).
+ * Cross-entropy of per-step logits against per-step targets, summed over valid steps (docs/spec/TASKS.md §4).
  * Divide by the valid-step count for the mean. The target log-probability is picked with a one-hot product
  * (gather has no gradient on wasm).
  */
@@ -27,7 +27,7 @@ export function windowMatrix(batch: Batch): tf.Tensor3D {
 }
 
 /**
- * Symbol accuracy (tasks.md §4): sum the softmax probabilities over each symbol's evaluation window, take the
+ * Symbol accuracy (docs/spec/TASKS.md §4): sum the softmax probabilities over each symbol's evaluation window, take the
  * argmax, compare with the symbol's class. Returns counts so batches can be pooled.
  */
 export async function windowAccuracyCounts(logits: tf.Tensor3D, batch: Batch): Promise<{ correct: number; total: number }> {
@@ -89,7 +89,7 @@ export function smoothedDistributions(rows: Float32Array, numClasses: number): S
 }
 
 /**
- * KL divergence of prediction mode (tasks.md §4): Σ over the batch's masked steps of KL(p̃_t ‖ softmax(logits_t)),
+ * KL divergence of prediction mode (docs/spec/TASKS.md §4): Σ over the batch's masked steps of KL(p̃_t ‖ softmax(logits_t)),
  * where p̃_t is step t's target distribution smoothed as the reference does. Returns the sum and the (mask-weighted)
  * step count, so batches can be pooled into a mean per step (the reference's `batchmean` over masked steps).
  */

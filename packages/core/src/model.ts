@@ -3,7 +3,7 @@ import type { ParameterScope } from "./nn/parameters.js";
 import type { PresetName } from "./task.js";
 import type { tf } from "./tf.js";
 
-/** How the transition A_t of S_t = A_t ∘ S_{t−1} + B_t acts on the state (models.md §8). */
+/** How the transition A_t of S_t = A_t ∘ S_{t−1} + B_t acts on the state (docs/spec/MODELS.md §8). */
 export type TransitionKind =
   | "identity"
   | "constant-scalar"
@@ -76,7 +76,7 @@ export interface ModelDefinition<C extends Config = Config> {
   readonly presets?: Readonly<Partial<Record<PresetName, Partial<C>>>>;
   readonly taxonomy: Taxonomy;
   createLayer(context: LayerBuildContext, config: C): SequenceLayer;
-  /** Closed-form parameters per layer (models.md §7.1); tests check it against the built layer. */
+  /** Closed-form parameters per layer (docs/spec/MODELS.md §7.1); tests check it against the built layer. */
   parametersPerLayer(d: number, heads: number, config: C): number;
   /**
    * Width-sized floats one layer keeps per step (batch × time position) through a forward and backward pass;

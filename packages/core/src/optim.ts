@@ -1,7 +1,7 @@
 import { tf } from "./tf.js";
 import { sumOfTensors } from "./nn/layers.js";
 
-/** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (tasks.md §5). */
+/** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (docs/spec/TASKS.md §5). */
 export function learningRateAt(step: number, peak: number, warmup: number, total: number): number {
   if (warmup > 0 && step < warmup) return (peak * (step + 1)) / warmup;
   const span = Math.max(1, total - warmup);

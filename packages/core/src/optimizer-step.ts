@@ -125,7 +125,7 @@ export interface TrainingStepOptions {
 }
 
 /**
- * One optimiser step: mean cross-entropy over the batch's valid steps (tasks.md §4), its gradient summed over
+ * One optimiser step: mean cross-entropy over the batch's valid steps (docs/spec/TASKS.md §4), its gradient summed over
  * micro-batches (each pass divides by the whole batch's step count, so the sum is the full-batch gradient),
  * global-norm clipping, Adam. Adam state is keyed by parameter path (`variables`: path → variable).
  * Asynchronous because the loss and norm are read back with data() (webgpu in Node has no synchronous read);

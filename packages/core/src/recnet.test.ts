@@ -3,7 +3,7 @@ import { RecNet, headsForWidth } from "./recnet.js";
 import { tf } from "./tf.js";
 import { tiny } from "./tiny-model.fixture.js";
 
-describe("RecNet wrapper (models.md §1)", () => {
+describe("RecNet wrapper (docs/spec/MODELS.md §1)", () => {
   const shape = { inputSize: 5, numClasses: 7, width: 8, layers: 2, heads: 2, dropout: 0.2 };
 
   it("has encoder + layers + LayerNorms + decoder parameters, initialised from the seed", () => {
@@ -38,7 +38,7 @@ describe("RecNet wrapper (models.md §1)", () => {
     net.dispose();
   });
 
-  it("picks heads like the reference (models.md §0)", () => {
+  it("picks heads like the reference (docs/spec/MODELS.md §0)", () => {
     const table: [number, number][] = [
       [64, 4],
       [256, 4],

@@ -6,7 +6,7 @@ import { ParameterStore } from "./nn/parameters.js";
 import { tf } from "./tf.js";
 
 /**
- * Heads for width d (models.md §0, the reference's get_num_heads with max head size 128): 4 while d/4 ≤ 128,
+ * Heads for width d (docs/spec/MODELS.md §0, the reference's get_num_heads with max head size 128): 4 while d/4 ≤ 128,
  * else the smallest power of two ≥ 4 that divides d with d/H ≤ 128.
  */
 export function headsForWidth(d: number, maxHeadSize = 128): number {
@@ -25,7 +25,7 @@ export interface RecNetShape {
 }
 
 /**
- * The reference's RecNet wrapper (models.md §1): Linear encoder, then per layer the post-norm residual
+ * The reference's RecNet wrapper (docs/spec/MODELS.md §1): Linear encoder, then per layer the post-norm residual
  * h ← LayerNorm(h + Dropout(Layer(h))), then a Linear decoder at every step. The layers come from any
  * registered ModelDefinition.
  */

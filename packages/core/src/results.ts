@@ -13,7 +13,7 @@ export interface EvaluationRecord {
   /** Window accuracy (classification); NaN in prediction mode. */
   testAccuracy: number;
   majorityBaseline: number;
-  /** Prediction mode: mean KL divergence per masked test step (tasks.md §4); absent in classification. */
+  /** Prediction mode: mean KL divergence per masked test step (docs/spec/TASKS.md §4); absent in classification. */
   testKl?: number;
   gradNorm: number;
   wallSeconds: number;
@@ -113,7 +113,7 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Prediction runs' columns, added after bestTestLoss when some run in the folder has them (tasks.md §4). */
+/** Prediction runs' columns, added after bestTestLoss when some run in the folder has them (docs/spec/TASKS.md §4). */
 const KL_COLUMNS: (keyof RunResult)[] = ["objective", "testKl", "bestTestKl"];
 
 /**

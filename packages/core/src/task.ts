@@ -4,7 +4,7 @@ export type Split = "train" | "test";
 export type PresetName = "smoke" | "quick" | "paper";
 
 /**
- * What a task trains and measures (tasks.md §4). `classification`: per-step class targets, window accuracy.
+ * What a task trains and measures (docs/spec/TASKS.md §4). `classification`: per-step class targets, window accuracy.
  * `prediction`: per-step targets are the next symbol, and the metric is the KL divergence from each step's true
  * next-symbol distribution (`Batch.targetDistributions`) to the model's softmax.
  */
@@ -25,7 +25,7 @@ export const PRESET_NAMES: readonly PresetName[] = ["smoke", "quick", "paper"];
 
 /**
  * A padded batch of samples, laid out row-major. B = size, T = steps (the longest sample), F = inputSize,
- * S = maxSymbols. Evaluation windows (tasks.md §3): a symbol's own step plus the gap that follows it.
+ * S = maxSymbols. Evaluation windows (docs/spec/TASKS.md §3): a symbol's own step plus the gap that follows it.
  */
 export interface Batch {
   readonly size: number;

@@ -6,7 +6,7 @@ export interface TrainingConfig {
   [key: string]: number | boolean | string;
   width: number;
   layers: number;
-  /** 0 = the reference rule (models.md §0). */
+  /** 0 = the reference rule (docs/spec/MODELS.md §0). */
   heads: number;
   batchSize: number;
   /** Samples per forward/backward pass (gradients summed over passes); 0 = automatic (optimizer-step.ts). */
@@ -65,7 +65,7 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
   evalBatchSize: 100,
 };
 
-/** Training overrides per preset; `paper` follows tasks.md §5 (8 layers, batch 64, dropout 0.2, eval every 5,000). */
+/** Training overrides per preset; `paper` follows docs/spec/TASKS.md §5 (8 layers, batch 64, dropout 0.2, eval every 5,000). */
 export const TRAINING_PRESETS: Record<PresetName, Partial<TrainingConfig>> = {
   smoke: { width: 16, layers: 1, batchSize: 8, lr: 5e-3, warmupSteps: 2, evalBatchSize: 16 },
   quick: { width: 64, layers: 2, batchSize: 32, lr: 3e-3, warmupSteps: 10, evalEvery: 1600 },

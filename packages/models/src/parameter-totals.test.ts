@@ -1,4 +1,4 @@
-// RecNet totals at the paper's shape (models.md §7.2): width 256, 8 layers, 41 inputs, 1601 classes, d_state 128.
+// RecNet totals at the paper's shape (docs/spec/MODELS.md §7.2): width 256, 8 layers, 41 inputs, 1601 classes, d_state 128.
 import "reflect-metadata";
 import { type ModelRegistry, RecNet, Tokens, createSelectivContainer } from "@selectiv/core";
 import { container as root } from "tsyringe";
@@ -23,7 +23,7 @@ const container = createSelectivContainer(root);
 registerModels(container);
 const registry = container.resolve<ModelRegistry>(Tokens.ModelRegistry);
 
-describe("RecNet parameter totals at d = 256 (models.md §7.2)", () => {
+describe("RecNet parameter totals at d = 256 (docs/spec/MODELS.md §7.2)", () => {
   it("every model of the §7.2 table is registered", () => {
     expect(registry.ids()).toEqual(expect.arrayContaining(Object.keys(TOTALS)));
   });

@@ -27,7 +27,7 @@ export interface RunRecord {
   readonly bestTestAccuracy: number;
   readonly testLoss: number;
   readonly majorityBaseline: number;
-  /** Prediction runs (tasks.md §4): mean test KL divergence per step at the end, and the lowest; NaN otherwise. */
+  /** Prediction runs (docs/spec/TASKS.md §4): mean test KL divergence per step at the end, and the lowest; NaN otherwise. */
   readonly testKl: number;
   readonly bestTestKl: number;
   readonly wallSeconds: number;

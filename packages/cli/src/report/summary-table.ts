@@ -17,7 +17,7 @@ function formatSeeds(row: SummaryRow): string {
   return row.diverged ? `${seeds} (${row.diverged} diverged)` : seeds;
 }
 
-/** Whether some row has a KL divergence (prediction runs, tasks.md §4): the tables then get KL columns. */
+/** Whether some row has a KL divergence (prediction runs, docs/spec/TASKS.md §4): the tables then get KL columns. */
 export function hasKl(rows: readonly SummaryRow[]): boolean {
   return rows.some((r) => r.testKl.n > 0);
 }

@@ -3,7 +3,7 @@ import { tf } from "../tf.js";
 /**
  * Causal softmax attention per head: softmax(q kᵀ · scale + causal mask) v, for q, k [B, H, T, D] and
  * v [B, H, T, Dv]. Queries are processed in blocks of `queryBlock` rows so the score matrix is at most
- * [B, H, queryBlock, T] (models.md §9.3: the full [B,H,T,T] is ~1.2G floats at T ≈ 2.2k). With `inference`
+ * [B, H, queryBlock, T] (docs/spec/MODELS.md §9.3: the full [B,H,T,T] is ~1.2G floats at T ≈ 2.2k). With `inference`
  * (no gradient wanted) each block's scores are freed once its output exists, so memory stays at one block's
  * scores whatever T; a gradient needs them all.
  */

@@ -61,7 +61,7 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Depthwise causal convolution over time (models.md §2): y_t[c] = act(Σ_j w[j, c] x_{t−K+1+j}[c] + b[c]),
+ * Depthwise causal convolution over time (docs/spec/MODELS.md §2): y_t[c] = act(Σ_j w[j, c] x_{t−K+1+j}[c] + b[c]),
  * built from K shifted slices (wasm cannot train conv1d). Tap K−1 multiplies the current step.
  */
 export class ShortConv {
@@ -114,7 +114,7 @@ export class ShortConv {
   }
 }
 
-/** RMSNorm over the last axis (fla, models.md §2): x / sqrt(mean(x²) + eps) ⊙ w. */
+/** RMSNorm over the last axis (fla, docs/spec/MODELS.md §2): x / sqrt(mean(x²) + eps) ⊙ w. */
 export class RMSNorm {
   readonly weight: tf.Variable;
 

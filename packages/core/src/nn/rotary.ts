@@ -2,7 +2,7 @@ import { SelectivError } from "../errors.js";
 import { tf } from "../tf.js";
 
 /**
- * Rotary position embeddings over the whole head dim, halves (GPT-NeoX) layout (models.md §2).
+ * Rotary position embeddings over the whole head dim, halves (GPT-NeoX) layout (docs/spec/MODELS.md §2).
  * direction +1 is fla's rotation by +θ:  x¹cosθ − x²sinθ ‖ x²cosθ + x¹sinθ;
  * direction −1 is the reference Transformer's rotation by −θ:  x¹cosθ + x²sinθ ‖ −x¹sinθ + x²cosθ.
  * θ_{t,j} = t · base^(−2j/D), j = 0..D/2−1. Angles are formed as one fp32 product position · inv_freq on both the

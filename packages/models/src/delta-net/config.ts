@@ -1,7 +1,7 @@
 import type { ConfigSchema } from "@selectiv/core";
 import { allowNegativeEigenvaluesSpec, flaSkeletonSchema, useOutputGateSpec, type FlaSkeletonConfig } from "../shared/fla-parts.js";
 
-/** DeltaNet settings; the defaults are the reference's constructor arguments and fla's defaults (models.md §3.3). */
+/** DeltaNet settings; the defaults are the reference's constructor arguments and fla's defaults (docs/spec/MODELS.md §3.3). */
 export interface DeltaNetConfig extends FlaSkeletonConfig {
   /** Chunk length C of the chunked training form (§6.2); the UT transform's tape grows as T·C². */
   chunkSize: number;

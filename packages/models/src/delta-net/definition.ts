@@ -3,14 +3,14 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { deltaNetDefaults, deltaNetSchema, type DeltaNetConfig } from "./config.js";
 import { DeltaNet } from "./layer.js";
 
-/** DeltaNet (fla), models.md §3.3. */
+/** DeltaNet (fla), docs/spec/MODELS.md §3.3. */
 export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
   id: "delta-net",
   referenceNames: ["delta_net"],
   description: "DeltaNet (fla): delta rule S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ with L2-normed q, k; RMSNorm readout.",
   schema: deltaNetSchema,
   defaults: deltaNetDefaults,
-  // models.md §8, DeltaNet row.
+  // docs/spec/MODELS.md §8, DeltaNet row.
   taxonomy: {
     transition: "householder",
     transitionDetail: "I − β_t k_t k_tᵀ (generalised Householder), β_t = σ(x_t W_b) ∈ (0,1) per head, eigenvalues in (0,1]",
@@ -23,7 +23,7 @@ export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
   },
   createLayer: (context, config) => new DeltaNet(context, config),
-  // models.md §3.3/§7.1: q, k (d·K each) + v (d·V) + b (d·H) + g (d·V, with the output gate) + o (V·d) + convs
+  // docs/spec/MODELS.md §3.3/§7.1: q, k (d·K each) + v (d·V) + b (d·H) + g (d·V, with the output gate) + o (V·d) + convs
   // (K_conv·(2K + V)) + norm (V/H). 6d² + dH + 16d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
     const { keyDim, valueDim, headValueDim } = flaWidths("delta-net", d, heads, config);

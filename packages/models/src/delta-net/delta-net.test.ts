@@ -1,4 +1,4 @@
-// DeltaNet (models.md §3.3): the model contract from @selectiv/core/testkit, then what is particular to DeltaNet:
+// DeltaNet (docs/spec/MODELS.md §3.3): the model contract from @selectiv/core/testkit, then what is particular to DeltaNet:
 // the nearly singular UT transform of §9.5, a plain-JS reading of §3.3, the §7 figures and the init.
 import { describe, expect, it } from "vitest";
 import { Rng, tf } from "@selectiv/core";
@@ -20,7 +20,7 @@ describeModelContract(deltaNetDefinition, {
   },
 });
 
-describe("DeltaNet layer (models.md §3.3, §9.5): extreme gates", () => {
+describe("DeltaNet layer (docs/spec/MODELS.md §3.3, §9.5): extreme gates", () => {
   it("nearly parallel keys with β ≈ 1 (a nearly singular I + A in the UT transform): finite and agreeing", () => {
     const [d, heads] = [16, 2];
     const built = model.build(d, heads, 6, { useShortConv: false });
@@ -78,7 +78,7 @@ describe("DeltaNet layer: values match a plain-JS reading of §3.3", () => {
   });
 });
 
-describe("DeltaNet parameters (models.md §3.3, §7)", () => {
+describe("DeltaNet parameters (docs/spec/MODELS.md §3.3, §7)", () => {
   it("parametersPerLayer = 6d² + dH + 16d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 6 * d * d + d * h + 16 * d + (2 * d) / h);
   });

@@ -23,7 +23,7 @@ import {
 import type { DeltaNetConfig } from "./config.js";
 
 /**
- * DeltaNet (fla `DeltaNet`, models.md §3.3). Per head, with L2-normalised keys and queries:
+ * DeltaNet (fla `DeltaNet`, docs/spec/MODELS.md §3.3). Per head, with L2-normalised keys and queries:
  *   S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ,  o_t = S_tᵀ q̂_t,  q̂ = q/√d_k,
  * then a per-head RMSNorm (no output gate by default) and o_proj. Parameter names follow fla's module names.
  */

@@ -1,7 +1,7 @@
 import type { ConfigSchema } from "@selectiv/core";
 import { allowNegativeEigenvaluesSpec, flaSkeletonSchema, useOutputGateSpec, type FlaSkeletonConfig } from "../shared/fla-parts.js";
 
-/** Gated DeltaNet settings; the defaults are the reference's constructor arguments and fla's defaults (models.md §3.4). */
+/** Gated DeltaNet settings; the defaults are the reference's constructor arguments and fla's defaults (docs/spec/MODELS.md §3.4). */
 export interface GatedDeltaNetConfig extends FlaSkeletonConfig {
   /** Key width K = expandK · d (the reference's head_dim = d/H gives K = d). */
   expandK: number;

@@ -3,7 +3,7 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaNetDefaults, gatedDeltaNetSchema, type GatedDeltaNetConfig } from "./config.js";
 import { GatedDeltaNet } from "./layer.js";
 
-/** Gated DeltaNet (fla), models.md §3.4. */
+/** Gated DeltaNet (fla), docs/spec/MODELS.md §3.4. */
 export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
   id: "gated-delta-net",
   referenceNames: ["gated_delta_net"],
@@ -11,7 +11,7 @@ export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
     "Gated DeltaNet (fla): S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ with a Mamba2-style scalar decay per head; gated RMSNorm readout.",
   schema: gatedDeltaNetSchema,
   defaults: gatedDeltaNetDefaults,
-  // models.md §8, Gated DeltaNet row.
+  // docs/spec/MODELS.md §8, Gated DeltaNet row.
   taxonomy: {
     transition: "gated-householder",
     transitionDetail: "α_t (I − β_t k_t k_tᵀ), α_t = exp(−exp(A_log)·softplus(x_t W_a + dt_bias)) and β_t = σ(x_t W_b) per head",
@@ -24,7 +24,7 @@ export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
   },
   createLayer: (context, config) => new GatedDeltaNet(context, config),
-  // models.md §3.4/§7.1: q, k (d·K each) + v (d·V) + a, b (d·H each) + A_log, dt_bias (H each) + g (d·V, with the
+  // docs/spec/MODELS.md §3.4/§7.1: q, k (d·K each) + v (d·V) + a, b (d·H each) + A_log, dt_bias (H each) + g (d·V, with the
   // output gate) + o (V·d) + convs (K_conv·(2K + V)) + norm (V/H). 8d² + 2dH + 2H + 16d + 2d/H with the reference's
   // arguments.
   parametersPerLayer: (d, heads, config) => {

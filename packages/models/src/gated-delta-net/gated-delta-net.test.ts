@@ -1,4 +1,4 @@
-// Gated DeltaNet (models.md §3.4): the model contract from @selectiv/core/testkit, then what is particular to it:
+// Gated DeltaNet (docs/spec/MODELS.md §3.4): the model contract from @selectiv/core/testkit, then what is particular to it:
 // the extreme gates of §9.5, a plain-JS reading of §3.4, the §7 figures and the A_log / dt_bias inits.
 import { describe, expect, it } from "vitest";
 import { Rng, tf } from "@selectiv/core";
@@ -21,7 +21,7 @@ describeModelContract(gatedDeltaNetDefinition, {
   },
 });
 
-describe("Gated DeltaNet layer (models.md §3.4, §9.5): extreme gates", () => {
+describe("Gated DeltaNet layer (docs/spec/MODELS.md §3.4, §9.5): extreme gates", () => {
   it("A_log = log 16, large a_proj inputs, log α from ≈ 0 down to < −200: finite and agreeing", () => {
     const [d, heads] = [16, 2];
     const built = model.build(d, heads, 5);
@@ -85,7 +85,7 @@ describe("Gated DeltaNet layer: values match a plain-JS reading of §3.4", () =>
   });
 });
 
-describe("Gated DeltaNet parameters (models.md §3.4, §7)", () => {
+describe("Gated DeltaNet parameters (docs/spec/MODELS.md §3.4, §7)", () => {
   it("parametersPerLayer = 8d² + 2dH + 2H + 16d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 8 * d * d + 2 * d * h + 2 * h + 16 * d + (2 * d) / h);
   });
@@ -100,7 +100,7 @@ describe("Gated DeltaNet parameters (models.md §3.4, §7)", () => {
   });
 });
 
-describe("Gated DeltaNet init (models.md §3.4)", () => {
+describe("Gated DeltaNet init (docs/spec/MODELS.md §3.4)", () => {
   it("every tensor but the RMSNorm weight (constant 1) moves with the seed; PyTorch default bounds", () => {
     // |w| ≤ 1/√fan_in (fan_in d = 16 for the projections; K = 4 for the convs).
     model.expectInit({ d: 16, heads: 2 }, { constants: { "o_norm.weight": 1 }, bounds: { "a_proj.weight": 0.25, "v_conv1d.weight": 0.5 } });

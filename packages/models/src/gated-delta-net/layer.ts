@@ -24,7 +24,7 @@ import { ForgetGate } from "../shared/forget-gate.js";
 import type { GatedDeltaNetConfig } from "./config.js";
 
 /**
- * Gated DeltaNet (fla `GatedDeltaNet`, models.md §3.4). Per head, with L2-normalised keys and queries:
+ * Gated DeltaNet (fla `GatedDeltaNet`, docs/spec/MODELS.md §3.4). Per head, with L2-normalised keys and queries:
  *   S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ,  o_t = S_tᵀ q̂_t,  q̂ = q/√d_k,
  * α_t = exp(−exp(A_log)·softplus(x_t W_a + dt_bias)), β_t = σ(x_t W_b); then a per-head RMSNorm ⊙ SiLU(x W_g) and
  * o_proj. Parameter names follow fla's module names.

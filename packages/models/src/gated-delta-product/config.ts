@@ -3,7 +3,7 @@ import { allowNegativeEigenvaluesSpec, flaSkeletonSchema, useOutputGateSpec, typ
 
 /**
  * Gated DeltaProduct settings; the defaults are the reference's constructor arguments (num_householder = 4) and
- * fla's defaults (models.md §3.5).
+ * fla's defaults (docs/spec/MODELS.md §3.5).
  */
 export interface GatedDeltaProductConfig extends FlaSkeletonConfig {
   /** n: Householder factors (micro-steps) per token, each with its own key, value and β. */

@@ -3,7 +3,7 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaProductDefaults, gatedDeltaProductSchema, type GatedDeltaProductConfig } from "./config.js";
 import { GatedDeltaProduct } from "./layer.js";
 
-/** Gated DeltaProduct (fla), models.md §3.5. */
+/** Gated DeltaProduct (fla), docs/spec/MODELS.md §3.5. */
 export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfig> = {
   id: "gated-delta-product",
   referenceNames: ["gated_delta_product", "gated_deltaproduct"],
@@ -11,7 +11,7 @@ export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfi
     "Gated DeltaProduct (fla): per token a scalar decay times a product of n = 4 generalised Householders (β ∈ (0,2)); gated RMSNorm readout.",
   schema: gatedDeltaProductSchema,
   defaults: gatedDeltaProductDefaults,
-  // models.md §8, Gated DeltaProduct row.
+  // docs/spec/MODELS.md §8, Gated DeltaProduct row.
   taxonomy: {
     transition: "householder-product",
     transitionDetail:
@@ -27,7 +27,7 @@ export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfi
   createLayer: (context, config) => new GatedDeltaProduct(context, config),
   // n Householder steps per token keep n times the delta rule's intermediates (measured: 840 at width 256).
   activationWidths: 900,
-  // models.md §3.5/§7.1: q (d·K) + k (d·nK) + v (d·nV) + b (d·nH) + forget gate (d·H + 2H) + g (d·V, with the output
+  // docs/spec/MODELS.md §3.5/§7.1: q (d·K) + k (d·nK) + v (d·nV) + b (d·nH) + forget gate (d·H + 2H) + g (d·V, with the output
   // gate) + o (V·d) + convs (K_conv·(K + nK + nV)) + norm (V/H).
   // (3n+5)d² + (n+1)dH + 2H + (12n+4)d + 2d/H; 17d² + 5dH + 2H + 52d + 2d/H at n = 4.
   parametersPerLayer: (d, heads, config) => {

@@ -1,4 +1,4 @@
-// Gated DeltaProduct (models.md §3.5): the model contract from @selectiv/core/testkit (with n = 4 micro-steps per
+// Gated DeltaProduct (docs/spec/MODELS.md §3.5): the model contract from @selectiv/core/testkit (with n = 4 micro-steps per
 // token, T = 1, 5, 16, 37 are 4 to 148 micro-steps against chunk 16), then what is particular to it: repeated
 // near-reflections (§9.5), n = 1 ≡ Gated DeltaNet, a plain-JS reading of §3.5, the §7 figures and the init.
 import { describe, expect, it } from "vitest";
@@ -27,7 +27,7 @@ describeModelContract(gatedDeltaProductDefinition, {
   },
 });
 
-describe("Gated DeltaProduct layer (models.md §3.5, §9.5)", () => {
+describe("Gated DeltaProduct layer (docs/spec/MODELS.md §3.5, §9.5)", () => {
   it("extreme gates (β ≈ 2 with nearly parallel keys, i.e. repeated near-reflections): finite and agreeing", () => {
     const [d, heads] = [16, 2];
     const built = model.build(d, heads, 6);
@@ -124,7 +124,7 @@ describe("Gated DeltaProduct layer: values match a plain-JS reading of §3.5", (
   }
 });
 
-describe("Gated DeltaProduct parameters (models.md §3.5, §7)", () => {
+describe("Gated DeltaProduct parameters (docs/spec/MODELS.md §3.5, §7)", () => {
   it("parametersPerLayer = 17d² + 5dH + 2H + 52d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 17 * d * d + 5 * d * h + 2 * h + 52 * d + (2 * d) / h);
   });
@@ -152,7 +152,7 @@ describe("Gated DeltaProduct parameters (models.md §3.5, §7)", () => {
   });
 });
 
-describe("Gated DeltaProduct init (models.md §3.4–§3.5)", () => {
+describe("Gated DeltaProduct init (docs/spec/MODELS.md §3.4–§3.5)", () => {
   it("every tensor but the RMSNorm weight (constant 1) moves with the seed; PyTorch default bounds", () => {
     // |w| ≤ 1/√fan_in (fan_in d = 16 for the projections; K = 4 for the convs).
     model.expectInit({ d: 16, heads: 2 }, { constants: { "o_norm.weight": 1 }, bounds: { "b_proj.weight": 0.25, "k_conv1d.weight": 0.5 } });

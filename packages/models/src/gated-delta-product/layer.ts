@@ -32,7 +32,7 @@ export interface MicroStepInputs {
 }
 
 /**
- * Gated DeltaProduct (fla `GatedDeltaProduct`, models.md §3.5). Per head and token, n delta-rule micro-steps:
+ * Gated DeltaProduct (fla `GatedDeltaProduct`, docs/spec/MODELS.md §3.5). Per head and token, n delta-rule micro-steps:
  *   S ← α_t S_{t−1};  for j = 1..n: S ← S + β_{t,j} k_{t,j} (v_{t,j} − Sᵀ k_{t,j})ᵀ;  S_t = S;  o_t = S_tᵀ q̂_t,
  * i.e. α_t times a product of n generalised Householders, β ∈ (0, 2). Then a per-head RMSNorm ⊙ SiLU(x W_g) and
  * o_proj. Parameter names follow fla's module names.

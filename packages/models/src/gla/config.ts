@@ -1,7 +1,7 @@
 import type { ConfigSchema } from "@selectiv/core";
 import { flaSkeletonSchema, useOutputGateSpec, type FlaSkeletonConfig } from "../shared/fla-parts.js";
 
-/** GLA settings; the defaults are the reference's constructor arguments and fla's defaults (models.md §3.1). */
+/** GLA settings; the defaults are the reference's constructor arguments and fla's defaults (docs/spec/MODELS.md §3.1). */
 export interface GlaConfig extends FlaSkeletonConfig {
   /** log α = logsigmoid(γ) / gateLogitNormalizer. */
   gateLogitNormalizer: number;

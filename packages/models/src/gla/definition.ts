@@ -3,14 +3,14 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { glaDefaults, glaSchema, type GlaConfig } from "./config.js";
 import { GatedLinearAttention } from "./layer.js";
 
-/** Gated Linear Attention (fla), models.md §3.1. */
+/** Gated Linear Attention (fla), docs/spec/MODELS.md §3.1. */
 export const glaDefinition: ModelDefinition<GlaConfig> = {
   id: "gla",
   referenceNames: ["gla"],
   description: "Gated Linear Attention (fla): per-key-channel data-dependent decay α = σ(low-rank gate)^{1/16}, gated RMSNorm readout.",
   schema: glaSchema,
   defaults: glaDefaults,
-  // models.md §8, GLA row.
+  // docs/spec/MODELS.md §8, GLA row.
   taxonomy: {
     transition: "diagonal",
     transitionDetail: "Diag(α_t), α_t = σ(gk_proj(x_t))^{1/16} per key channel, low-rank (d → 16 → K) gate",
@@ -23,7 +23,7 @@ export const glaDefinition: ModelDefinition<GlaConfig> = {
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
   },
   createLayer: (context, config) => new GatedLinearAttention(context, config),
-  // models.md §3.1: q, k (d·K each) + v, g, o (d·V each) + gate (d·r + r·K + K) + convs (K_conv·(2K + V)) + norm
+  // docs/spec/MODELS.md §3.1: q, k (d·K each) + v, g, o (d·V each) + gate (d·r + r·K + K) + convs (K_conv·(2K + V)) + norm
   // (V/H). 8d² + 49d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
     const { keyDim, valueDim, headValueDim } = flaWidths("gla", d, heads, config);

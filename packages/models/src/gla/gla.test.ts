@@ -1,4 +1,4 @@
-// GLA (models.md §3.1): the model contract from @selectiv/core/testkit, then what is particular to GLA: the
+// GLA (docs/spec/MODELS.md §3.1): the model contract from @selectiv/core/testkit, then what is particular to GLA: the
 // extreme gates of §9.5, a plain-JS reading of §3.1, the §7 parameter figures, the init and the short conv.
 import { describe, expect, it } from "vitest";
 import { ParameterStore, Rng, ShortConv, tf } from "@selectiv/core";
@@ -19,7 +19,7 @@ describeModelContract(glaDefinition, {
   },
 });
 
-describe("GLA layer (models.md §3.1, §9.5): extreme gates", () => {
+describe("GLA layer (docs/spec/MODELS.md §3.1, §9.5): extreme gates", () => {
   it("gate logits ≈ −30 (log α ≈ −1.9 per step): finite, and the chunked form agrees with the oracle", () => {
     const d = 16;
     const built = model.build(d, 2, 5);
@@ -79,7 +79,7 @@ describe("GLA layer: values match a plain-JS reading of §3.1", () => {
   });
 });
 
-describe("GLA parameters (models.md §3.1, §7)", () => {
+describe("GLA parameters (docs/spec/MODELS.md §3.1, §7)", () => {
   it("parametersPerLayer = 8d² + 49d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 8 * d * d + 49 * d + (2 * d) / h);
   });
@@ -108,7 +108,7 @@ describe("GLA init", () => {
   });
 });
 
-describe("short conv impulse response (models.md §9.5)", () => {
+describe("short conv impulse response (docs/spec/MODELS.md §9.5)", () => {
   it("output at t0 + j is SiLU(w[K−1−j, c]) and zero elsewhere", () => {
     const [channels, kernel, t, t0] = [5, 4, 10, 3];
     const store = new ParameterStore(8);

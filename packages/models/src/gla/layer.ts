@@ -22,7 +22,7 @@ interface RecurrenceParts<T extends tf.Tensor> {
 }
 
 /**
- * Gated Linear Attention (fla `GatedLinearAttention`, models.md §3.1). Per head, with a data-dependent decay per
+ * Gated Linear Attention (fla `GatedLinearAttention`, docs/spec/MODELS.md §3.1). Per head, with a data-dependent decay per
  * key channel:  S_t = Diag(α_t) S_{t−1} + k_t v_tᵀ,  o_t = S_tᵀ q̂_t,  then a per-head RMSNorm gated by SiLU(x W_g)
  * and o_proj. Parameter names follow fla's module names.
  */

@@ -1,6 +1,6 @@
 import type { ConfigSchema } from "@selectiv/core";
 
-/** GRU settings; the defaults are PyTorch's `nn.GRU(d, d)` (models.md §5.3). */
+/** GRU settings; the defaults are PyTorch's `nn.GRU(d, d)` (docs/spec/MODELS.md §5.3). */
 export interface GruConfig {
   [key: string]: number | boolean | string;
   /** Input and recurrent biases b_ih, b_hh (nn.GRU's bias=True). */

@@ -2,14 +2,14 @@ import type { ModelDefinition } from "@selectiv/core";
 import { gruDefaults, gruSchema, type GruConfig } from "./config.js";
 import { Gru } from "./layer.js";
 
-/** GRU (PyTorch `nn.GRU(d, d)`, one layer), models.md §5.3. */
+/** GRU (PyTorch `nn.GRU(d, d)`, one layer), docs/spec/MODELS.md §5.3. */
 export const gruDefinition: ModelDefinition<GruConfig> = {
   id: "gru",
   referenceNames: ["gru"],
   description: "GRU (PyTorch convention): gates r, z, n with the reset applied after the recurrent matmul; outputs h_t.",
   schema: gruSchema,
   defaults: gruDefaults,
-  // models.md §8, GRU row.
+  // docs/spec/MODELS.md §8, GRU row.
   taxonomy: {
     transition: "nonlinear",
     transitionDetail: "h_t = (1 − z_t) ⊙ tanh(W_in x + b_in + r_t ⊙ (W_hn h + b_hn)) + z_t ⊙ h_{t−1}; gates depend on h",
@@ -21,6 +21,6 @@ export const gruDefinition: ModelDefinition<GruConfig> = {
     stateSize: (d) => d,
   },
   createLayer: (context, config) => new Gru(context, config),
-  // models.md §5.3: W_ih, W_hh (3d × d each) + b_ih, b_hh (3d each) = 6d² + 6d.
+  // docs/spec/MODELS.md §5.3: W_ih, W_hh (3d × d each) + b_ih, b_hh (3d each) = 6d² + 6d.
   parametersPerLayer: (d, _heads, config) => 2 * 3 * d * d + (config.bias ? 2 * 3 * d : 0),
 };

@@ -68,7 +68,7 @@ function addOuterProduct(out: Float64Array, u: Float32Array, at: number, n: numb
 }
 
 /**
- * The GRU recurrence of models.md §5.3 as one fused op over Float32Arrays, with a hand-written backward.
+ * The GRU recurrence of docs/spec/MODELS.md §5.3 as one fused op over Float32Arrays, with a hand-written backward.
  * Input: the input-side gate pre-activations gi = x W_ih + b_ih [B, T, 3d] (order r, z, n), the recurrent weight
  * W_hh [d, 3d] (stored in × out) and bias b_hh [3d]. Output: h_1..h_T [B, T, d] from h_0 = 0.
  * Per step, with gh = h_{t−1} W_hh + b_hh:

@@ -1,4 +1,4 @@
-// GRU (models.md §5.3): the model contract from @selectiv/core/testkit (the training form is the fused kernel),
+// GRU (docs/spec/MODELS.md §5.3): the model contract from @selectiv/core/testkit (the training form is the fused kernel),
 // then what is particular to the GRU: the kernel choice on CPU, saturated gates, the kernel alone against autodiff,
 // a plain-JS reading of §5.3, the state's shape, the §7 figures and the PyTorch init.
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ const model = modelTests<GruConfig, Gru>(gruDefinition);
 
 describeModelContract(gruDefinition, { describe, it, variants: { "without biases": { bias: false } } });
 
-describe("GRU layer (models.md §5.3): fused kernel (training form) ≡ stepwise oracle", () => {
+describe("GRU layer (docs/spec/MODELS.md §5.3): fused kernel (training form) ≡ stepwise oracle", () => {
   it("the CPU backend selects the fused kernel for the training form", async () => {
     await tf.ready();
     expect(tf.getBackend()).toBe("cpu");
@@ -105,7 +105,7 @@ describe("GRU layer: values match a plain-JS reading of §5.3", () => {
   });
 });
 
-describe("GRU parameters (models.md §5.3, §7)", () => {
+describe("GRU parameters (docs/spec/MODELS.md §5.3, §7)", () => {
   it("parametersPerLayer = 6d² + 6d = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d) => 6 * d * d + 6 * d);
   });
@@ -119,7 +119,7 @@ describe("GRU parameters (models.md §5.3, §7)", () => {
   });
 });
 
-describe("GRU init (models.md §5.3)", () => {
+describe("GRU init (docs/spec/MODELS.md §5.3)", () => {
   it("every tensor moves with the seed; all U(±1/√d), spread over most of that range", () => {
     const names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
     // §5.3: U(−1/√d, 1/√d) with d = 16.

@@ -11,7 +11,7 @@ import type { GruConfig } from "./config.js";
 import { fusedGru } from "./fused-gru.js";
 
 /**
- * One-layer GRU (PyTorch `nn.GRU(d, d)`, models.md §5.3), gate order r, z, n:
+ * One-layer GRU (PyTorch `nn.GRU(d, d)`, docs/spec/MODELS.md §5.3), gate order r, z, n:
  *   r_t = σ(W_ir x + b_ir + W_hr h + b_hr),  z_t = σ(W_iz x + b_iz + W_hz h + b_hz),
  *   n_t = tanh(W_in x + b_in + r_t ⊙ (W_hn h + b_hn)),  h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1},  h_0 = 0.
  * The layer's output is h_t. Weights are stored in × out ([d, 3d]), PyTorch's transposed, under PyTorch's names.

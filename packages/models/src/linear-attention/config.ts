@@ -2,7 +2,7 @@ import type { ConfigSchema } from "@selectiv/core";
 import { flaSkeletonSchema, type FlaSkeletonConfig } from "../shared/fla-parts.js";
 
 /**
- * Plain linear attention settings: the fla skeleton of models.md §3 with the identity transition, sized like its
+ * Plain linear attention settings: the fla skeleton of docs/spec/MODELS.md §3 with the identity transition, sized like its
  * siblings (d_k = d/H, d_v = 2d/H).
  */
 export interface LinearAttentionConfig extends FlaSkeletonConfig {

@@ -3,13 +3,13 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { linearAttentionDefaults, linearAttentionSchema, type LinearAttentionConfig } from "./config.js";
 import { LinearAttention } from "./layer.js";
 
-/** Plain linear attention (identity transition) in the fla skeleton of models.md §3. */
+/** Plain linear attention (identity transition) in the fla skeleton of docs/spec/MODELS.md §3. */
 export const linearAttentionDefinition: ModelDefinition<LinearAttentionConfig> = {
   id: "linear-attention",
   description: "Linear attention: S_t = S_{t−1} + k_t v_tᵀ (no decay), fla skeleton with short convs, q/√d_k, per-head RMSNorm.",
   schema: linearAttentionSchema,
   defaults: linearAttentionDefaults,
-  // In the terms of models.md §8: the identity transition, so nothing is ever forgotten.
+  // In the terms of docs/spec/MODELS.md §8: the identity transition, so nothing is ever forgotten.
   taxonomy: {
     transition: "identity",
     transitionDetail: "I (no decay): S_t = S_{t−1} + k_t v_tᵀ",

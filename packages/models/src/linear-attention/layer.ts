@@ -12,7 +12,7 @@ import { FlaLayerBase, NormedOutput, QkvPaths, qkvProjections, scaleQuery, stepH
 import type { LinearAttentionConfig } from "./config.js";
 
 /**
- * Plain (causal) linear attention in the fla skeleton of models.md §3, with no decay: per head
+ * Plain (causal) linear attention in the fla skeleton of docs/spec/MODELS.md §3, with no decay: per head
  * S_t = S_{t−1} + k_t v_tᵀ,  o_t = S_tᵀ q̂_t,  q̂ = q/√d_k, where q, k, v come from projections and short
  * convs with SiLU; then a per-head RMSNorm (weight shared by heads, no gate) and o_proj.
  */

@@ -1,7 +1,7 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
 import { dtInitSchema } from "../shared/dt-init.js";
 
-/** Mamba-1 settings; the defaults are the reference's arguments and mamba_ssm's defaults (models.md §4.1). */
+/** Mamba-1 settings; the defaults are the reference's arguments and mamba_ssm's defaults (docs/spec/MODELS.md §4.1). */
 export interface MambaConfig {
   [key: string]: number | boolean | string;
   /** N, the state size per channel (the sweeps' 128; §7.3 finds the paper's count implies 64). */

@@ -2,7 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { mambaDefaults, mambaSchema, mambaWidths, type MambaConfig } from "./config.js";
 import { Mamba } from "./layer.js";
 
-/** Mamba-1 (mamba_ssm `mamba_simple.Mamba`), models.md §4.1. */
+/** Mamba-1 (mamba_ssm `mamba_simple.Mamba`), docs/spec/MODELS.md §4.1. */
 export const mambaDefinition: ModelDefinition<MambaConfig> = {
   id: "mamba",
   referenceNames: ["mamba"],
@@ -13,7 +13,7 @@ export const mambaDefinition: ModelDefinition<MambaConfig> = {
   defaults: mambaDefaults,
   // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
   presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
-  // models.md §8, Mamba row.
+  // docs/spec/MODELS.md §8, Mamba row.
   taxonomy: {
     transition: "diagonal",
     transitionDetail: "exp(Δ_t[e]·A[e,n]) per (channel, state index), Δ_t = softplus(dt_proj(x_proj(x_t))), A = −exp(A_log)",
@@ -26,7 +26,7 @@ export const mambaDefinition: ModelDefinition<MambaConfig> = {
     stateSize: (d) => d * mambaDefaults.expand * mambaDefaults.dState,
   },
   createLayer: (context, config) => new Mamba(context, config),
-  // models.md §4.1: in 2dE + conv (K+1)E + x_proj E(R+2N) + dt_proj (RE + E) + A_log EN + D E + out Ed.
+  // docs/spec/MODELS.md §4.1: in 2dE + conv (K+1)E + x_proj E(R+2N) + dt_proj (RE + E) + A_log EN + D E + out Ed.
   // 6d² + 4dR + 6dN + 14d with the reference's arguments.
   parametersPerLayer: (d, _heads, config) => {
     const { inner: e, dtRank: r } = mambaWidths(d, config);

@@ -25,7 +25,7 @@ interface ScanParts<T extends tf.Tensor> {
 }
 
 /**
- * Mamba-1 (mamba_ssm `mamba_simple.Mamba`, models.md §4.1). Per channel e and state index n:
+ * Mamba-1 (mamba_ssm `mamba_simple.Mamba`, docs/spec/MODELS.md §4.1). Per channel e and state index n:
  *   h_t[e,n] = exp(Δ_t[e] A[e,n]) h_{t−1}[e,n] + Δ_t[e] B_t[n] x_t[e],   y_t[e] = C_t · h_t[e] + D[e] x_t[e],
  * then y ⊙ SiLU(z) and out_proj. Parameter names follow mamba_ssm's module names.
  */

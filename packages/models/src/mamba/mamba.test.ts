@@ -1,4 +1,4 @@
-// Mamba (models.md §4.1): the model contract from @selectiv/core/testkit (the training form is the fused scan with
+// Mamba (docs/spec/MODELS.md §4.1): the model contract from @selectiv/core/testkit (the training form is the fused scan with
 // the §6.5 adjoint gradient), then what is particular to Mamba: large Δ (§9.5), a plain-JS reading of §4.1, the
 // state's shapes, the §7 figures and the §4.1 initialisations.
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ const model = modelTests<MambaConfig, Mamba>(mambaDefinition);
 // The defaults have N = 128 (A down to −128); the variant a small N.
 describeModelContract(mambaDefinition, { describe, it, variants: { "N = 8": { dState: 8 } } });
 
-describe("Mamba layer (models.md §4.1, §9.5): extreme gates", () => {
+describe("Mamba layer (docs/spec/MODELS.md §4.1, §9.5): extreme gates", () => {
   const d = 16;
   it("large Δ (dt bias 20, so Δ·A ≤ −10 everywhere): finite and agreeing", () => {
     const built = model.build(d, 2, 5, { dState: 8 });
@@ -105,7 +105,7 @@ describe("Mamba layer: values match a plain-JS reading of §4.1", () => {
   });
 });
 
-describe("Mamba parameters (models.md §4.1, §7)", () => {
+describe("Mamba parameters (docs/spec/MODELS.md §4.1, §7)", () => {
   it("parametersPerLayer = 6d² + 4dR + 6dN + 14d (N = 128, R = ⌈d/16⌉) = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d) => 6 * d * d + 4 * d * Math.ceil(d / 16) + 6 * d * 128 + 14 * d);
   });
@@ -126,7 +126,7 @@ describe("Mamba parameters (models.md §4.1, §7)", () => {
   });
 });
 
-describe("Mamba init (models.md §4.1)", () => {
+describe("Mamba init (docs/spec/MODELS.md §4.1)", () => {
   it("is deterministic from the seed and follows the prescribed initialisations", () => {
     const [d, n] = [64, 16];
     const [e, r] = [2 * d, 4];

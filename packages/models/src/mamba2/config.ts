@@ -1,7 +1,7 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
 import { dtInitSchema } from "../shared/dt-init.js";
 
-/** Mamba2 settings; the defaults are the reference's arguments and mamba_ssm's defaults (models.md §4.2). */
+/** Mamba2 settings; the defaults are the reference's arguments and mamba_ssm's defaults (docs/spec/MODELS.md §4.2). */
 export interface Mamba2Config {
   [key: string]: number | boolean | string;
   /** N, the state size per head row (the sweeps' 128; §7.3 discusses 64). */

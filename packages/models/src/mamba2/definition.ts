@@ -2,7 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { mamba2Defaults, mamba2Schema, mamba2Widths, type Mamba2Config } from "./config.js";
 import { Mamba2 } from "./layer.js";
 
-/** Mamba2 (mamba_ssm `mamba2.Mamba2`), models.md §4.2. */
+/** Mamba2 (mamba_ssm `mamba2.Mamba2`), docs/spec/MODELS.md §4.2. */
 export const mamba2Definition: ModelDefinition<Mamba2Config> = {
   id: "mamba2",
   referenceNames: ["mamba2"],
@@ -12,7 +12,7 @@ export const mamba2Definition: ModelDefinition<Mamba2Config> = {
   defaults: mamba2Defaults,
   // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
   presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
-  // models.md §8, Mamba2 row.
+  // docs/spec/MODELS.md §8, Mamba2 row.
   taxonomy: {
     transition: "scalar",
     transitionDetail: "exp(Δ_t a_h) per head, Δ_t = softplus(in_proj(x_t) + dt_bias), a_h = −exp(A_log_h)",
@@ -25,7 +25,7 @@ export const mamba2Definition: ModelDefinition<Mamba2Config> = {
     stateSize: (d) => d * mamba2Defaults.expand * mamba2Defaults.dState,
   },
   createLayer: (context, config) => new Mamba2(context, config),
-  // models.md §4.2: in d(2E + 2N + n_h) + conv (K+1)(E + 2N) + dt_bias, A_log, D 3n_h + norm E + out Ed.
+  // docs/spec/MODELS.md §4.2: in d(2E + 2N + n_h) + conv (K+1)(E + 2N) + dt_bias, A_log, D 3n_h + norm E + out Ed.
   // 6d² + 2dN + 2dH + 12d + 10N + 6H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
     const { inner: e, ssmHeads: nh } = mamba2Widths(d, heads, config);

@@ -20,7 +20,7 @@ import { dtBiasInit } from "../shared/dt-init.js";
 import { mamba2Widths, type Mamba2Config } from "./config.js";
 
 /**
- * Mamba2 (mamba_ssm `mamba2.Mamba2`, models.md §4.2). Per head h, with state h_t ∈ ℝ^{P×N}:
+ * Mamba2 (mamba_ssm `mamba2.Mamba2`, docs/spec/MODELS.md §4.2). Per head h, with state h_t ∈ ℝ^{P×N}:
  *   h_t = exp(Δ_t a_h) h_{t−1} + Δ_t x_t B_tᵀ,   y_t = h_t C_t + D_h x_t,
  * then RMSNorm over all of E of (y ⊙ SiLU(z)) (gate before the norm) and out_proj. It is the scalar-decay
  * linear recurrence of §6.1 with q = C_t, k = B_t (one group: shared by every head), v = Δ_t x_t, log α = Δ_t a_h.

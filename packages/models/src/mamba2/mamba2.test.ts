@@ -1,4 +1,4 @@
-// Mamba2 (models.md §4.2): the model contract from @selectiv/core/testkit (chunked SSD ≡ stepwise oracle), then what
+// Mamba2 (docs/spec/MODELS.md §4.2): the model contract from @selectiv/core/testkit (chunked SSD ≡ stepwise oracle), then what
 // is particular to Mamba2: strong decays (§9.5) with ∂L/∂A_log against finite differences, a plain-JS reading of
 // §4.2, the state's shapes, the §7 figures and the §4.2 initialisations.
 import { describe, expect, it } from "vitest";
@@ -31,7 +31,7 @@ function logDecays(built: TestLayer, x: tf.Tensor, d: number, n: number, nh: num
   });
 }
 
-describe("Mamba2 layer (models.md §4.2, §9.5): extreme gates", () => {
+describe("Mamba2 layer (docs/spec/MODELS.md §4.2, §9.5): extreme gates", () => {
   const d = 16;
   const heads = 2; // headdim 8, n_h = 4 SSM heads
 
@@ -165,7 +165,7 @@ describe("Mamba2 layer: values match a plain-JS reading of §4.2", () => {
   });
 });
 
-describe("Mamba2 parameters (models.md §4.2, §7)", () => {
+describe("Mamba2 parameters (docs/spec/MODELS.md §4.2, §7)", () => {
   it("parametersPerLayer = 6d² + 2dN + 2dH + 12d + 10N + 6H (N = 128) = the parameters created, at d = 16, 64, 256 (H = 4), with n_h = 2H", () => {
     model.expectParameterClosedForm((d, h) => 6 * d * d + 2 * d * 128 + 2 * d * h + 12 * d + 10 * 128 + 6 * h);
     for (const d of [16, 64, 256]) {
@@ -195,7 +195,7 @@ describe("Mamba2 parameters (models.md §4.2, §7)", () => {
   });
 });
 
-describe("Mamba2 init (models.md §4.2)", () => {
+describe("Mamba2 init (docs/spec/MODELS.md §4.2)", () => {
   it("is deterministic from the seed and follows the prescribed initialisations", () => {
     // d = 256 with H = 4 gives n_h = 8 heads; a wider head count checks the ranges with more draws.
     const [d, heads, n] = [64, 32, 4];

@@ -1,6 +1,6 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
 
-/** MesaNet settings; the defaults are fla's with the reference's arguments (models.md §3.6). */
+/** MesaNet settings; the defaults are fla's with the reference's arguments (docs/spec/MODELS.md §3.6). */
 export interface MesaNetConfig {
   [key: string]: number | boolean | string;
   /** Taps of the short convolutions on q and k (v has none). */

@@ -2,7 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { mesaNetDefaults, mesaNetHeadDim, mesaNetSchema, type MesaNetConfig } from "./config.js";
 import { MesaNet } from "./layer.js";
 
-/** MesaNet (fla `MesaNet`), models.md §3.6. */
+/** MesaNet (fla `MesaNet`), docs/spec/MODELS.md §3.6. */
 export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
   id: "mesa-net",
   referenceNames: ["mesa_net"],
@@ -10,7 +10,7 @@ export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
     "MesaNet (fla): states G = Σ decayed β k kᵀ and M = Σ decayed β k vᵀ per head, readout M_tᵀ (G_t + Diag(λ))⁻¹ q_t by 30 CG steps.",
   schema: mesaNetSchema,
   defaults: mesaNetDefaults,
-  // models.md §8, MesaNet row.
+  // docs/spec/MODELS.md §8, MesaNet row.
   taxonomy: {
     transition: "scalar",
     transitionDetail: "α_t = σ(a_proj(x_t)) per head, on both G and M",
@@ -23,7 +23,7 @@ export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
     stateSize: (d, heads) => 2 * heads * (d / heads) * (d / heads),
   },
   createLayer: (context, config) => new MesaNet(context, config),
-  // models.md §3.6: q, k, v, o (d² each) + a_proj, b_proj (dH + H each) + λ (d) + q/k convs (K·d each) + norm
+  // docs/spec/MODELS.md §3.6: q, k, v, o (d² each) + a_proj, b_proj (dH + H each) + λ (d) + q/k convs (K·d each) + norm
   // (d/H) = 4d² + 2dH + 2H + 9d + d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
     const headDim = mesaNetHeadDim(d, heads, config);

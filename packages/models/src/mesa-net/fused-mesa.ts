@@ -201,7 +201,7 @@ class ConjugateGradient {
 }
 
 /**
- * MesaNet's recurrence (recurrence.ts, models.md §3.6) as one fused op over Float32Arrays, lane (batch, head) by
+ * MesaNet's recurrence (recurrence.ts, docs/spec/MODELS.md §3.6) as one fused op over Float32Arrays, lane (batch, head) by
  * lane, with a hand-written gradient through the unrolled conjugate-gradient steps, so it equals the gradient
  * of the stepwise oracle (not the implicit-function gradient of an exact solve, which differs when 30 steps do
  * not converge). Forward keeps nothing but the inputs; backward reruns the state recurrence per lane keeping

@@ -17,7 +17,7 @@ import { fusedMesaRecurrence } from "./fused-mesa.js";
 import { mesaStep, mesaParallel, mesaStepwise, zeroMesaState } from "./recurrence.js";
 
 /**
- * fla's l2norm over the last axis: x / sqrt(Σx² + 1e-6) (models.md §2). The per-row factor is spread over the
+ * fla's l2norm over the last axis: x / sqrt(Σx² + 1e-6) (docs/spec/MODELS.md §2). The per-row factor is spread over the
  * row by a [N, 1] × [1, D] matmul: the CPU backend broadcasts a size-1 axis one element at a time.
  */
 function l2Normalize<T extends tf.Tensor>(x: T): T {
@@ -27,7 +27,7 @@ function l2Normalize<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * MesaNet (fla `MesaNet`, models.md §3.6). Per head, with q, k L2-normalised (no 1/√d_k scale):
+ * MesaNet (fla `MesaNet`, docs/spec/MODELS.md §3.6). Per head, with q, k L2-normalised (no 1/√d_k scale):
  *   G_t = α_t G_{t−1} + β_t k_t k_tᵀ,  M_t = α_t M_{t−1} + β_t k_t v_tᵀ,  o_t = M_tᵀ (G_t + Diag(λ_h))⁻¹ q_t,
  * α = σ(a_proj x), β = σ(b_proj x), λ = softplus(lambda_params) + lower bound; the inverse is 30 CG steps.
  * q and k pass a short conv + SiLU; v has neither. Then a per-head RMSNorm (no gate) and o_proj.

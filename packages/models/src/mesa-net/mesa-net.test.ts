@@ -1,4 +1,4 @@
-// MesaNet (models.md §3.6): the model contract from @selectiv/core/testkit (the training form is the fused kernel on
+// MesaNet (docs/spec/MODELS.md §3.6): the model contract from @selectiv/core/testkit (the training form is the fused kernel on
 // CPU and the parallel form with the "ops" kernels), then what is particular to MesaNet: extreme gates and an
 // unconverged CG in both training forms, the recurrence forms against the stepwise oracle, the CG solve, a plain-JS
 // reading of §3.6, the state's shapes, the §7 figures and the init.
@@ -28,7 +28,7 @@ const model = modelTests<MesaNetConfig, MesaNet>(mesaNetDefinition);
 // every other case of the contract stays within the default 1e-4.
 describeModelContract(mesaNetDefinition, { describe, it, tolerance: { value: 1e-5, gradient: 2e-4 } });
 
-describe("MesaNet layer (models.md §3.6): fused kernel and parallel form (training forms) ≡ stepwise oracle (unrolled CG in TF ops)", () => {
+describe("MesaNet layer (docs/spec/MODELS.md §3.6): fused kernel and parallel form (training forms) ≡ stepwise oracle (unrolled CG in TF ops)", () => {
   const [d, heads] = [16, 2];
 
   it("extreme gates: α → 1 (a logits +30, G piles up), α → 0 (−30), β → 0 (−30): finite and agreeing, both training forms", () => {
@@ -236,7 +236,7 @@ describe("MesaNet layer: values match a plain-JS reading of §3.6", () => {
   });
 });
 
-describe("MesaNet parameters (models.md §3.6, §7)", () => {
+describe("MesaNet parameters (docs/spec/MODELS.md §3.6, §7)", () => {
   it("parametersPerLayer = 4d² + 2dH + 2H + 9d + d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 4 * d * d + 2 * d * h + 2 * h + 9 * d + d / h);
   });

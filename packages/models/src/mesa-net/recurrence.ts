@@ -1,10 +1,10 @@
 import { cumsumLastAxis, segmentSums, tf } from "@selectiv/core";
 
-/** Added to both conjugate-gradient denominators (fla's CG, models.md §3.6). */
+/** Added to both conjugate-gradient denominators (fla's CG, docs/spec/MODELS.md §3.6). */
 export const CG_EPSILON = 1e-5;
 
 /**
- * MesaNet's recurrence per head (models.md §3.6), with L2-normalised q, k [B, H, T, d_k], v [B, H, T, d_v],
+ * MesaNet's recurrence per head (docs/spec/MODELS.md §3.6), with L2-normalised q, k [B, H, T, d_k], v [B, H, T, d_v],
  * log α and β [B, H, T], and the regulariser λ [H, d_k]:
  *   G_t = α_t G_{t−1} + β_t k_t k_tᵀ,  M_t = α_t M_{t−1} + β_t k_t v_tᵀ,
  *   q*_t = (G_t + Diag(λ))⁻¹ q_t  (a fixed number of CG steps from x = 0),  o_t = M_tᵀ q*_t.

@@ -1,7 +1,7 @@
 import type { ConfigSchema } from "@selectiv/core";
 import { flaSkeletonSchema, useOutputGateSpec, type FlaSkeletonConfig } from "../shared/fla-parts.js";
 
-/** RetNet settings; the defaults are the reference's constructor arguments and fla's defaults (models.md §3.2). */
+/** RetNet settings; the defaults are the reference's constructor arguments and fla's defaults (docs/spec/MODELS.md §3.2). */
 export interface RetNetConfig extends FlaSkeletonConfig {
   /** Chunk length C of the chunked training form (§6.1; scalar decays need no factorisation, §9.3). */
   chunkSize: number;

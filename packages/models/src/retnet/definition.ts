@@ -3,14 +3,14 @@ import { flaWidths } from "../shared/fla-parts.js";
 import { retNetDefaults, retNetSchema, type RetNetConfig } from "./config.js";
 import { MultiScaleRetention } from "./layer.js";
 
-/** RetNet (fla MultiScaleRetention), models.md §3.2. */
+/** RetNet (fla MultiScaleRetention), docs/spec/MODELS.md §3.2. */
 export const retNetDefinition: ModelDefinition<RetNetConfig> = {
   id: "retnet",
   referenceNames: ["retnet"],
   description: "RetNet (fla MultiScaleRetention): fixed per-head decay γ_h = 1 − 2^{−5−h}, RoPE on q and k, gated RMSNorm readout.",
   schema: retNetSchema,
   defaults: retNetDefaults,
-  // models.md §8, RetNet row.
+  // docs/spec/MODELS.md §8, RetNet row.
   taxonomy: {
     transition: "constant-scalar",
     transitionDetail: "γ_h I per head, γ_h = 1 − 2^{−5−h} fixed (neither learned nor data-dependent)",
@@ -23,7 +23,7 @@ export const retNetDefinition: ModelDefinition<RetNetConfig> = {
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
   },
   createLayer: (context, config) => new MultiScaleRetention(context, config),
-  // models.md §3.2/§7.1: q, k (d·K each) + v, g, o (d·V each) + convs (K_conv·(2K + V)) + norm (V/H).
+  // docs/spec/MODELS.md §3.2/§7.1: q, k (d·K each) + v, g, o (d·V each) + convs (K_conv·(2K + V)) + norm (V/H).
   // 8d² + 16d + 2d/H with the reference's arguments.
   parametersPerLayer: (d, heads, config) => {
     const { keyDim, valueDim, headValueDim } = flaWidths("retnet", d, heads, config);

@@ -13,7 +13,7 @@ import { FlaLayerBase, NormedOutput, QkvPaths, outputGateProjection, qkvProjecti
 import { retentionLogDecays, type RetNetConfig } from "./config.js";
 
 /**
- * Multi-scale retention (fla `MultiScaleRetention`, models.md §3.2). Per head h, with a fixed decay
+ * Multi-scale retention (fla `MultiScaleRetention`, docs/spec/MODELS.md §3.2). Per head h, with a fixed decay
  * γ_h = 1 − 2^{−5−h}:  S_t = γ_h S_{t−1} + k_t v_tᵀ,  o_t = S_tᵀ q̂_t, where q and k carry RoPE (fla convention,
  * base 10000) and q̂ = q/√d_k; then a per-head RMSNorm gated by SiLU(x W_g) and o_proj.
  * Streaming state: the conv windows, S ∈ [B, H, d_k, d_v] and the position counter [1] (for RoPE).

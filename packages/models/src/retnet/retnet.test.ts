@@ -1,4 +1,4 @@
-// RetNet (models.md §3.2): the model contract from @selectiv/core/testkit, then what is particular to RetNet: a long
+// RetNet (docs/spec/MODELS.md §3.2): the model contract from @selectiv/core/testkit, then what is particular to RetNet: a long
 // sequence with the slowest decays, a plain-JS reading with RoPE, the fixed decays, the §7 figures and the init.
 import { describe, expect, it } from "vitest";
 import { tf } from "@selectiv/core";
@@ -20,7 +20,7 @@ describeModelContract(retNetDefinition, {
   },
 });
 
-describe("RetNet layer (models.md §3.2): chunked form ≡ stepwise oracle on a long sequence", () => {
+describe("RetNet layer (docs/spec/MODELS.md §3.2): chunked form ≡ stepwise oracle on a long sequence", () => {
   it("T = 70 with chunk 16 and with the default chunk 64, H = 4 (γ up to 0.996)", () => {
     for (const chunkSize of [16, 64]) {
       for (const kernels of KERNEL_CHOICES) {
@@ -87,7 +87,7 @@ describe("RetNet layer: values match a plain-JS reading of §3.2", () => {
   });
 });
 
-describe("RetNet decays and RoPE settings (models.md §3.2)", () => {
+describe("RetNet decays and RoPE settings (docs/spec/MODELS.md §3.2)", () => {
   it("γ_h = 1 − 2^{−5−h}: 0.96875, 0.984375, 0.9921875, 0.99609375 at H = 4", () => {
     expect(Array.from(retentionLogDecays(4)).map((l) => Math.fround(Math.exp(l)))).toEqual([0.96875, 0.984375, 0.9921875, 0.99609375]);
   });
@@ -97,7 +97,7 @@ describe("RetNet decays and RoPE settings (models.md §3.2)", () => {
   });
 });
 
-describe("RetNet parameters (models.md §3.2, §7)", () => {
+describe("RetNet parameters (docs/spec/MODELS.md §3.2, §7)", () => {
   it("parametersPerLayer = 8d² + 16d + 2d/H = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 8 * d * d + 16 * d + (2 * d) / h);
   });

@@ -1,6 +1,6 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
 
-/** S4D settings; the defaults are the reference's `S4D` arguments (models.md §5.2). */
+/** S4D settings; the defaults are the reference's `S4D` arguments (docs/spec/MODELS.md §5.2). */
 export interface S4dConfig {
   [key: string]: number | boolean | string;
   /** N, the state size per channel: N/2 complex modes (their conjugates are implied by 2·Re). */

@@ -2,7 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { s4dDefaults, s4dModes, s4dSchema, type S4dConfig } from "./config.js";
 import { S4d } from "./layer.js";
 
-/** S4D (the reference's `S4D` layer), models.md §5.2. */
+/** S4D (the reference's `S4D` layer), docs/spec/MODELS.md §5.2. */
 export const s4dDefinition: ModelDefinition<S4dConfig> = {
   id: "s4d",
   referenceNames: ["s4"],
@@ -10,7 +10,7 @@ export const s4dDefinition: ModelDefinition<S4dConfig> = {
   description: "S4D: LTI complex-diagonal SSM per channel (ZOH), causal convolution with K[l] = 2Re Σ C' z^l, GELU, GLU output.",
   schema: s4dSchema,
   defaults: s4dDefaults,
-  // models.md §8, S4D row.
+  // docs/spec/MODELS.md §8, S4D row.
   taxonomy: {
     transition: "diagonal",
     transitionDetail: "complex diagonal exp(Δ_h A_n), A_n = −exp(log_A_real) + i·A_imag, per (channel, mode); LTI (not selective)",
@@ -23,7 +23,7 @@ export const s4dDefinition: ModelDefinition<S4dConfig> = {
     stateSize: (d) => d * s4dDefaults.dState,
   },
   createLayer: (context, config) => new S4d(context, config),
-  // models.md §5.2: D d + C d·N (N/2 complex) + log_dt d + log_A_real, A_imag d·N/2 each + output conv 2d² + 2d
+  // docs/spec/MODELS.md §5.2: D d + C d·N (N/2 complex) + log_dt d + log_A_real, A_imag d·N/2 each + output conv 2d² + 2d
   // = 2d² + 2dN + 4d.
   parametersPerLayer: (d, _heads, config) => {
     const modes = s4dModes(config);

@@ -22,7 +22,7 @@ interface Discretised {
 }
 
 /**
- * S4D (the reference's `S4D` + `S4DKernel`, models.md §5.2), one LTI system per channel h with N/2 complex modes:
+ * S4D (the reference's `S4D` + `S4DKernel`, docs/spec/MODELS.md §5.2), one LTI system per channel h with N/2 complex modes:
  *   A_n = −exp(log_A_real) + i·A_imag,  z_n = exp(Δ A_n),  C'_n = C_n (z_n − 1)/A_n,
  *   s_t[n] = z_n s_{t−1}[n] + u_t,  y_t = 2 Re Σ_n C'_n s_t[n] + D u_t
  * (equivalently y = K ∗ u + D u with K[l] = 2 Re Σ_n C'_n z_n^l); then GELU (exact), DropoutNd (one mask per

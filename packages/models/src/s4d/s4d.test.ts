@@ -1,4 +1,4 @@
-// S4D (models.md §5.2): the model contract from @selectiv/core/testkit (the training form is the causal convolution:
+// S4D (docs/spec/MODELS.md §5.2): the model contract from @selectiv/core/testkit (the training form is the causal convolution:
 // the fused kernel on CPU, the block-Toeplitz form with the "ops" kernels), then what is particular to S4D: the
 // kernel choice, extreme systems, DropoutNd, the convolution parts, a plain-JS reading of §5.2, the state's
 // shapes, the §7 figures and the §5.2 initialisations.
@@ -29,7 +29,7 @@ describeModelContract(s4dDefinition, {
   },
 });
 
-describe("S4D layer (models.md §5.2): causal convolution (training form) ≡ complex recurrence (oracle)", () => {
+describe("S4D layer (docs/spec/MODELS.md §5.2): causal convolution (training form) ≡ complex recurrence (oracle)", () => {
   it("the CPU backend selects the fused convolution for the training form; SELECTIV_KERNELS=ops the block-Toeplitz form", async () => {
     await tf.ready();
     expect(tf.getBackend()).toBe("cpu");
@@ -264,7 +264,7 @@ describe("S4D layer: values match a plain-JS reading of §5.2", () => {
   });
 });
 
-describe("S4D parameters (models.md §5.2, §7)", () => {
+describe("S4D parameters (docs/spec/MODELS.md §5.2, §7)", () => {
   it("parametersPerLayer = 2d² + 2dN + 4d (N = 128) = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d) => 2 * d * d + 2 * d * 128 + 4 * d);
   });
@@ -286,7 +286,7 @@ describe("S4D parameters (models.md §5.2, §7)", () => {
   });
 });
 
-describe("S4D init (models.md §5.2)", () => {
+describe("S4D init (docs/spec/MODELS.md §5.2)", () => {
   it("every tensor but A (log_A_real, A_imag: fixed) moves with the seed", () => {
     model.expectInit({ d: 16, heads: 2 }, { deterministic: ["kernel.log_A_real", "kernel.A_imag"] });
     const a = model.build(16, 2, 123);

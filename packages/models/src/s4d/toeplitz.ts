@@ -41,7 +41,7 @@ export function causalConvolution(u: tf.Tensor3D, kernel: tf.Tensor2D, blockLeng
 }
 
 /**
- * The causal convolution as block-Toeplitz matmuls (models.md §9.1: TF.js FFT has no gradient). Time is cut into
+ * The causal convolution as block-Toeplitz matmuls (docs/spec/MODELS.md §9.1: TF.js FFT has no gradient). Time is cut into
  * n blocks of length C; the lag-m block of the Toeplitz matrix (entries K[mC + i − j, h]) multiplies input block
  * s into output block s + m, as one batched matmul over (block, channel) per lag block. Memory is O(d·T·C) for
  * the blocks instead of O(d·T²); for T ≤ C it is a single Toeplitz matmul.

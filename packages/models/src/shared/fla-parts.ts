@@ -1,4 +1,4 @@
-// The fla layer skeleton of models.md §3, shared by GLA, RetNet, linear attention and the delta-rule family:
+// The fla layer skeleton of docs/spec/MODELS.md §3, shared by GLA, RetNet, linear attention and the delta-rule family:
 // q/k/v projections → optional causal depthwise short conv (+ SiLU) → heads → recurrence (the layer's own) →
 // per-head (gated) RMSNorm → o_proj. Every part keeps fla's parameter names, which seed the initial weights.
 import {
@@ -121,7 +121,7 @@ export abstract class FlaLayerBase implements FlaWidths {
 // ---- Input paths -------------------------------------------------------------------------------------------
 
 /**
- * What a q/k/v path applies when the short conv is off: "silu" (the fla delta-rule layers, models.md §3.3–§3.5:
+ * What a q/k/v path applies when the short conv is off: "silu" (the fla delta-rule layers, docs/spec/MODELS.md §3.3–§3.5:
  * SiLU(x W) either way) or "identity" (GLA, RetNet, linear attention: the SiLU comes with the conv, so x W).
  */
 export type NoConvActivation = "silu" | "identity";
@@ -258,7 +258,7 @@ export function scaleQuery<T extends tf.Tensor>(q: T, headKeyDim: number): T {
   return tf.mul(q, 1 / Math.sqrt(headKeyDim));
 }
 
-/** fla's in-kernel L2 norm over the last (head) axis: x / sqrt(Σ x² + 1e-6) (models.md §2). */
+/** fla's in-kernel L2 norm over the last (head) axis: x / sqrt(Σ x² + 1e-6) (docs/spec/MODELS.md §2). */
 export function l2Normalize<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-6))) as T;
 }
@@ -285,7 +285,7 @@ export interface NormedOutputOptions {
 
 /**
  * The readout path: per-head RMSNorm (eps 1e-5) with one weight of size d_v shared by the heads, optionally times
- * SiLU(x W_g) (fla FusedRMSNormGated: norm first, then the gate; models.md §2), heads concatenated, then o_proj.
+ * SiLU(x W_g) (fla FusedRMSNormGated: norm first, then the gate; docs/spec/MODELS.md §2), heads concatenated, then o_proj.
  * Creates the norm, then o_proj.
  */
 export class NormedOutput {

@@ -2,7 +2,7 @@
 import { Linear, init, tf, type Initializer, type ParameterScope } from "@selectiv/core";
 
 /**
- * A_log init (models.md §3.4): A ~ U(0, 16) per head, A_log = log A. Drawn as 16·(1 − u) with u ∈ [0, 1), i.e.
+ * A_log init (docs/spec/MODELS.md §3.4): A ~ U(0, 16) per head, A_log = log A. Drawn as 16·(1 − u) with u ∈ [0, 1), i.e.
  * U(0, 16], so log 0 cannot occur.
  */
 export const aLogInit: Initializer = init.byIndex((_i, rng) => Math.log(16 * (1 - rng.next())));
@@ -13,7 +13,7 @@ export function inverseSoftplus(y: number): number {
 }
 
 /**
- * dt_bias init (models.md §3.4): dt₀ = exp(U(log 1e-3, log 1e-1)), floored at 1e-4, dt_bias = softplus⁻¹(dt₀),
+ * dt_bias init (docs/spec/MODELS.md §3.4): dt₀ = exp(U(log 1e-3, log 1e-1)), floored at 1e-4, dt_bias = softplus⁻¹(dt₀),
  * so softplus(dt_bias) ∈ [1e-3, 0.1].
  */
 export const dtBiasInit: Initializer = init.byIndex((_i, rng) => {
@@ -22,7 +22,7 @@ export const dtBiasInit: Initializer = init.byIndex((_i, rng) => {
 });
 
 /**
- * The Mamba2-style forget gate of Gated DeltaNet / DeltaProduct (models.md §3.4), one scalar per head:
+ * The Mamba2-style forget gate of Gated DeltaNet / DeltaProduct (docs/spec/MODELS.md §3.4), one scalar per head:
  *   log α_t = −exp(A_log) · softplus(x_t W_a + dt_bias).
  */
 export class ForgetGate {

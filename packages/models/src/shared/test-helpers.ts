@@ -280,7 +280,7 @@ export function modelTests<C extends Config, L extends SequenceLayer>(definition
 }
 
 /**
- * The forget gate of Gated DeltaNet / DeltaProduct (shared/forget-gate.ts, models.md §3.4) in a built layer at
+ * The forget gate of Gated DeltaNet / DeltaProduct (shared/forget-gate.ts, docs/spec/MODELS.md §3.4) in a built layer at
  * d = 64, H = 16: A = exp(A_log) ∈ (0, 16] and softplus(dt_bias) ∈ [1e-3, 0.1], so α ≈ exp(−A·dt₀) ∈ (0, 1).
  */
 export function expectForgetGateInitRanges(tests: ModelTests<Config, SequenceLayer>): void {

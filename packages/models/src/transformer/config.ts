@@ -1,6 +1,6 @@
 import { SelectivError, type ConfigSchema } from "@selectiv/core";
 
-/** Transformer decoder layer settings; the defaults are the reference's (models.md §5.1, train.py). */
+/** Transformer decoder layer settings; the defaults are the reference's (docs/spec/MODELS.md §5.1, train.py). */
 export interface TransformerConfig {
   [key: string]: number | boolean | string;
   /** RoPE base: train.py's --rope_base default 1000 overrides the class default 10000. */

@@ -2,7 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { transformerDefaults, transformerHeadDim, transformerSchema, type TransformerConfig } from "./config.js";
 import { TransformerDecoderLayer } from "./layer.js";
 
-/** The reference's Transformer decoder layer, models.md §5.1. */
+/** The reference's Transformer decoder layer, docs/spec/MODELS.md §5.1. */
 export const transformerDefinition: ModelDefinition<TransformerConfig> = {
   id: "transformer",
   referenceNames: ["transformer"],
@@ -11,7 +11,7 @@ export const transformerDefinition: ModelDefinition<TransformerConfig> = {
     "Transformer decoder layer (reference): q/k RMSNorm + RoPE (base 1000), causal softmax attention, normed attention branch, SwiGLU FFN.",
   schema: transformerSchema,
   defaults: transformerDefaults,
-  // models.md §8, Transformer row.
+  // docs/spec/MODELS.md §8, Transformer row.
   taxonomy: {
     transition: "none",
     transitionDetail: "none: no recurrence, the KV cache grows with T",
@@ -24,7 +24,7 @@ export const transformerDefinition: ModelDefinition<TransformerConfig> = {
     stateSize: (d) => 2 * d,
   },
   createLayer: (context, config) => new TransformerDecoderLayer(context, config),
-  // models.md §5.1/§7.1 with F = ffnExpand: q, k, v, out (d² + d each) + q/k norms (2D_h) + out_norm (d) +
+  // docs/spec/MODELS.md §5.1/§7.1 with F = ffnExpand: q, k, v, out (d² + d each) + q/k norms (2D_h) + out_norm (d) +
   // linear1 (2Fd² + 2Fd) + linear2 (Fd² + d) + β (1). 16d² + 14d + 2d/H + 1 with F = 4.
   parametersPerLayer: (d, heads, config) => {
     const headDim = transformerHeadDim(d, heads);

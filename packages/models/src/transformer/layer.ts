@@ -15,7 +15,7 @@ import {
 } from "@selectiv/core";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
 
-/** The reference's RMSNorm (models.md §2): x / (‖x‖₂/√D + eps) ⊙ w, eps added to the RMS outside the root. */
+/** The reference's RMSNorm (docs/spec/MODELS.md §2): x / (‖x‖₂/√D + eps) ⊙ w, eps added to the RMS outside the root. */
 class ReferenceRMSNorm {
   readonly weight: tf.Variable;
 
@@ -35,7 +35,7 @@ class ReferenceRMSNorm {
 }
 
 /**
- * The reference's TransformerDecoderLayer (models.md §5.1):
+ * The reference's TransformerDecoderLayer (docs/spec/MODELS.md §5.1):
  *   q, k, v = x W + b per head; q, k ← RoPE_ref(RMSNorm_ref(·)); a = causal softmax attention (scale 1/√D_h);
  *   x₁ = x + RMSNorm_ref(a W_out + b_out);  [f₁, f₂] = x₁ W₁ + b₁;  f = (f₁ ⊙ σ(β f₁)) ⊙ f₂;  x₂ = x₁ + f W₂ + b₂.
  * It returns x₂, so with RecNet's own residual the identity enters twice. Dropout(p) on f W₂ + b₂ is the wrapper's

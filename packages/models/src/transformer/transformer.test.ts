@@ -1,4 +1,4 @@
-// Transformer (models.md §5.1): the contract checks of @selectiv/core/testkit called one by one — the KV cache grows
+// Transformer (docs/spec/MODELS.md §5.1): the contract checks of @selectiv/core/testkit called one by one — the KV cache grows
 // with every step, so the kit's streaming case (a state of constant shape) is replaced by the cache test below —
 // then a plain-JS reading of §5.1, dropout, the §7 figures and the init.
 import { describe, expect, it } from "vitest";
@@ -143,7 +143,7 @@ describe("Transformer layer: values match a plain-JS reading of §5.1", () => {
   });
 });
 
-describe("Transformer parameters (models.md §5.1, §7)", () => {
+describe("Transformer parameters (docs/spec/MODELS.md §5.1, §7)", () => {
   it("parametersPerLayer = 16d² + 14d + 2d/H + 1 = the parameters created, at d = 16, 64, 256 (H = 4)", () => {
     model.expectParameterClosedForm((d, h) => 16 * d * d + 14 * d + (2 * d) / h + 1);
   });

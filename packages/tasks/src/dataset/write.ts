@@ -49,7 +49,7 @@ function writeSamples(
   }
 }
 
-/** One sample in the reference format: `[symbol ids]::['state names']::LENGTH` (tasks.md §6, as Python prints lists). */
+/** One sample in the reference format: `[symbol ids]::['state names']::LENGTH` (docs/spec/TASKS.md §6, as Python prints lists). */
 export function referenceSampleLine(grammar: Grammar, set: SampleSet, n: number): string {
   const L = set.length;
   const classes = set.classes.subarray(n * L, (n + 1) * L);
@@ -64,7 +64,7 @@ function yamlScalar(value: unknown): string {
 }
 
 /**
- * The reference's folder (tasks.md §6): `transitions`, `config.yaml`, `train`/`test`. Gaps, distractors and noise are
+ * The reference's folder (docs/spec/TASKS.md §6): `transitions`, `config.yaml`, `train`/`test`. Gaps, distractors and noise are
  * not stored (the reference draws them when reading). config.yaml records how the data was made and the start
  * states, which the transitions file cannot hold (selectiv's importer reads `start_states` back).
  */

@@ -2,7 +2,7 @@ import { OBJECTIVES, SelectivError, type Config, type ConfigSchema, type Objecti
 import { MAX_LETTERS } from "../grammar/symbols.js";
 import { MAX_GAP_SECONDS } from "../samples/gaps.js";
 
-/** The time-axis fields of a grammar task's config (tasks.md §3). */
+/** The time-axis fields of a grammar task's config (docs/spec/TASKS.md §3). */
 export interface TimeAxisConfig extends Config {
   gapStart: number;
   gapProb: number;
@@ -13,11 +13,11 @@ export interface TimeAxisConfig extends Config {
   distractors: boolean;
 }
 
-/** Steps the prediction objective's loss and KL divergence count (tasks.md §4; the reference's gap_kldiv). */
+/** Steps the prediction objective's loss and KL divergence count (docs/spec/TASKS.md §4; the reference's gap_kldiv). */
 export type KlSteps = "windows" | "all";
 export const KL_STEPS: readonly KlSteps[] = ["windows", "all"];
 
-/** What a grammar task trains (tasks.md §4): hidden-state classification or next-symbol prediction. */
+/** What a grammar task trains (docs/spec/TASKS.md §4): hidden-state classification or next-symbol prediction. */
 export interface ObjectiveConfig extends Config {
   mode: Objective;
   klSteps: KlSteps;
@@ -26,7 +26,7 @@ export interface ObjectiveConfig extends Config {
 /** Classification over the evaluation windows: the reference's `--classify` runs (every published task). */
 export const OBJECTIVE_DEFAULTS: ObjectiveConfig = { mode: "classification", klSteps: "windows" };
 
-/** The knobs shared by every SelectivBench grammar task (tasks.md §1–§3). */
+/** The knobs shared by every SelectivBench grammar task (docs/spec/TASKS.md §1–§3). */
 export interface GrammarTaskConfig extends TimeAxisConfig, ObjectiveConfig {
   alphabetSize: number;
   ambiguities: number;
@@ -40,7 +40,7 @@ export interface GrammarTaskConfig extends TimeAxisConfig, ObjectiveConfig {
   testSize: number;
 }
 
-/** The time axis of a grammar task (tasks.md §3): gaps after symbols, their fill, and the noise. */
+/** The time axis of a grammar task (docs/spec/TASKS.md §3): gaps after symbols, their fill, and the noise. */
 export const timeAxisSchema: ConfigSchema = {
   gapStart: { type: "int", min: 0, description: "symbols at the start of a sample never followed by a gap" },
   gapProb: { type: "number", min: 0, max: 1, description: "probability that a symbol is followed by a gap" },
@@ -51,7 +51,7 @@ export const timeAxisSchema: ConfigSchema = {
   distractors: { type: "boolean", description: "fill gaps with grammar-violating tokens instead of blank steps (reference grammar_gap)" },
 };
 
-/** The objective of a grammar task (tasks.md §4). */
+/** The objective of a grammar task (docs/spec/TASKS.md §4). */
 export const objectiveSchema: ConfigSchema = {
   mode: {
     type: "enum",
@@ -105,7 +105,7 @@ export function checkGrammarTaskConfig(config: GrammarTaskConfig): void {
 }
 
 /**
- * The paper's shared settings (tasks.md §5): the amb = depth = 40 grammar over 41 symbols, 200-symbol samples,
+ * The paper's shared settings (docs/spec/TASKS.md §5): the amb = depth = 40 grammar over 41 symbols, 200-symbol samples,
  * 200,000 training and 1,000 test samples. Tasks 1–3 differ only in their time axis.
  */
 export const PAPER_GRAMMAR = {

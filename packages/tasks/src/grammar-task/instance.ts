@@ -42,7 +42,7 @@ export function summaryRng(seed: number): Rng {
 
 /**
  * A grammar task made concrete: the grammar of the run seed (or of a dataset) and its sample generator. The objective
- * (tasks.md §4) decides the targets: hidden-state classes, or in prediction mode the next symbol with its true
+ * (docs/spec/TASKS.md §4) decides the targets: hidden-state classes, or in prediction mode the next symbol with its true
  * distribution (numClasses = alphabetSize).
  */
 export class GrammarTaskInstance implements TaskInstance {
@@ -104,7 +104,7 @@ function scheduleIdentity(schedule: GapSchedule): Record<string, number> {
 }
 
 /**
- * The sample generator of a grammar and a time axis (tasks.md §2–§3), and the identity of its data. `fixed` serves
+ * The sample generator of a grammar and a time axis (docs/spec/TASKS.md §2–§3), and the identity of its data. `fixed` serves
  * stored hidden-state sequences (a dataset read from disk) instead of drawing strings.
  */
 export function grammarSampleGenerator(
@@ -132,7 +132,7 @@ export function grammarSampleGenerator(
   return { generator, identity };
 }
 
-/** Builds the grammar of `seed` (the run seed is the grammar seed, tasks.md §5) and the sample generator. */
+/** Builds the grammar of `seed` (the run seed is the grammar seed, docs/spec/TASKS.md §5) and the sample generator. */
 export function createGrammarTask(config: GrammarTaskConfig, seed: number): GrammarTaskInstance {
   checkGrammarTaskConfig(config);
   const grammar = generateGrammar(config, grammarRng(seed));

@@ -13,7 +13,7 @@ const FIXTURE = fileURLToPath(new URL("../../../../fixtures/reference-amb6-seed3
 const smoke = (overrides: Record<string, unknown> = {}): Task1Config =>
   resolveConfig(task1Definition.schema, task1Definition.defaults, { ...task1Definition.presets.smoke, ...overrides }, "task");
 
-/** The next-symbol distribution of every state, computed here from the grammar's named edges (tasks.md §4). */
+/** The next-symbol distribution of every state, computed here from the grammar's named edges (docs/spec/TASKS.md §4). */
 function expectedRows(grammar: Grammar): Map<string, number[]> {
   const rows = new Map(grammar.stateNames.map((name) => [name, new Array<number>(grammar.alphabetSize).fill(0)]));
   for (const e of grammar.edges()) rows.get(e.source)![symbolId(e.target[0]!)]! += e.probability;
@@ -27,7 +27,7 @@ function rowAt(batch: Batch, k: number, classes: number): number[] {
   return Array.from(batch.targetDistributions!.rows.subarray(r * classes, (r + 1) * classes));
 }
 
-describe("prediction mode of the grammar tasks (tasks.md §4)", () => {
+describe("prediction mode of the grammar tasks (docs/spec/TASKS.md §4)", () => {
   const seed = 3;
   const classification = task1Definition.create(smoke(), seed) as GrammarTaskInstance;
   const prediction = task1Definition.create(smoke({ mode: "prediction" }), seed) as GrammarTaskInstance;

@@ -5,7 +5,7 @@ import type { SampleSet } from "../samples/generator.js";
 import type { KlSteps } from "./config.js";
 
 /**
- * The true next-symbol distribution of every hidden state (tasks.md §4), as [numStates, alphabetSize] rows: the
+ * The true next-symbol distribution of every hidden state (docs/spec/TASKS.md §4), as [numStates, alphabetSize] rows: the
  * state's transition-matrix row folded onto the symbols its successors emit. The row of `#` is one-hot on `#` (after
  * `#` the target is `#`, as in the reference: the next string's start is not predictable from the state).
  */
@@ -37,7 +37,7 @@ function nextSymbol(grammar: Grammar, set: SampleSet, n: number, i: number): num
 }
 
 /**
- * A prediction batch (tasks.md §4) from the classification batch of samples first .. first+count-1 of `set`: the
+ * A prediction batch (docs/spec/TASKS.md §4) from the classification batch of samples first .. first+count-1 of `set`: the
  * target of every step in symbol i's evaluation window is the symbol that follows symbol i (held through the gap, as
  * the reference holds it), the target distribution is the row of symbol i's hidden state in `rows`
  * (nextSymbolDistributions), and the mask holds the steps the loss and KL count: `windows` = steps in an evaluation

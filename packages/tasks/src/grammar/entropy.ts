@@ -4,7 +4,7 @@ const MAX_ITERATIONS = 100_000;
 const TOLERANCE = 1e-13;
 
 /**
- * Topological entropy, "direct" method (tasks.md §1): natural log of the largest real eigenvalue r of the binary
+ * Topological entropy, "direct" method (docs/spec/TASKS.md §1): natural log of the largest real eigenvalue r of the binary
  * transition matrix M with the corrections `# -> start`. M is non-negative, so r is its Perron root; power
  * iteration runs on M + I, whose dominant eigenvalue r + 1 is alone on its spectral circle even when M is
  * periodic (|λ + 1| < r + 1 for every other eigenvalue λ with |λ| ≤ r), then subtracts 1.

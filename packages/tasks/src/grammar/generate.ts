@@ -3,7 +3,7 @@ import { Grammar, MAX_STATES } from "./grammar.js";
 import { transitionsToEnd } from "./paths.js";
 import { END_ID, MAX_LETTERS, stateName } from "./symbols.js";
 
-/** The knobs of a random artificial grammar (tasks.md §1). */
+/** The knobs of a random artificial grammar (docs/spec/TASKS.md §1). */
 export interface GrammarKnobs {
   /** Symbols including `#`. */
   readonly alphabetSize: number;
@@ -21,7 +21,7 @@ export interface GrammarKnobs {
 
 export const MAX_GRAMMAR_TRIES = 100_000;
 
-/** The generator a run's grammar is drawn from: the grammar seed is the run seed (tasks.md §5, §7). */
+/** The generator a run's grammar is drawn from: the grammar seed is the run seed (docs/spec/TASKS.md §5, §7). */
 export function grammarRng(seed: number): Rng {
   return Rng.from("selectiv.grammar", seed);
 }
@@ -60,7 +60,7 @@ export function checkGrammarKnobs(knobs: GrammarKnobs): void {
 }
 
 /**
- * Draws a random artificial grammar (tasks.md §1) from `rng` alone, redrawing invalid ones (a state that cannot
+ * Draws a random artificial grammar (docs/spec/TASKS.md §1) from `rng` alone, redrawing invalid ones (a state that cannot
  * reach `#`, or a start state closer to `#` than minStringLength) up to MAX_GRAMMAR_TRIES times.
  */
 export function generateGrammar(knobs: GrammarKnobs, rng: Rng): Grammar {

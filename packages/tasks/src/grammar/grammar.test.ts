@@ -63,7 +63,7 @@ const KNOB_SETS: GrammarKnobs[] = [
   { alphabetSize: 53, ambiguities: 52, ambiguityDepth: 2, initialStates: 4, transitionDensity: 0.4 },
 ];
 
-describe("generated grammar structure (tasks.md §1–§2)", () => {
+describe("generated grammar structure (docs/spec/TASKS.md §1–§2)", () => {
   for (const knobs of KNOB_SETS) {
     const label = `alphabet ${knobs.alphabetSize}, amb ${knobs.ambiguities}, depth ${knobs.ambiguityDepth}`;
     for (const seed of [1, 2, 3]) {
@@ -163,7 +163,7 @@ describe("generated grammar structure (tasks.md §1–§2)", () => {
   });
 });
 
-describe("topological entropy (tasks.md §1, direct method)", () => {
+describe("topological entropy (docs/spec/TASKS.md §1, direct method)", () => {
   const tiny = (edges: [string, string][], startStates: string[]): Grammar =>
     Grammar.fromEdges({ edges: edges.map(([source, target]) => ({ source, target, probability: 1 })), startStates });
 
@@ -260,7 +260,7 @@ describe("grammar statistics against the reference generator (reference-grammar-
   }
 });
 
-describe("Grammar.fromEdges and the transitions format (tasks.md §6)", () => {
+describe("Grammar.fromEdges and the transitions format (docs/spec/TASKS.md §6)", () => {
   it("round-trips a generated grammar through the transitions text", () => {
     const g = generateGrammar(paperLike(6), grammarRng(3));
     const edges = parseTransitions(formatTransitions(g));

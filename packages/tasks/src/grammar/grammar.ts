@@ -6,14 +6,14 @@ import { END_ID, END_SYMBOL, MAX_LETTERS, compareStateNames, parseStateName, typ
 /** Class ids are stored as 16-bit integers in sample buffers. */
 export const MAX_STATES = 65_535;
 
-/** One edge of a grammar by state names, as in the reference `transitions` file (tasks.md §6). */
+/** One edge of a grammar by state names, as in the reference `transitions` file (docs/spec/TASKS.md §6). */
 export interface TransitionEdge {
   readonly source: string;
   readonly target: string;
   readonly probability: number;
 }
 
-/** What a Grammar is built from. State index = class id (tasks.md §2), so state 0 is `#`. */
+/** What a Grammar is built from. State index = class id (docs/spec/TASKS.md §2), so state 0 is `#`. */
 export interface GrammarParts {
   readonly alphabetSize: number;
   readonly stateNames: readonly string[];
@@ -34,7 +34,7 @@ export interface GrammarStats {
 }
 
 /**
- * A random artificial grammar (tasks.md §1): hidden states that each emit one symbol, at most one successor per
+ * A random artificial grammar (docs/spec/TASKS.md §1): hidden states that each emit one symbol, at most one successor per
  * (state, symbol), and `#` (state 0) ending every string. Everything is held in flat typed arrays.
  */
 export class Grammar {
@@ -54,7 +54,7 @@ export class Grammar {
   readonly uniformRows: boolean;
   /** [state * alphabetSize + symbol] → successor state, or -1 where the grammar has no such edge. */
   readonly successors: Int32Array;
-  /** Symbols with no edge from each state (distractor candidates, tasks.md §3), in CSR form. */
+  /** Symbols with no edge from each state (distractor candidates, docs/spec/TASKS.md §3), in CSR form. */
   readonly violationOffsets: Int32Array;
   readonly violationSymbols: Uint8Array;
   private entropy: number | undefined;
@@ -122,12 +122,12 @@ export class Grammar {
     return Array.from(this.startStates, (s) => this.stateNames[s]!);
   }
 
-  /** Successor of `state` on observed `symbol`, or -1 (tasks.md §1: at most one). */
+  /** Successor of `state` on observed `symbol`, or -1 (docs/spec/TASKS.md §1: at most one). */
   successor(state: number, symbol: number): number {
     return this.successors[state * this.alphabetSize + symbol]!;
   }
 
-  /** Topological entropy (tasks.md §1, direct method), computed once. */
+  /** Topological entropy (docs/spec/TASKS.md §1, direct method), computed once. */
   topologicalEntropy(): number {
     this.entropy ??= topologicalEntropy(this);
     return this.entropy;
@@ -149,7 +149,7 @@ export class Grammar {
 
   /**
    * A grammar from explicit edges and start states (e.g. a reference dataset's `transitions`). States are
-   * numbered in class-id order (tasks.md §2); probabilities are row-normalised. `alphabetSize` defaults to the
+   * numbered in class-id order (docs/spec/TASKS.md §2); probabilities are row-normalised. `alphabetSize` defaults to the
    * largest symbol id used + 1. Every state must reach `#`, and `#` must have no outgoing edge.
    */
   static fromEdges(spec: {

@@ -1,12 +1,12 @@
 import { SelectivError } from "@selectiv/core";
 
-/** The end-of-string symbol; observed symbol id 0 and class id 0 (tasks.md §2). */
+/** The end-of-string symbol; observed symbol id 0 and class id 0 (docs/spec/TASKS.md §2). */
 export const END_SYMBOL = "#";
 export const END_ID = 0;
-/** Letters available to a grammar: `A..Z` then `a..z` (tasks.md §1). */
+/** Letters available to a grammar: `A..Z` then `a..z` (docs/spec/TASKS.md §1). */
 export const MAX_LETTERS = 52;
 
-/** Observed symbol id of a letter or `#`: `#` = 0, `A..Z` = 1..26, `a..z` = 27..52 (tasks.md §2). */
+/** Observed symbol id of a letter or `#`: `#` = 0, `A..Z` = 1..26, `a..z` = 27..52 (docs/spec/TASKS.md §2). */
 export function symbolId(symbol: string): number {
   if (symbol === END_SYMBOL) return END_ID;
   const c = symbol.length === 1 ? symbol.charCodeAt(0) : -1;
@@ -30,7 +30,7 @@ export interface StateName {
 
 const STATE_NAME = /^([A-Za-z])(\d*)$/;
 
-/** Parses `#`, `B` or `B12` (tasks.md §1 naming). */
+/** Parses `#`, `B` or `B12` (docs/spec/TASKS.md §1 naming). */
 export function parseStateName(name: string): StateName {
   if (name === END_SYMBOL) return { symbol: END_ID, index: -1 };
   const m = STATE_NAME.exec(name);
@@ -44,7 +44,7 @@ export function stateName(symbol: number, index: number): string {
   return index < 0 ? symbolName(symbol) : `${symbolName(symbol)}${index}`;
 }
 
-/** Class-id order (tasks.md §2): `#` first, then by letter id, then by ambiguity index. */
+/** Class-id order (docs/spec/TASKS.md §2): `#` first, then by letter id, then by ambiguity index. */
 export function compareStateNames(a: StateName, b: StateName): number {
   return a.symbol - b.symbol || a.index - b.index;
 }

@@ -3,7 +3,7 @@ import type { Grammar, TransitionEdge } from "./grammar.js";
 
 const LINE = /^\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s]+)\s*$/;
 
-/** Parses a reference `transitions` file: one `SRC, DST, PROB` line per edge (tasks.md §6); blank lines are skipped. */
+/** Parses a reference `transitions` file: one `SRC, DST, PROB` line per edge (docs/spec/TASKS.md §6); blank lines are skipped. */
 export function parseTransitions(text: string, source = "transitions"): TransitionEdge[] {
   const edges: TransitionEdge[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
@@ -18,7 +18,7 @@ export function parseTransitions(text: string, source = "transitions"): Transiti
   return edges;
 }
 
-/** The grammar's edges in the reference `transitions` format (tasks.md §6). */
+/** The grammar's edges in the reference `transitions` format (docs/spec/TASKS.md §6). */
 export function formatTransitions(grammar: Grammar): string {
   const number = (p: number): string => (Number.isInteger(p) ? p.toFixed(1) : String(p));
   return grammar

@@ -4,7 +4,7 @@ import { OBJECTIVE_DEFAULTS, objectiveSchema, timeAxisSchema, type ObjectiveConf
 import { GrammarTaskInstance, grammarSampleGenerator } from "../grammar-task/instance.js";
 import { readReferenceDataset } from "./read.js";
 
-/** A dataset written by the Python reference, served with our time axis (tasks.md §6, §7). */
+/** A dataset written by the Python reference, served with our time axis (docs/spec/TASKS.md §6, §7). */
 export interface ReferenceDatasetConfig extends TimeAxisConfig, ObjectiveConfig {
   path: string;
   trainSize: number;
@@ -30,7 +30,7 @@ const paper: ReferenceDatasetConfig = {
 
 /**
  * Reads the folder at `config.path` and serves line i of its train/test file as sample i. The files hold no gaps or
- * noise: like the reference, these are drawn when a sample is read, here from (seed, split, index) (tasks.md §7).
+ * noise: like the reference, these are drawn when a sample is read, here from (seed, split, index) (docs/spec/TASKS.md §7).
  */
 export function createReferenceDatasetTask(config: ReferenceDatasetConfig, seed: number): GrammarTaskInstance {
   if (config.path === "") {
@@ -68,7 +68,7 @@ export const referenceDatasetDefinition: TaskDefinition<ReferenceDatasetConfig> 
   id: "reference-dataset",
   description: "A dataset written by the Python reference (transitions, train, test): its grammar and samples, our gaps and noise",
   schema: {
-    path: { type: "string", description: "folder holding the reference's transitions, train and test files (tasks.md §6)" },
+    path: { type: "string", description: "folder holding the reference's transitions, train and test files (docs/spec/TASKS.md §6)" },
     trainSize: { type: "int", min: 0, description: "training samples: the first N lines of train; 0 = all" },
     testSize: { type: "int", min: 0, description: "test samples: the first N lines of test; 0 = all" },
     seqLenMax: {

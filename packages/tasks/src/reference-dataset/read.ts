@@ -7,7 +7,7 @@ import { END_SYMBOL, compareStateNames, parseStateName } from "../grammar/symbol
 import { parseTransitions } from "../grammar/transitions-format.js";
 import { parseReferenceSample } from "../samples/reference-format.js";
 
-/** The files of a reference dataset folder (tasks.md §6). */
+/** The files of a reference dataset folder (docs/spec/TASKS.md §6). */
 export const REFERENCE_FILES = { transitions: "transitions", config: "config.yaml", train: "train", test: "test" } as const;
 
 /** One split of a reference dataset: its hidden-state sequences as class ids, row i = line i (blank lines skipped). */
@@ -44,7 +44,7 @@ export function parseStartStatesLine(configText: string): string[] | undefined {
 }
 
 /**
- * Reads a dataset in the reference's on-disk format (tasks.md §6): the grammar from `transitions` and the hidden
+ * Reads a dataset in the reference's on-disk format (docs/spec/TASKS.md §6): the grammar from `transitions` and the hidden
  * states of every line of `train` and `test`. Checks that every line parses, that every observed symbol is its
  * state's letter, and that consecutive states are an edge (or `#` followed by a start state); errors are one line
  * naming the file and line. Start states: config.yaml's `start_states` if present, else those seen in the samples.
@@ -52,7 +52,7 @@ export function parseStartStatesLine(configText: string): string[] | undefined {
 export function readReferenceDataset(dir: string): ReferenceDataset {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new SelectivError(
-      `reference dataset: got ${JSON.stringify(dir)}; expected a folder holding transitions, train and test (tasks.md §6)`,
+      `reference dataset: got ${JSON.stringify(dir)}; expected a folder holding transitions, train and test (docs/spec/TASKS.md §6)`,
     );
   }
   const hash = createHash("sha256");
@@ -73,7 +73,7 @@ export function readReferenceDataset(dir: string): ReferenceDataset {
   const edges = parseTransitions(read(REFERENCE_FILES.transitions, true)!.toString("utf8"), transitionsPath);
   const configBytes = read(REFERENCE_FILES.config, false);
 
-  // Class ids: every state named in transitions plus `#`, in class-id order (tasks.md §2), as Grammar.fromEdges numbers them.
+  // Class ids: every state named in transitions plus `#`, in class-id order (docs/spec/TASKS.md §2), as Grammar.fromEdges numbers them.
   const parsed = new Map([[END_SYMBOL, parseStateName(END_SYMBOL)]]);
   for (const e of edges) for (const name of [e.source, e.target]) if (!parsed.has(name)) parsed.set(name, parseStateName(name));
   const names = [...parsed.keys()].sort((a, b) => compareStateNames(parsed.get(a)!, parsed.get(b)!));

@@ -44,7 +44,7 @@ function corrupted(name: string, where: number | string[], text = ""): string {
   return dir;
 }
 
-describe("reference-dataset: import of the reference's on-disk format (tasks.md §6)", () => {
+describe("reference-dataset: import of the reference's on-disk format (docs/spec/TASKS.md §6)", () => {
   const task = referenceDatasetDefinition.create(config({ path: FIXTURE }), 1) as GrammarTaskInstance;
 
   it("reproduces the grammar: states, edges, probabilities, and the start states of the README", () => {

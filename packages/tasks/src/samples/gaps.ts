@@ -16,7 +16,7 @@ export interface GapScheduleOptions {
 }
 
 /**
- * When and how long the gaps after symbols are (tasks.md §3). Durations are rounded to 0.1 s, and a gap of d
+ * When and how long the gaps after symbols are (docs/spec/TASKS.md §3). Durations are rounded to 0.1 s, and a gap of d
  * seconds takes round(10 d) steps, so a gap is counted in tenths of a second = steps.
  */
 export class GapSchedule {
@@ -64,7 +64,7 @@ export class GapSchedule {
   }
 }
 
-/** round(10 d): steps of a gap of d seconds, d rounded to one decimal (tasks.md §3). */
+/** round(10 d): steps of a gap of d seconds, d rounded to one decimal (docs/spec/TASKS.md §3). */
 export function toSteps(seconds: number): number {
   return Math.round(seconds * 10);
 }

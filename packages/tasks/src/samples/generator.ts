@@ -4,16 +4,16 @@ import type { GapSchedule } from "./gaps.js";
 import { StringSampler } from "./strings.js";
 
 export interface SampleOptions {
-  /** The run seed; with (split, index) it fixes every random draw of a sample (tasks.md §7). */
+  /** The run seed; with (split, index) it fixes every random draw of a sample (docs/spec/TASKS.md §7). */
   readonly seed: number;
-  /** Symbols per sample (tasks.md §2). */
+  /** Symbols per sample (docs/spec/TASKS.md §2). */
   readonly combinedLength: number;
-  /** Longest string kept (tasks.md §2). */
+  /** Longest string kept (docs/spec/TASKS.md §2). */
   readonly seqLenMax: number;
   readonly gaps: Readonly<Record<Split, GapSchedule>>;
-  /** Fill gaps with grammar-violating tokens instead of blank steps (tasks.md §3, the reference's grammar_gap). */
+  /** Fill gaps with grammar-violating tokens instead of blank steps (docs/spec/TASKS.md §3, the reference's grammar_gap). */
   readonly distractors: boolean;
-  /** Uniform[0, 1) * noise is added to every input entry (tasks.md §3). */
+  /** Uniform[0, 1) * noise is added to every input entry (docs/spec/TASKS.md §3). */
   readonly noise: number;
 }
 
@@ -56,7 +56,7 @@ export interface FixedClassSequences {
 }
 
 /**
- * Generates the samples of a grammar task (tasks.md §2–§3); sample i of a split depends only on (options, split, i).
+ * Generates the samples of a grammar task (docs/spec/TASKS.md §2–§3); sample i of a split depends only on (options, split, i).
  * With `fixed` sequences, the hidden states come from them and only the time axis (gaps, distractors, noise) is drawn.
  */
 export class SampleGenerator {
@@ -89,7 +89,7 @@ export class SampleGenerator {
 
   /**
    * Class ids of sample `index`: whole strings concatenated until at least combinedLength symbols, then cut
-   * (tasks.md §2). Writes combinedLength entries into `out` from `offset`. Returns the state that follows the cut in
+   * (docs/spec/TASKS.md §2). Writes combinedLength entries into `out` from `offset`. Returns the state that follows the cut in
    * the walk, or -1 where the walk ends at the cut (its last symbol is `#`) or the sequence is stored.
    */
   classesInto(split: Split, index: number, out: Uint16Array, offset: number): number {
@@ -165,7 +165,7 @@ export class SampleGenerator {
   }
 
   /**
-   * One-hot inputs, per-step targets, mask and evaluation windows (tasks.md §3) of samples first .. first+count-1
+   * One-hot inputs, per-step targets, mask and evaluation windows (docs/spec/TASKS.md §3) of samples first .. first+count-1
    * of `set`, padded to the longest. Noise is added to every real step (padding stays zero).
    */
   materialise(set: SampleSet, first = 0, count = set.count - first): Batch {

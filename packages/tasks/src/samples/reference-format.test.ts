@@ -12,7 +12,7 @@ const read = (name: string): string => readFileSync(FIXTURE + name, "utf8");
 /** From the fixture's README: "start states D5, A1, C3, E1". */
 const START_STATES = ["D5", "A1", "C3", "E1"];
 
-describe("reference dataset fixture (amb 6, seed 3; tasks.md §6)", () => {
+describe("reference dataset fixture (amb 6, seed 3; docs/spec/TASKS.md §6)", () => {
   const edges = parseTransitions(read("transitions"));
   const grammar = Grammar.fromEdges({ edges, startStates: START_STATES, alphabetSize: 7 });
   const edgeSet = new Set(edges.map((e) => `${e.source} ${e.target}`));

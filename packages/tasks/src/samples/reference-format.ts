@@ -1,6 +1,6 @@
 import { SelectivError } from "@selectiv/core";
 
-/** One line of a reference `train`/`test` file (tasks.md §6). */
+/** One line of a reference `train`/`test` file (docs/spec/TASKS.md §6). */
 export interface ReferenceSample {
   /** Observed symbol ids. */
   readonly symbols: number[];

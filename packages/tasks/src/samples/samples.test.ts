@@ -47,7 +47,7 @@ function stepsOf(batch: Batch, b: number): number {
   return n;
 }
 
-describe("strings (tasks.md §2)", () => {
+describe("strings (docs/spec/TASKS.md §2)", () => {
   it("follow the law of rejection sampling: same length distribution and first states", () => {
     const seqLenMax = 12;
     const sampler = new StringSampler(grammar, seqLenMax);
@@ -107,7 +107,7 @@ describe("strings (tasks.md §2)", () => {
   });
 });
 
-describe("samples (tasks.md §2)", () => {
+describe("samples (docs/spec/TASKS.md §2)", () => {
   const gen = generator();
   const set = gen.generate("train", 0, 60);
   const starts = new Set(grammar.startStates);
@@ -156,7 +156,7 @@ describe("samples (tasks.md §2)", () => {
   });
 });
 
-describe("time axis (tasks.md §3)", () => {
+describe("time axis (docs/spec/TASKS.md §3)", () => {
   it("gap steps are round(10 d) with d in [gapMin, gapMax], or the fixed gap; none before gapStart", () => {
     expect([0.1, 0.2, 0.3, 0.5, 1, 2, 10].map(toSteps)).toEqual([1, 2, 3, 5, 10, 20, 100]);
     const schedule = new GapSchedule({ gapStart: 50, gapProb: 1, gapMin: 0.1, gapMax: 1 });

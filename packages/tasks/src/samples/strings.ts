@@ -2,11 +2,11 @@ import { SelectivError, type Rng } from "@selectiv/core";
 import type { Grammar } from "../grammar/grammar.js";
 import { END_ID } from "../grammar/symbols.js";
 
-/** The reference gives up after this many rejected strings (tasks.md §2). */
+/** The reference gives up after this many rejected strings (docs/spec/TASKS.md §2). */
 export const MAX_STRING_TRIES = 10_000;
 
 /**
- * Draws grammar strings (tasks.md §2) as hidden-state (class id) sequences ending in `#`.
+ * Draws grammar strings (docs/spec/TASKS.md §2) as hidden-state (class id) sequences ending in `#`.
  *
  * The reference draws random walks and rejects those longer than seqLenMax. At the paper's grammar fewer than 1 in
  * 10 walks fits in 200 symbols, so rejection wastes most of the work; this class samples the same conditional

@@ -8,9 +8,9 @@ export interface Task1Config extends GrammarTaskConfig {
   complexity: number;
 }
 
-/** tasks.md §5, Task 1 (complexity): amb = depth in this list, alphabet amb + 1 (set with task1.complexity). */
+/** docs/spec/TASKS.md §5, Task 1 (complexity): amb = depth in this list, alphabet amb + 1 (set with task1.complexity). */
 export const TASK1_COMPLEXITY_SWEEP: readonly number[] = [20, 24, 26, 30, 34, 38, 40];
-/** tasks.md §5, Task 1 (size): model widths (the reference's feat_size) at amb = depth = 40 (set with train.width). */
+/** docs/spec/TASKS.md §5, Task 1 (size): model widths (the reference's feat_size) at amb = depth = 40 (set with train.width). */
 export const TASK1_SIZE_SWEEP_WIDTHS: readonly number[] = [256, 384, 512, 648, 768, 960, 1024, 1152, 1296];
 
 /**
@@ -22,7 +22,7 @@ export function task1GrammarConfig(config: Task1Config): Task1Config {
   return n === 0 ? config : { ...config, alphabetSize: n + 1, ambiguities: n, ambiguityDepth: n };
 }
 
-/** The paper's Task 1 (tasks.md §5): amb = depth = 40, alphabet 41, one blank step after every symbol. */
+/** The paper's Task 1 (docs/spec/TASKS.md §5): amb = depth = 40, alphabet 41, one blank step after every symbol. */
 const paper: Task1Config = {
   ...PAPER_GRAMMAR,
   complexity: 0,

@@ -19,7 +19,7 @@ function thrown(f: () => unknown): Error {
 }
 
 describe("task1 definition", () => {
-  it("every preset resolves against the schema, and paper is tasks.md §5 Task 1", () => {
+  it("every preset resolves against the schema, and paper is docs/spec/TASKS.md §5 Task 1", () => {
     for (const preset of PRESET_NAMES) expect(() => resolve(preset)).not.toThrow();
     const paper = resolve("paper");
     expect(paper).toMatchObject({

@@ -3,7 +3,7 @@ import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../gra
 import { createGrammarTask } from "../grammar-task/instance.js";
 
 /**
- * The paper's Task 2 (tasks.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); after every symbol a blank
+ * The paper's Task 2 (docs/spec/TASKS.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); after every symbol a blank
  * gap of Uniform[0.1, 1.0] s (1..10 steps), noise 0.2 on every input entry; the test gap is fixed at 1.0 s (10 steps).
  * Task 4 evaluates Task-2 models with testGap set to 1, 2, 5 and 10 s.
  */

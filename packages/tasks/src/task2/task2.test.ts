@@ -12,7 +12,7 @@ function gapSteps(task: GrammarTaskInstance, split: "train" | "test", count: num
   return Array.from(task.generator.generate(split, 0, count).gapSteps);
 }
 
-describe("task2 (tasks.md §5: variable noisy gaps, fixed test gap)", () => {
+describe("task2 (docs/spec/TASKS.md §5: variable noisy gaps, fixed test gap)", () => {
   it("paper is the published Task 2; every preset resolves", () => {
     for (const preset of PRESET_NAMES) expect(() => resolve(preset)).not.toThrow();
     expect(resolve("paper")).toMatchObject({

@@ -3,7 +3,7 @@ import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../gra
 import { createGrammarTask } from "../grammar-task/instance.js";
 
 /**
- * The paper's Task 3 (tasks.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); from symbol 50 on, each
+ * The paper's Task 3 (docs/spec/TASKS.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); from symbol 50 on, each
  * symbol is followed with probability 0.1 by one distractor token (d = 0.1 s) that the grammar forbids in the current
  * hidden state; no noise; the test split is drawn the same way.
  */

@@ -7,7 +7,7 @@ import { task3Definition } from "./definition.js";
 const resolve = (preset: "smoke" | "quick" | "paper", overrides: Record<string, unknown> = {}): GrammarTaskConfig =>
   resolveConfig(task3Definition.schema, task3Definition.defaults, { ...task3Definition.presets[preset], ...overrides }, "task");
 
-describe("task3 (tasks.md §5: distractors after 50 symbols, p = 0.1)", () => {
+describe("task3 (docs/spec/TASKS.md §5: distractors after 50 symbols, p = 0.1)", () => {
   it("paper is the published Task 3; every preset resolves", () => {
     for (const preset of PRESET_NAMES) expect(() => resolve(preset)).not.toThrow();
     expect(resolve("paper")).toMatchObject({

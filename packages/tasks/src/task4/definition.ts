@@ -7,7 +7,7 @@ import { task2Definition } from "../task2/definition.js";
 const GAP_FACTORS = [1, 2, 5, 10] as const;
 
 /**
- * The paper's Task 4 (tasks.md §5): models trained as Task 2 are tested at fixed gaps of 1, 2, 5 and 10 times the
+ * The paper's Task 4 (docs/spec/TASKS.md §5): models trained as Task 2 are tested at fixed gaps of 1, 2, 5 and 10 times the
  * longest training gap (10, 20, 50 and 100 steps at the paper's settings). The config is Task 2's; the result lists
  * the test accuracy per gap.
  */

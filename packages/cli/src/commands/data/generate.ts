@@ -17,7 +17,7 @@ export default class DataGenerate extends SelectivCommand {
     "Samples 0 .. N-1 of each split. The files are generated once into the cache (<cache>/datasets/<key>/, the key a " +
     "hash of everything they are made from) and copied to --out; the same request again copies from the cache. " +
     "selectiv format: manifest.json, grammar.json, train.jsonl, test.jsonl (symbols, states, gaps, distractors). " +
-    "reference format (tasks.md §6): transitions, config.yaml, train, test.";
+    "reference format (docs/spec/TASKS.md §6): transitions, config.yaml, train, test.";
   static override examples = [
     "<%= config.bin %> data generate --task task2 --preset quick --out data/task2",
     "<%= config.bin %> data generate --task task1 --split test --size 100 --format reference --seed 3 --out data/ref",

@@ -3,7 +3,7 @@ import { type RecurrenceResult, cumsumLastAxis, maskLastTwo, padTime, segmentSum
 import type { DeltaRuleInputs } from "./inputs.js";
 
 /**
- * (I + A)⁻¹ for strictly lower-triangular A [..., C, C], by forward substitution (models.md §6.2):
+ * (I + A)⁻¹ for strictly lower-triangular A [..., C, C], by forward substitution (docs/spec/MODELS.md §6.2):
  * row i = e_i − A_{i,<i} · rows_{<i}. Stable in fp32 even for nearly parallel keys, unlike series products (§9.4).
  */
 export function unitLowerInverse(a: tf.Tensor): tf.Tensor {
@@ -27,7 +27,7 @@ export interface DeltaChunkOptions {
 }
 
 /**
- * The chunkwise-parallel delta rule (models.md §6.2, the WY/UT form). Per chunk, with b the in-chunk cumulative
+ * The chunkwise-parallel delta rule (docs/spec/MODELS.md §6.2, the WY/UT form). Per chunk, with b the in-chunk cumulative
  * log-decay and Γ_ij = e^{b_i − b_j} (i ≥ j):
  *   A = strictly_lower(Diag(β)(K Kᵀ) ⊙ Γ),  T = (I + A)⁻¹,  W = T Diag(β e^b) K,  U = T Diag(β) V,
  * then across chunks: V′ = U − W S,  O = Diag(e^b) Q S + ((Q Kᵀ) ⊙ Γ) V′,  S ← e^{b_C} S + (Diag(e^{b_C − b}) K)ᵀ V′.

@@ -1,7 +1,7 @@
 import type { tf } from "../../tf.js";
 
 /**
- * The (gated) delta rule, a Householder-type transition (models.md §3.3–§3.5, §8), per head:
+ * The (gated) delta rule, a Householder-type transition (docs/spec/MODELS.md §3.3–§3.5, §8), per head:
  *   S_t = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ,   o_t = S_tᵀ q_t.
  * Written as steps: S ← α_t S; e = v_t − Sᵀ k_t; S ← S + β_t k_t eᵀ.
  * Shapes: query, key [B, H, T, d_k] (normalised and scaled by the layer); value [B, H, T, d_v]; beta [B, H, T];

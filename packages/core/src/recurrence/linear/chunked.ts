@@ -13,7 +13,7 @@ function cumsumChunkAxis(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * The chunkwise-parallel form of the decayed linear recurrence (models.md §6.1). Within a chunk, outputs come
+ * The chunkwise-parallel form of the decayed linear recurrence (docs/spec/MODELS.md §6.1). Within a chunk, outputs come
  * from masked matmuls; only the chunk-boundary states are carried sequentially. Equal to stepwiseScan in values
  * and gradients. T is zero-padded to a multiple of C (zero keys and values write nothing, zero log-decays keep).
  */

@@ -1,7 +1,7 @@
 import type { tf } from "../../tf.js";
 
 /**
- * The transition A_t of a decayed linear recurrence, as log-decays (models.md §8):
+ * The transition A_t of a decayed linear recurrence, as log-decays (docs/spec/MODELS.md §8):
  * "none" A_t = I; "scalar" A_t = α_t I per head; "diagonal" A_t = Diag(α_t), one decay per key channel.
  * log α ≤ 0 always: decays stay in log space until masked differences are exponentiated (§9.3).
  */
