@@ -62,7 +62,7 @@ describe("selectiv data generate", () => {
     const first = json<Generated>(selectiv([...args, "--out", tempDir("gen1")]));
     expect(first.reused).toBe(false);
     expect(first.splits).toEqual({ train: 64, test: 32 });
-    expect(first.files).toEqual(["grammar.json", "manifest.json", "test.jsonl", "train.jsonl"]);
+    expect(first.files).toEqual(["grammar.json", "manifest.json", "selectiv-files.json", "test.jsonl", "train.jsonl"]);
     const second = json<Generated>(selectiv([...args, "--out", tempDir("gen2")]));
     expect(second.reused).toBe(true);
     expect(second.key).toBe(first.key);
@@ -100,8 +100,6 @@ describe("selectiv data generate", () => {
         "smoke",
         "--format",
         "reference",
-        "--split",
-        "train",
         "--size",
         "10",
         "--json",
@@ -111,29 +109,7 @@ describe("selectiv data generate", () => {
         tempDir("ref"),
       ]),
     );
-    expect(exported.files).toEqual(["config.yaml", "train", "transitions"]);
-    // The importer needs both splits: add the test split of the same request to the folder.
-    json(
-      selectiv([
-        "data",
-        "generate",
-        "--task",
-        "task1",
-        "--preset",
-        "smoke",
-        "--format",
-        "reference",
-        "--split",
-        "test",
-        "--size",
-        "4",
-        "--json",
-        "--cache",
-        cache,
-        "--out",
-        exported.out,
-      ]),
-    );
+    expect(exported.files).toEqual(["config.yaml", "selectiv-files.json", "test", "train", "transitions"]);
     const original = json<{ states: string[] }>(
       selectiv(["data", "show", "--task", "task1", "--preset", "smoke", "--index", "3", "--json"]),
     );
@@ -151,6 +127,42 @@ describe("selectiv data generate", () => {
       ]),
     );
     expect(imported.states).toEqual(original.states);
+  });
+
+  it("--out: a foreign folder is refused in one line; a re-generate or --force leaves no file of the earlier run", () => {
+    const generate = (out: string, ...extra: string[]): Ran =>
+      selectiv(["data", "generate", "--preset", "smoke", "--format", "reference", "--no-cache", "--out", out, ...extra]);
+    const foreign = tempDir("foreign");
+    writeFileSync(join(foreign, "train"), "someone else's\n");
+    expectOneLineError(generate(foreign), /--out: ".*foreign-.*" holds train and is not an earlier output of data generate.*--force/);
+    expect(readdirSync(foreign)).toEqual(["train"]);
+
+    const out = tempDir("regen");
+    expect(generate(out, "--seed", "1").status).toBe(0);
+    const r = generate(out, "--seed", "2", "--split", "test", "--size", "5");
+    expect(r.status, r.stderr).toBe(0);
+    const fresh = tempDir("regen-fresh");
+    generate(fresh, "--seed", "2", "--split", "test", "--size", "5");
+    expect(filesOf(out)).toEqual(filesOf(fresh));
+    expect(readdirSync(out)).not.toContain("train");
+
+    expect(generate(foreign, "--seed", "2", "--split", "test", "--size", "5", "--force").status).toBe(0);
+    expect(filesOf(foreign)).toEqual(filesOf(fresh));
+  });
+
+  it("a damaged cache entry is one warning line and regenerated, never copied out", () => {
+    const cache = tempDir("damaged");
+    const args = ["data", "generate", "--preset", "smoke", "--json", "--cache", cache];
+    const first = json<Generated & { cachePath: string }>(selectiv([...args, "--out", tempDir("damaged-a")]));
+    const train = join(first.cachePath, "train.jsonl");
+    writeFileSync(train, readFileSync(train, "utf8").split("\n").slice(0, 21).join("\n"));
+    const r = selectiv([...args, "--out", tempDir("damaged-b")]);
+    const second = json<Generated>(r);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^warning: cache entry .*: train\.jsonl: 20 lines; expected 64; regenerating it$/),
+    ]);
+    expect(second.reused).toBe(false);
+    expect(filesOf(second.out)).toEqual(filesOf(first.out));
   });
 
   it("bad requests are one line: unknown task, too many samples, a section that does not apply", () => {

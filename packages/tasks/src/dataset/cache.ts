@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { SelectivError } from "@selectiv/core";
+import { listingMismatch, writeListing } from "./listing.js";
+import { commitOutFolder, openOutFolder } from "./out-folder.js";
 import { DATASET_FORMAT_VERSION, type DatasetRequest, writeDataset } from "./write.js";
 
 /**
@@ -54,40 +56,84 @@ export interface CachedDataset {
   /** The cache entry, or undefined when the cache was bypassed. */
   readonly cachePath: string | undefined;
   readonly out: string;
+  /** The files now in `out`, the listing (selectiv-files.json) included. */
   readonly files: string[];
 }
 
-/**
- * Writes the dataset of `request` into `out`. With a cache folder, the files are generated once into
- * `<cacheDir>/datasets/<key>/` (built in a temporary folder and renamed, so an entry is always complete) and copied
- * from there; a later request with the same key copies without generating. Without one, they are written to `out`.
- */
-export function generateDataset(request: DatasetRequest, out: string, cacheDir: string | undefined): CachedDataset {
-  const key = datasetKey(request);
-  try {
-    mkdirSync(out, { recursive: true });
-  } catch (e) {
-    throw new SelectivError(`--out: cannot create ${JSON.stringify(out)} (${(e as Error).message.split("\n")[0]})`);
-  }
-  if (cacheDir === undefined) return { key, reused: false, cachePath: undefined, out, files: writeDataset(out, request, key).sort() };
+export interface GenerateOptions {
+  /** Replace the contents of a non-empty `out` that is not an earlier output of `data generate`. */
+  readonly force?: boolean;
+  /** Where a one-line warning goes (a damaged cache entry). Default: stderr. */
+  readonly warn?: (line: string) => void;
+}
 
-  const entry = join(cacheDir, "datasets", key);
-  const reused = existsSync(entry);
-  if (!reused) {
-    const building = `${entry}.building-${process.pid}-${Date.now()}`;
-    try {
-      writeDataset(building, request, key);
-      renameSync(building, entry);
-    } catch (e) {
-      rmSync(building, { recursive: true, force: true });
-      // Another process finished the same entry first: use it.
-      if (!existsSync(entry)) {
-        if (e instanceof SelectivError) throw e;
-        throw new SelectivError(`--cache: cannot write ${JSON.stringify(entry)} (${(e as Error).message.split("\n")[0]})`);
-      }
+/** Writes the dataset and, last, its listing into `dir`. */
+function writeListedDataset(dir: string, request: DatasetRequest, key: string): void {
+  writeListing(dir, writeDataset(dir, request, key), request, key);
+}
+
+/** Builds the cache entry in a temporary folder and renames it into place, so an entry that exists is complete. */
+function buildEntry(entry: string, request: DatasetRequest, key: string): void {
+  const building = `${entry}.building-${process.pid}-${Date.now()}`;
+  try {
+    writeListedDataset(building, request, key);
+    renameSync(building, entry);
+  } catch (e) {
+    rmSync(building, { recursive: true, force: true });
+    // Another process finished the same entry first: use it.
+    if (!existsSync(entry)) {
+      if (e instanceof SelectivError) throw e;
+      throw new SelectivError(`--cache: cannot write ${JSON.stringify(entry)} (${(e as Error).message.split("\n")[0]})`);
     }
   }
-  const files = readdirSync(entry).sort();
-  for (const file of files) copyFileSync(join(entry, file), join(out, file));
-  return { key, reused, cachePath: entry, out, files };
+}
+
+/**
+ * Copies the cache entry of `key` into `staging`, building it first when missing, and checks the copies against the
+ * entry's listing and the requested sample counts. A reused entry that fails the check (cut, altered, no listing)
+ * costs one warning and is rebuilt; a fresh one that fails is an error. Returns whether an existing entry was used.
+ */
+function copyFromCache(entry: string, staging: string, request: DatasetRequest, key: string, warn: (line: string) => void): boolean {
+  for (;;) {
+    const reused = existsSync(entry);
+    if (!reused) buildEntry(entry, request, key);
+    for (const file of readdirSync(staging)) rmSync(join(staging, file), { recursive: true, force: true });
+    let problem: string | undefined;
+    try {
+      cpSync(entry, staging, { recursive: true });
+      problem = listingMismatch(staging, request, key);
+    } catch (e) {
+      problem = `cannot be copied (${(e as NodeJS.ErrnoException).code ?? (e as Error).message.split("\n")[0]})`;
+    }
+    if (problem === undefined) return reused;
+    if (!reused) throw new SelectivError(`cache entry ${entry}: ${problem} right after it was written; check the disk, or use --no-cache`);
+    warn(`cache entry ${entry}: ${problem}; regenerating it`);
+    rmSync(entry, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes the dataset of `request` into `out`, replacing an earlier output there (see `openOutFolder`). The files are
+ * made in a staging folder inside `out` and moved in at the end, so `out` never mixes two runs. With a cache folder
+ * they are generated once into `<cacheDir>/datasets/<key>/` and copied from there; a later request with the same key
+ * copies without generating, after checking the entry's files against its listing (sizes, line counts, sha256).
+ */
+export function generateDataset(
+  request: DatasetRequest,
+  out: string,
+  cacheDir: string | undefined,
+  options: GenerateOptions = {},
+): CachedDataset {
+  const key = datasetKey(request);
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`warning: ${line}\n`));
+  const staging = openOutFolder(out, options.force ?? false, cacheDir);
+  try {
+    const cachePath = cacheDir === undefined ? undefined : join(cacheDir, "datasets", key);
+    let reused = false;
+    if (cachePath === undefined) writeListedDataset(staging, request, key);
+    else reused = copyFromCache(cachePath, staging, request, key, warn);
+    return { key, reused, cachePath, out, files: commitOutFolder(out, staging) };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }

@@ -1,8 +1,8 @@
-import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { resolveConfig, type Config, type ConfigValue, type TaskDefinition } from "@selectiv/core";
+import { isSelectivError, resolveConfig, type Config, type ConfigValue, type TaskDefinition } from "@selectiv/core";
 import { describe, expect, it } from "vitest";
 import { asGrammarTask, summaryRng, type GrammarTaskInstance } from "../grammar-task/instance.js";
 import { referenceDatasetDefinition } from "../reference-dataset/definition.js";
@@ -102,8 +102,8 @@ describe("generateDataset", () => {
       const b = generateDataset(request(task3Definition, {}, { format, splits: { train: 40, test: 10 } }), tempDir("b"), undefined);
       expect(a.files).toEqual(
         format === "selectiv"
-          ? ["grammar.json", "manifest.json", "test.jsonl", "train.jsonl"]
-          : ["config.yaml", "test", "train", "transitions"],
+          ? ["grammar.json", "manifest.json", "selectiv-files.json", "test.jsonl", "train.jsonl"]
+          : ["config.yaml", "selectiv-files.json", "test", "train", "transitions"],
       );
       expect(contents(b.out)).toEqual(contents(a.out));
 
@@ -145,6 +145,103 @@ describe("generateDataset", () => {
     expect(defaultCacheDir({ SELECTIV_CACHE_DIR: "/c", XDG_CACHE_HOME: "/x" })).toBe("/c");
     expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" })).toBe("/x/selectiv");
     expect(defaultCacheDir({})).toMatch(/\.cache\/selectiv$/);
+  });
+});
+
+/** The error `f` throws: a one-line SelectivError. */
+function oneLineError(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    expect(isSelectivError(e), String(e)).toBe(true);
+    expect((e as Error).message).not.toContain("\n");
+    return e as Error;
+  }
+  throw new Error("expected an error");
+}
+
+describe("generateDataset: the --out folder never mixes runs", () => {
+  const small = (
+    seed: number,
+    format: DatasetFormat = "selectiv",
+    splits: DatasetRequest["splits"] = { train: 6, test: 3 },
+  ): DatasetRequest => request(task1Definition, {}, { seed, format, splits });
+
+  it("refuses a non-empty folder that is not an earlier output, naming it, what it holds and --force", () => {
+    const out = tempDir("foreign");
+    writeFileSync(join(out, "notes.txt"), "mine\n");
+    const e = oneLineError(() => generateDataset(small(1), out, undefined));
+    expect(e.message).toMatch(/^--out: ".*foreign-.*" holds notes\.txt and is not an earlier output of data generate .*--force/);
+    expect(readdirSync(out)).toEqual(["notes.txt"]);
+    // An earlier output with a file added to it is not ours as a whole either.
+    const own = generateDataset(small(1), tempDir("own"), undefined).out;
+    writeFileSync(join(own, "extra"), "");
+    expect(oneLineError(() => generateDataset(small(2), own, undefined)).message).toMatch(
+      /holds extra, grammar\.json, manifest\.json, … \(6 entries\)/,
+    );
+  });
+
+  it("re-generating into its own earlier output (another seed, format and splits) leaves no file of the earlier run", () => {
+    const out = generateDataset(small(1), tempDir("regen"), undefined).out;
+    const again = generateDataset(small(2, "reference", { train: 4 }), out, undefined);
+    const fresh = generateDataset(small(2, "reference", { train: 4 }), tempDir("fresh"), undefined);
+    expect(again.files).toEqual(["config.yaml", "selectiv-files.json", "train", "transitions"]);
+    expect(contents(out)).toEqual(contents(fresh.out));
+    // Through the cache as well: the second seed's entry is copied over the first seed's output.
+    const cache = tempDir("regen-cache");
+    generateDataset(small(1, "reference"), out, cache);
+    generateDataset(small(2, "reference", { train: 4 }), out, cache);
+    expect(contents(out)).toEqual(contents(fresh.out));
+  });
+
+  it("--force replaces a foreign folder's contents whole", () => {
+    const out = tempDir("force");
+    writeFileSync(join(out, "train"), "a previous seed's train\n");
+    writeFileSync(join(out, "stale.txt"), "");
+    const forced = generateDataset(small(3, "reference"), out, undefined, { force: true });
+    expect(contents(out)).toEqual(contents(generateDataset(small(3, "reference"), tempDir("force-fresh"), undefined).out));
+    expect(forced.files).not.toContain("stale.txt");
+    // A cache inside the folder would be deleted with its contents.
+    expect(oneLineError(() => generateDataset(small(3), out, join(out, "cache"))).message).toMatch(/^--cache: ".*" lies inside --out/);
+  });
+});
+
+describe("generateDataset: a damaged cache entry is never copied out as valid", () => {
+  const req = (): DatasetRequest => request(task1Definition, {}, { splits: { train: 64, test: 32 } });
+
+  /** Damages the cache entry; the next request warns once, regenerates it and copies out good bytes. */
+  function expectRegenerated(damage: (entry: string) => void, problem: RegExp): void {
+    const cache = tempDir("damaged-cache");
+    const first = generateDataset(req(), tempDir("damaged-a"), cache);
+    const before = contents(first.cachePath!);
+    damage(first.cachePath!);
+    const warnings: string[] = [];
+    const second = generateDataset(req(), tempDir("damaged-b"), cache, { warn: (line) => warnings.push(line) });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(new RegExp(`^cache entry .*${first.key}: ${problem.source}; regenerating it$`));
+    expect(second.reused).toBe(false);
+    expect(contents(second.out)).toEqual(contents(first.out));
+    expect(contents(first.cachePath!)).toEqual(before);
+  }
+  const editTrain = (edit: (text: string) => string) => (entry: string) =>
+    writeFileSync(join(entry, "train.jsonl"), edit(readFileSync(join(entry, "train.jsonl"), "utf8")));
+
+  it("a cut entry (21 of 64 lines) is regenerated", () => {
+    expectRegenerated(
+      editTrain((text) => `${text.split("\n").slice(0, 21).join("\n")}\n`),
+      /train\.jsonl: 21 lines; expected 64/,
+    );
+  });
+
+  it("an entry of the same length with altered bytes is regenerated", () => {
+    expectRegenerated(
+      editTrain((text) => text.replace('"index":5,', '"index":6,')),
+      /train\.jsonl: sha256 [0-9a-f]{12}…; expected [0-9a-f]{12}…/,
+    );
+  });
+
+  it("an entry without its listing is regenerated", () => {
+    expectRegenerated((entry) => rmSync(join(entry, "selectiv-files.json")), /no valid selectiv-files\.json/);
   });
 });
 

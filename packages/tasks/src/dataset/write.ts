@@ -10,8 +10,11 @@ import type { SampleSet } from "../samples/generator.js";
 export const DATASET_FORMATS = ["selectiv", "reference"] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
-/** Bumped whenever the bytes written for the same request change, so older cache entries are not reused. */
-export const DATASET_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the bytes written for the same request change, so older cache entries are not reused. 2: the
+ * listing file (selectiv-files.json) and config.yaml's dataset_size_train/test.
+ */
+export const DATASET_FORMAT_VERSION = 2;
 
 /** What a dataset on disk holds: a task's samples 0 .. n-1 of each listed split, in one format. */
 export interface DatasetRequest {
@@ -23,6 +26,11 @@ export interface DatasetRequest {
   /** Samples to write per split (samples 0 .. n-1). */
   readonly splits: Readonly<Partial<Record<Split, number>>>;
   readonly format: DatasetFormat;
+}
+
+/** The file holding a split's samples, one line each. */
+export function splitFileName(format: DatasetFormat, split: Split): string {
+  return format === "reference" ? REFERENCE_FILES[split] : `${split}.jsonl`;
 }
 
 /** Samples are generated and written this many at a time. */
@@ -49,6 +57,23 @@ function writeSamples(
   }
 }
 
+/** The requested splits with their sample counts, train first. */
+export function requestedSplits(request: Pick<DatasetRequest, "splits">): [Split, number][] {
+  return (["train", "test"] as const).flatMap((split) => {
+    const count = request.splits[split];
+    return count === undefined ? [] : [[split, count] as [Split, number]];
+  });
+}
+
+/** Writes the file of every requested split; returns their names. */
+function writeSplits(dir: string, request: DatasetRequest, line: (set: SampleSet, n: number) => string): string[] {
+  return requestedSplits(request).map(([split, count]) => {
+    const name = splitFileName(request.format, split);
+    writeSamples(join(dir, name), request.instance, split, count, line);
+    return name;
+  });
+}
+
 /** One sample in the reference format: `[symbol ids]::['state names']::LENGTH` (docs/spec/TASKS.md §6, as Python prints lists). */
 export function referenceSampleLine(grammar: Grammar, set: SampleSet, n: number): string {
   const L = set.length;
@@ -71,7 +96,6 @@ function yamlScalar(value: unknown): string {
 function writeReferenceFormat(dir: string, request: DatasetRequest): string[] {
   const { instance, task, seed, config } = request;
   const grammar = instance.grammar;
-  const files: string[] = [REFERENCE_FILES.transitions, REFERENCE_FILES.config];
   writeFileSync(join(dir, REFERENCE_FILES.transitions), formatTransitions(grammar));
   const yaml = [
     "# Written by selectiv; the reference reads only transitions, train and test.",
@@ -80,18 +104,15 @@ function writeReferenceFormat(dir: string, request: DatasetRequest): string[] {
     `seed: ${seed}`,
     `alphabet_size: ${grammar.alphabetSize}`,
     `start_states: [${grammar.startStateNames.join(", ")}]`,
+    // The reference's keys for the sample counts; the importer checks the train/test files against them.
+    ...requestedSplits(request).map(([split, count]) => `dataset_size_${split}: ${count}`),
     "config:",
     ...Object.entries(config).map(([k, v]) => `  ${k}: ${yamlScalar(v)}`),
     "",
   ].join("\n");
   writeFileSync(join(dir, REFERENCE_FILES.config), yaml);
-  for (const split of ["train", "test"] as const) {
-    const count = request.splits[split];
-    if (count === undefined) continue;
-    writeSamples(join(dir, REFERENCE_FILES[split]), instance, split, count, (set, n) => referenceSampleLine(grammar, set, n));
-    files.push(REFERENCE_FILES[split]);
-  }
-  return files;
+  const samples = writeSplits(dir, request, (set, n) => referenceSampleLine(grammar, set, n));
+  return [REFERENCE_FILES.transitions, REFERENCE_FILES.config, ...samples];
 }
 
 /** One sample of the selectiv format: class ids, symbol ids, gap steps after each symbol, distractor tokens in time order. */
@@ -143,14 +164,7 @@ function writeSelectivFormat(dir: string, request: DatasetRequest, key: string):
   };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(dir, "grammar.json"), `${JSON.stringify(grammarJson(instance.grammar))}\n`);
-  const files = ["manifest.json", "grammar.json"];
-  for (const split of ["train", "test"] as const) {
-    const count = splits[split];
-    if (count === undefined) continue;
-    writeSamples(join(dir, `${split}.jsonl`), instance, split, count, selectivSampleLine);
-    files.push(`${split}.jsonl`);
-  }
-  return files;
+  return ["manifest.json", "grammar.json", ...writeSplits(dir, request, selectivSampleLine)];
 }
 
 /** Writes the dataset into `dir` (created if missing); returns the file names written. `key` is recorded in selectiv manifests. */

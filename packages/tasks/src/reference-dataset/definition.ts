@@ -45,7 +45,11 @@ export function createReferenceDatasetTask(config: ReferenceDatasetConfig, seed:
       `reference-dataset.seqLenMax: got ${config.seqLenMax}, but ${dir} holds a string of ${dataset.longestString} symbols; expected at least ${dataset.longestString}`,
     );
   }
+  // trainSize/testSize cap the samples used; the counts actually used and those in the files go into the summary
+  // (and so into the run's config.json), with where the file counts were checked (config.yaml) or taken from.
   const size = (asked: number, available: number): number => (asked === 0 ? available : Math.min(asked, available));
+  const sizes = { train: size(config.trainSize, dataset.splits.train.count), test: size(config.testSize, dataset.splits.test.count) };
+  const counted = (["train", "test"] as const).map((split) => `${split} ${split in dataset.declaredCounts ? "config.yaml" : "file"}`);
   const { generator, identity } = grammarSampleGenerator(
     dataset.grammar,
     { files: dataset.digest },
@@ -57,9 +61,17 @@ export function createReferenceDatasetTask(config: ReferenceDatasetConfig, seed:
   return new GrammarTaskInstance(
     dataset.grammar,
     generator,
-    { train: size(config.trainSize, dataset.splits.train.count), test: size(config.testSize, dataset.splits.test.count) },
+    sizes,
     identity,
-    { datasetDigest: dataset.digest.slice(0, 16), startStatesFrom: dataset.startStatesFrom },
+    {
+      datasetDigest: dataset.digest.slice(0, 16),
+      startStatesFrom: dataset.startStatesFrom,
+      trainSamples: sizes.train,
+      testSamples: sizes.test,
+      trainLines: dataset.splits.train.count,
+      testLines: dataset.splits.test.count,
+      countsFrom: counted.join(", "),
+    },
     config,
   );
 }

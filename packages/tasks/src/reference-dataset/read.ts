@@ -29,6 +29,8 @@ export interface ReferenceDataset {
   readonly startStatesFrom: "config.yaml" | "samples";
   /** sha256 of every file read: a change to any of them changes the data. */
   readonly digest: string;
+  /** The sample counts config.yaml declares (`dataset_size_train`/`_test`), which the files were checked against. */
+  readonly declaredCounts: Readonly<Partial<Record<Split, number>>>;
 }
 
 const START_STATES_LINE = /^start_states:\s*\[(.*)\]\s*$/m;
@@ -43,11 +45,30 @@ export function parseStartStatesLine(configText: string): string[] | undefined {
     .filter((s) => s !== "");
 }
 
+const DATASET_SIZE_LINE = /^dataset_size_(train|test):[ \t]*([^#\n]*?)[ \t]*(?:#.*)?$/gm;
+
+/**
+ * The sample counts a config.yaml declares with the reference's top-level keys `dataset_size_train` and
+ * `dataset_size_test` (its create_dataset.py config; selectiv's exports write them too). `where` names the file in errors.
+ */
+export function parseDeclaredCounts(configText: string, where: string): Partial<Record<Split, number>> {
+  const counts: Partial<Record<Split, number>> = {};
+  for (const [, split, value] of configText.matchAll(DATASET_SIZE_LINE)) {
+    if (!/^\d+$/.test(value!)) {
+      throw new SelectivError(`${where}: dataset_size_${split}: got ${JSON.stringify(value)}; expected a whole number of samples`);
+    }
+    counts[split as Split] = Number(value);
+  }
+  return counts;
+}
+
 /**
  * Reads a dataset in the reference's on-disk format (docs/spec/TASKS.md §6): the grammar from `transitions` and the hidden
  * states of every line of `train` and `test`. Checks that every line parses, that every observed symbol is its
  * state's letter, and that consecutive states are an edge (or `#` followed by a start state); errors are one line
  * naming the file and line. Start states: config.yaml's `start_states` if present, else those seen in the samples.
+ * Where config.yaml declares a split's sample count, a file holding another count (e.g. cut at a line boundary) is an
+ * error naming the file and both counts; without one, the count is the file's.
  */
 export function readReferenceDataset(dir: string): ReferenceDataset {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -139,20 +160,29 @@ export function readReferenceDataset(dir: string): ReferenceDataset {
   };
   const splits = { train: readSplit("train"), test: readSplit("test") };
 
-  const listed = configBytes ? parseStartStatesLine(configBytes.toString("utf8")) : undefined;
+  const configPath = join(dir, REFERENCE_FILES.config);
+  const configText = configBytes?.toString("utf8") ?? "";
+  const declaredCounts = parseDeclaredCounts(configText, configPath);
+  for (const split of ["train", "test"] as const) {
+    const declared = declaredCounts[split];
+    if (declared !== undefined && declared !== splits[split].count) {
+      throw new SelectivError(
+        `${join(dir, REFERENCE_FILES[split])}: ${splits[split].count} samples; expected ${declared} (dataset_size_${split} in ${configPath}); restore the file, or correct config.yaml`,
+      );
+    }
+  }
+  const listed = configBytes ? parseStartStatesLine(configText) : undefined;
   const startStates = listed ?? [...seenStarts].sort((a, b) => a - b).map((s) => names[s]!);
   if (listed) {
     const unlisted = [...seenStarts].filter((s) => !listed.includes(names[s]!)).map((s) => names[s]);
     if (unlisted.length > 0) {
       throw new SelectivError(
-        `${join(dir, REFERENCE_FILES.config)}: start_states lacks ${unlisted.join(", ")}, which begin strings in the samples; expected every start state`,
+        `${configPath}: start_states lacks ${unlisted.join(", ")}, which begin strings in the samples; expected every start state`,
       );
     }
     for (const name of listed) {
       if (!index.has(name))
-        throw new SelectivError(
-          `${join(dir, REFERENCE_FILES.config)}: start state ${JSON.stringify(name)} is not a state of ${transitionsPath}`,
-        );
+        throw new SelectivError(`${configPath}: start state ${JSON.stringify(name)} is not a state of ${transitionsPath}`);
     }
   }
   const grammar = Grammar.fromEdges({ edges, startStates });
@@ -164,5 +194,6 @@ export function readReferenceDataset(dir: string): ReferenceDataset {
     longestString,
     startStatesFrom: listed ? "config.yaml" : "samples",
     digest: hash.digest("hex"),
+    declaredCounts,
   };
 }

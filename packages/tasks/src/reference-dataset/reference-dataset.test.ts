@@ -44,6 +44,17 @@ function corrupted(name: string, where: number | string[], text = ""): string {
   return dir;
 }
 
+/** Task 2's smoke samples (seed 4) exported in the reference format into a new folder. */
+function exportTask2(splits: { train: number; test: number }): { source: GrammarTaskInstance; out: string } {
+  const source = task2Definition.create(
+    resolveConfig(task2Definition.schema, task2Definition.defaults, task2Definition.presets.smoke, "task"),
+    4,
+  ) as GrammarTaskInstance;
+  const out = mkdtempSync(join(tmpdir(), "selectiv-export-"));
+  generateDataset({ task: "task2", config: {}, seed: 4, instance: source, splits, format: "reference" }, out, undefined);
+  return { source, out };
+}
+
 describe("reference-dataset: import of the reference's on-disk format (docs/spec/TASKS.md §6)", () => {
   const task = referenceDatasetDefinition.create(config({ path: FIXTURE }), 1) as GrammarTaskInstance;
 
@@ -114,23 +125,36 @@ describe("reference-dataset: import of the reference's on-disk format (docs/spec
     expect(edgeSet(out)).toEqual(edgeSet(FIXTURE));
   });
 
-  it("caps the split sizes at trainSize/testSize (0 = every line)", () => {
+  it("caps the split sizes at trainSize/testSize (0 = every line); the summary records the counts used and found", () => {
     const smoke = referenceDatasetDefinition.create(config({ path: FIXTURE, trainSize: 16, testSize: 0 }, "smoke"), 1);
     expect(smoke.splitSize("train")).toBe(16);
     expect(smoke.splitSize("test")).toBe(10);
+    // The fixture's config.yaml ({}) declares no counts: they are the files', and trainSize 64 uses the 40 there.
+    const capped = referenceDatasetDefinition.create(config({ path: FIXTURE }, "smoke"), 1);
+    expect(capped.splitSize("train")).toBe(40);
+    expect(capped.summary).toMatchObject({
+      trainSamples: 40,
+      testSamples: 10,
+      trainLines: 40,
+      testLines: 10,
+      countsFrom: "train file, test file",
+    });
+  });
+
+  it("a file cut at a line boundary, against the counts config.yaml declares, is one line naming the file and both counts", () => {
+    const { out } = exportTask2({ train: 64, test: 8 });
+    const whole = referenceDatasetDefinition.create(config({ path: out }, "smoke"), 1);
+    expect(whole.summary).toMatchObject({ trainSamples: 64, trainLines: 64, countsFrom: "train config.yaml, test config.yaml" });
+    const lines = readFileSync(join(out, "train"), "utf8").split("\n");
+    writeFileSync(join(out, "train"), `${lines.slice(0, 20).join("\n")}\n`);
+    const e = thrown(() => referenceDatasetDefinition.create(config({ path: out }, "smoke"), 1));
+    expect(isSelectivError(e)).toBe(true);
+    expect(e.message).toMatch(/^\/.*\/train: 20 samples; expected 64 \(dataset_size_train in \/.*\/config\.yaml\); restore the file/);
+    expect(e.message).not.toContain("\n");
   });
 
   it("round-trips an export: a generated task written in the reference format imports to the same grammar and samples", () => {
-    const source = task2Definition.create(
-      resolveConfig(task2Definition.schema, task2Definition.defaults, task2Definition.presets.smoke, "task"),
-      4,
-    ) as GrammarTaskInstance;
-    const out = mkdtempSync(join(tmpdir(), "selectiv-export-"));
-    generateDataset(
-      { task: "task2", config: {}, seed: 4, instance: source, splits: { train: 6, test: 3 }, format: "reference" },
-      out,
-      undefined,
-    );
+    const { source, out } = exportTask2({ train: 6, test: 3 });
     const dataset = readReferenceDataset(out);
     expect(dataset.startStatesFrom).toBe("config.yaml");
     expect(dataset.grammar.stateNames).toEqual(source.grammar.stateNames);
@@ -164,6 +188,10 @@ describe("reference-dataset: import of the reference's on-disk format (docs/spec
       [
         () => readReferenceDataset(corrupted("transitions", 4, "E0 B3 0.25")),
         /transitions line 4: got "E0 B3 0.25"; expected "SRC, DST, PROB"/,
+      ],
+      [
+        () => readReferenceDataset(corrupted("config.yaml", ["dataset_size_test: 1e3"])),
+        /config\.yaml: dataset_size_test: got "1e3"; expected a whole number of samples/,
       ],
       [
         () => referenceDatasetDefinition.create(config({ path: FIXTURE, seqLenMax: 20 }), 1),

@@ -15,7 +15,9 @@ export default class DataGenerate extends SelectivCommand {
   static override summary = "Write a task's samples to a folder, in selectiv or the reference's format.";
   static override description =
     "Samples 0 .. N-1 of each split. The files are generated once into the cache (<cache>/datasets/<key>/, the key a " +
-    "hash of everything they are made from) and copied to --out; the same request again copies from the cache. " +
+    "hash of everything they are made from) and copied to --out; the same request again copies from the cache after " +
+    "checking the entry against its listing (a damaged entry is regenerated). --out gets selectiv-files.json last (every " +
+    "file with its size and sha256); a folder holding one is replaced whole, any other non-empty folder only with --force. " +
     "selectiv format: manifest.json, grammar.json, train.jsonl, test.jsonl (symbols, states, gaps, distractors). " +
     "reference format (docs/spec/TASKS.md §6): transitions, config.yaml, train, test.";
   static override examples = [
@@ -28,7 +30,11 @@ export default class DataGenerate extends SelectivCommand {
     task: Flags.string({ description: "Task id. Default: task1." }),
     split: Flags.string({ description: "train or test. Default: both.", options: ["train", "test"] }),
     size: Flags.integer({ description: "Samples per split written (samples 0 .. N-1). Default: the split's size in the task config." }),
-    out: Flags.string({ description: "Folder to write into (created if missing).", required: true }),
+    out: Flags.string({
+      description: "Folder to write into: new, empty, or an earlier output of data generate (replaced whole).",
+      required: true,
+    }),
+    force: Flags.boolean({ description: "Replace the contents of a non-empty --out that is not an earlier output of data generate." }),
     format: Flags.string({ description: `File format: ${DATASET_FORMATS.join("|")}. Default: selectiv.` }),
     preset: Flags.string({ description: `Preset of the task config: ${PRESET_NAMES.join("|")}. Default: quick.` }),
     seed: Flags.integer({ description: "Seed (the grammar seed and the samples' seed). Default: 1." }),
@@ -66,7 +72,9 @@ export default class DataGenerate extends SelectivCommand {
     const cacheDir = flags["no-cache"] ? undefined : resolve(flags.cache ?? defaultCacheDir());
     const out = resolve(flags.out);
     const task = selection.definition.id;
-    const result = generateDataset({ task, config: selection.config, seed, instance, splits, format }, out, cacheDir);
+    const result = generateDataset({ task, config: selection.config, seed, instance, splits, format }, out, cacheDir, {
+      force: flags.force,
+    });
     const summary = {
       task,
       preset: selection.preset,
