@@ -9,6 +9,7 @@ export { Rng, hashSeed } from "./rng.js";
 export {
   checkField,
   describeAllowed,
+  fieldOf,
   parseFieldText,
   resolveConfig,
   type Config,

@@ -56,7 +56,7 @@ export function parseDomain(spec: unknown, where: string, distributionNames: Dis
   }
   if (!(min < max)) throw new SelectivError(`${where}: min ${min} must be below max ${max}`);
   const name = spec.distribution ?? (Number.isInteger(min) && Number.isInteger(max) ? "int_uniform" : "uniform");
-  const make = typeof name === "string" ? distributionNames[name] : undefined;
+  const make = typeof name === "string" && Object.hasOwn(distributionNames, name) ? distributionNames[name] : undefined;
   if (!make) {
     throw new SelectivError(
       `${where}: distribution ${JSON.stringify(name)} is not supported; supported: ${Object.keys(distributionNames).join(", ")}`,
