@@ -1,4 +1,4 @@
-import { inject, injectable, type DependencyContainer } from "tsyringe";
+import { Lifecycle, inject, injectable, type DependencyContainer } from "tsyringe";
 import { type Config, type ConfigSchema, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
@@ -159,7 +159,9 @@ function checkDefinitionShape(kind: "model" | "task", def: Identified, owner: st
 export function createSelectivContainer(parent: DependencyContainer): DependencyContainer {
   const c = parent.createChildContainer();
   c.register(Tokens.Container, { useValue: c });
-  c.register(Tokens.ModelRegistry, { useClass: ModelRegistry });
-  c.register(Tokens.TaskRegistry, { useClass: TaskRegistry });
+  // One registry per container, not one per resolve: planning a sweep resolves them for every point, and each new
+  // instance would re-read every definition. A registry picks up definitions registered after it was made.
+  c.register(Tokens.ModelRegistry, { useClass: ModelRegistry }, { lifecycle: Lifecycle.ContainerScoped });
+  c.register(Tokens.TaskRegistry, { useClass: TaskRegistry }, { lifecycle: Lifecycle.ContainerScoped });
   return c;
 }
