@@ -21,12 +21,56 @@ export abstract class SelectivCommand extends Command {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
+  /**
+   * `printJson({...head, [key]: items})`, written item by item: a million-item list would make one string longer
+   * than V8 allows.
+   */
+  protected printJsonWithList(head: Record<string, unknown>, key: string, items: Iterable<unknown>): void {
+    const opening = JSON.stringify(head, null, 2).slice(0, -2);
+    const out = new ChunkedWriter(process.stdout);
+    out.write(`${opening}${opening.length > 1 ? "," : ""}\n  ${JSON.stringify(key)}: [`);
+    let first = true;
+    for (const item of items) {
+      out.write(`${first ? "" : ","}\n${JSON.stringify(item, null, 2).replace(/^/gm, "    ")}`);
+      first = false;
+    }
+    out.write(`${first ? "" : "\n  "}]\n}\n`);
+    out.flush();
+  }
+
+  /** Writes lines to stdout in chunks (a million-line table is never one string). */
+  protected printLines(lines: Iterable<string>): void {
+    const out = new ChunkedWriter(process.stdout);
+    for (const line of lines) out.write(`${line}\n`);
+    out.flush();
+  }
+
   protected override async catch(err: Interfaces.CommandError): Promise<void> {
     // oclif's own exits (help, this.exit) pass through unchanged.
     if ((err as { oclif?: { exit?: number } }).oclif?.exit !== undefined && !(err.message ?? "").trim()) throw err;
     if (process.env.SELECTIV_DEBUG) process.stderr.write(`${err.stack}\n`);
     process.stderr.write(`selectiv: ${summarise(err)}\n`);
     process.exitCode = 2;
+  }
+}
+
+/** Collects small writes into writes of about 1 MB. */
+class ChunkedWriter {
+  private parts: string[] = [];
+  private size = 0;
+
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+
+  write(text: string): void {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 20) this.flush();
+  }
+
+  flush(): void {
+    if (this.parts.length) this.stream.write(this.parts.join(""));
+    this.parts = [];
+    this.size = 0;
   }
 }
 

@@ -178,7 +178,7 @@ describe("plugins", () => {
     expect(result.testAccuracy).toBeGreaterThan(0);
   });
 
-  it("a package with the selectiv-plugin keyword in the project's node_modules is found; a broken one costs one warning", () => {
+  it("a package with the selectiv-plugin keyword that the project depends on is found; a broken one costs one warning", () => {
     const project = tempDir("proj");
     mkdirSync(join(project, "node_modules"));
     symlinkSync(examplePlugin, join(project, "node_modules", "selectiv-plugin-example"));
@@ -189,6 +189,11 @@ describe("plugins", () => {
       JSON.stringify({ name: "selectiv-plugin-broken", type: "module", main: "index.js", keywords: ["selectiv-plugin"] }),
     );
     writeFileSync(join(broken, "index.js"), 'throw new Error("boom at load\\nsecond line");\n');
+    // Local plugins load when the project declares them (undeclared ones: plugins.test.ts).
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ dependencies: { "selectiv-plugin-example": "*", "selectiv-plugin-broken": "*" } }),
+    );
     const r = selectiv(["models", "list", "--json"], { cwd: project });
     expect(r.status, r.stderr).toBe(0);
     const ids = (JSON.parse(r.stdout) as { models: { id: string }[] }).models.map((m) => m.id);

@@ -59,7 +59,7 @@ export function parseBenchConfig(text: string, path: string): BenchConfigFile {
   if (!isMapping(data))
     throw new SelectivError(`--config ${path}: expected a mapping at the top level, got ${Array.isArray(data) ? "a list" : typeof data}`);
   for (const [key, value] of Object.entries(data)) {
-    const expected = KEYS[key as keyof BenchConfigFile];
+    const expected = Object.hasOwn(KEYS, key) ? KEYS[key as keyof BenchConfigFile] : undefined;
     if (!expected)
       throw new SelectivError(`--config ${path}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(KEYS).join(", ")}`);
     const ok =

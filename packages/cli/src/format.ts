@@ -1,12 +1,24 @@
 /** A plain text table with aligned columns. */
-export function formatTable(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string>>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+export function formatTable(header: readonly string[], rows: Iterable<readonly string[]>): string {
+  return [...tableLines(header, rows)].join("\n");
+}
+
+/**
+ * The lines of `formatTable`, one at a time (a million-row table is written without building one string). `rows`
+ * is iterated twice: for the column widths, then for the lines.
+ */
+export function* tableLines(header: readonly string[], rows: Iterable<readonly string[]>): Generator<string> {
+  // A loop, not Math.max(...column): spreading a million rows into a call exceeds the call stack.
+  const widths = header.map((h) => h.length);
+  for (const r of rows) header.forEach((_, i) => (widths[i] = Math.max(widths[i]!, (r[i] ?? "").length)));
   const line = (cells: readonly string[]): string =>
     cells
       .map((c, i) => (i === 0 || !/^[-+\d.,%±]+$/.test(c) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
       .join("  ")
       .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  yield line(header);
+  yield widths.map((w) => "-".repeat(w)).join("  ");
+  for (const r of rows) yield line(r);
 }
 
 export function formatDuration(seconds: number): string {

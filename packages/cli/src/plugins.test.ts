@@ -3,7 +3,7 @@
 // tutorial's code blocks against the scaffold.
 import { PLUGIN_API_VERSION, isSelectivError } from "@selectiv/core";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -133,33 +133,58 @@ describe("selectiv plugins new", () => {
   });
 });
 
-describe("broken plugins", () => {
-  /** A package in `project`'s node_modules with the selectiv-plugin keyword. */
-  function installBrokenPlugin(project: string, name: string, entry: string, pjson: Record<string, unknown> = {}): void {
-    const dir = join(project, "node_modules", name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, "package.json"),
-      JSON.stringify({
-        name,
-        type: "module",
-        main: "index.js",
-        keywords: ["selectiv-plugin"],
-        selectiv: { apiVersion: PLUGIN_API_VERSION },
-        ...pjson,
-      }),
-    );
-    writeFileSync(join(dir, "index.js"), entry);
+/** A package in `project`'s node_modules with the selectiv-plugin keyword, declared in its package.json unless told. */
+function installPlugin(project: string, name: string, entry: string, pjson: Record<string, unknown> = {}, declare = true): void {
+  if (declare) {
+    const projectJson = join(project, "package.json");
+    const current = existsSync(projectJson) ? (JSON.parse(readFileSync(projectJson, "utf8")) as { dependencies?: object }) : {};
+    writeFileSync(projectJson, JSON.stringify({ ...current, dependencies: { ...current.dependencies, [name]: "*" } }));
   }
+  const dir = join(project, "node_modules", name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({
+      name,
+      type: "module",
+      main: "index.js",
+      keywords: ["selectiv-plugin"],
+      selectiv: { apiVersion: PLUGIN_API_VERSION },
+      ...pjson,
+    }),
+  );
+  writeFileSync(join(dir, "index.js"), entry);
+}
 
+/** The model ids and the warning lines of `selectiv models list --json` run in `project`. */
+function modelsListIn(project: string, env: Record<string, string> = {}): { ids: string[]; warnings: string[] } {
+  const r = selectiv(["models", "list", "--json"], { cwd: project, env });
+  expect(r.status, r.stderr).toBe(0);
+  return {
+    ids: (JSON.parse(r.stdout) as { models: { id: string }[] }).models.map((m) => m.id),
+    warnings: r.stderr.split("\n").filter((l) => l.trim()),
+  };
+}
+
+/** A plugin entry that registers these models in order; `broken` ones lack createLayer. */
+function registeringEntry(models: { id: string; broken?: boolean }[]): string {
+  const definitions = models.map(
+    (m) =>
+      `  host.registerModel({ id: ${JSON.stringify(m.id)}, description: "test", schema: {}, defaults: {}, ` +
+      `taxonomy: { transition: "scalar", stateSize: () => 0 }, ${m.broken ? "" : "createLayer() {}, "}parametersPerLayer: () => 0 });`,
+  );
+  return `export function register(host) {\n${definitions.join("\n")}\n}\n`;
+}
+
+describe("broken plugins", () => {
   it("each costs exactly one warning line naming the problem, and a built-in model still runs in the same invocation", () => {
     const project = tempDir("broken");
-    installBrokenPlugin(project, "selectiv-plugin-throws", 'throw new Error("cannot load\\nsecond line");\n');
-    installBrokenPlugin(project, "selectiv-plugin-future", "export function register() {}\n", {
+    installPlugin(project, "selectiv-plugin-throws", 'throw new Error("cannot load\\nsecond line");\n');
+    installPlugin(project, "selectiv-plugin-future", "export function register() {}\n", {
       selectiv: { apiVersion: PLUGIN_API_VERSION + 1 },
     });
     // A well-formed definition, so that the registry refuses it for its id and nothing else.
-    installBrokenPlugin(
+    installPlugin(
       project,
       "selectiv-plugin-clash",
       `export function register(host) {
@@ -201,6 +226,61 @@ describe("broken plugins", () => {
       expect(mentions, name).toHaveLength(1);
       expect(mentions[0]).toMatch(message);
     }
+  });
+});
+
+describe("plugin loading guards", () => {
+  it("a plugin that never finishes loading is skipped after the timeout with one line naming it; built-ins still list", () => {
+    const project = tempDir("hang");
+    installPlugin(project, "selectiv-plugin-hangs", "await new Promise(() => {});\nexport function register() {}\n");
+    installPlugin(project, "selectiv-plugin-hangs-in-register", "export function register() { return new Promise(() => {}); }\n");
+    const { ids, warnings } = modelsListIn(project, { SELECTIV_PLUGIN_TIMEOUT_MS: "1000" });
+    expect(ids).toEqual(expect.arrayContaining(["gla", "mamba"]));
+    expect(warnings).toEqual([
+      "warning: plugin selectiv-plugin-hangs: skipped: did not finish loading within 1 s (SELECTIV_PLUGIN_TIMEOUT_MS sets the limit in ms)",
+      "warning: plugin selectiv-plugin-hangs-in-register: skipped: did not finish loading within 1 s (SELECTIV_PLUGIN_TIMEOUT_MS sets the limit in ms)",
+    ]);
+    const bad = selectiv(["models", "list"], { cwd: project, env: { SELECTIV_PLUGIN_TIMEOUT_MS: "soon" } });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr.trim()).toBe(
+      'selectiv: SELECTIV_PLUGIN_TIMEOUT_MS: got "soon"; expected an integer number of milliseconds in [1, 2147483647]',
+    );
+  });
+
+  it("registration is all or nothing: a plugin whose second model is invalid registers neither", () => {
+    const project = tempDir("half");
+    installPlugin(project, "selectiv-plugin-half", registeringEntry([{ id: "half-first" }, { id: "half-second", broken: true }]));
+    installPlugin(project, "selectiv-plugin-twice", registeringEntry([{ id: "twice" }, { id: "twice" }]));
+    installPlugin(project, "selectiv-plugin-whole", registeringEntry([{ id: "whole-first" }, { id: "whole-second" }]));
+    const { ids, warnings } = modelsListIn(project);
+    expect(ids).toEqual(expect.arrayContaining(["gla", "whole-first", "whole-second"]));
+    expect(ids).not.toContain("half-first");
+    expect(ids).not.toContain("twice");
+    expect(warnings).toEqual([
+      'warning: plugin selectiv-plugin-half: skipped: plugin selectiv-plugin-half: model "half-second": createLayer must be a function',
+      'warning: plugin selectiv-plugin-twice: skipped: plugin selectiv-plugin-twice: model id "twice" is registered twice; give each definition its own id',
+    ]);
+  });
+
+  it("a local plugin the project does not declare is not loaded, with one notice; SELECTIV_NO_LOCAL_PLUGINS=1 stops the search", () => {
+    const project = tempDir("undeclared");
+    installPlugin(project, "selectiv-plugin-declared", registeringEntry([{ id: "declared-model" }]));
+    // What a downloaded results folder might hold: code nobody asked for.
+    installPlugin(project, "selectiv-plugin-foreign", registeringEntry([{ id: "foreign-model" }]), {}, false);
+    installPlugin(project, "@lab/selectiv-plugin-scoped", registeringEntry([{ id: "scoped-model" }]), {}, false);
+    const found = modelsListIn(project);
+    expect(found.ids).toContain("declared-model");
+    expect(found.ids).not.toContain("foreign-model");
+    expect(found.ids).not.toContain("scoped-model");
+    expect(found.warnings).toEqual([
+      "warning: not loading plugins in node_modules that package.json does not declare: @lab/selectiv-plugin-scoped, selectiv-plugin-foreign " +
+        "(to load one, add it to that package.json's dependencies or `selectiv plugins link` it; " +
+        "SELECTIV_NO_LOCAL_PLUGINS=1 turns the node_modules search off)",
+    ]);
+    const off = modelsListIn(project, { SELECTIV_NO_LOCAL_PLUGINS: "1" });
+    expect(off.warnings).toEqual([]);
+    expect(off.ids).not.toContain("declared-model");
+    expect(off.ids).toContain("gla");
   });
 });
 

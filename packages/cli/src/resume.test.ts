@@ -86,6 +86,7 @@ describe("checkpoints and resume", () => {
     const project = tempDir("diverge");
     const pkg = join(project, "node_modules", "selectiv-plugin-nan");
     mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(project, "package.json"), JSON.stringify({ dependencies: { "selectiv-plugin-nan": "*" } }));
     writeFileSync(
       join(pkg, "package.json"),
       JSON.stringify({

@@ -6,9 +6,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type ModelRegistry, Tokens } from "@selectiv/core";
+import { type ModelRegistry, SelectivError, Tokens } from "@selectiv/core";
 import { createContainer } from "./container.js";
-import { expandSweep, readSweepFile } from "./sweep/plan.js";
+import { tableLines } from "./format.js";
+import { MAX_SWEEP_POINTS, expandSweep, planningProgressLine, readSweepFile } from "./sweep/plan.js";
 import { referenceModels } from "./sweep/wandb-format.js";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -190,6 +191,95 @@ describe("random search", () => {
     }
     expect(expandSweep(container, readSweepFile(container, file)).runs.map((r) => r.id)).toEqual(first.runs.map((r) => r.id));
   });
+});
+
+describe("planning at scale", () => {
+  /** A grid file of `values` warm-up steps × 100 evalEvery values × 10 epochs (values × 1,000 points). */
+  function gridFile(values: number): string {
+    const list = (n: number, from: number) => `[${Array.from({ length: n }, (_, i) => from + i).join(", ")}]`;
+    const file = join(tempDir("grid"), "grid.yaml");
+    writeFileSync(
+      file,
+      `preset: smoke\nmodels: [gla]\nparameters:\n  train.warmupSteps: ${list(values, 0)}\n` +
+        `  train.evalEvery: ${list(100, 1000)}\n  train.epochs: ${list(10, 1)}\n`,
+    );
+    return file;
+  }
+
+  it("plans a 100,000-point grid into 100,000 distinct runs, one point at a time, reporting progress", async () => {
+    // The 10⁶-point grid takes about ten times as long; docs/SWEEPS.md gives its measured time.
+    const container = await createContainer();
+    const progress: [number, number][] = [];
+    const sweep = expandSweep(
+      container,
+      readSweepFile(container, gridFile(100)),
+      {},
+      {
+        onProgress: (planned, total) => progress.push([planned, total]),
+        progressIntervalMs: 0,
+      },
+    );
+    expect(sweep.duplicates).toBe(0);
+    expect(new Set(sweep.runs.map((r) => r.id)).size).toBe(100_000);
+    expect(sweep.runs[12_345]!.point).toEqual({
+      task: "task1",
+      model: "gla",
+      "train.warmupSteps": 12,
+      "train.evalEvery": 1034,
+      "train.epochs": 6,
+      seed: 1,
+    });
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)).toEqual([100_000, 100_000]);
+    expect(progress.every(([planned, total], i) => total === 100_000 && planned > (progress[i - 1]?.[0] ?? 0))).toBe(true);
+    expect(planningProgressLine(250_000, 1_000_000)).toBe("planning: 250,000 / 1,000,000 runs");
+  }, 60_000);
+
+  it("refuses more than 1,000,000 points before planning any, in one line naming count or the grid", async () => {
+    const container = await createContainer();
+    const file = join(tempDir("huge"), "huge.yaml");
+    writeFileSync(file, "method: random\ncount: 100000000\nmodels: [gla, mamba]\nparameters:\n  train.lr: {min: 0.0001, max: 0.01}\n");
+    const refuse = (run: () => unknown): string => {
+      const started = Date.now();
+      expect(run).toThrow(SelectivError);
+      expect(Date.now() - started).toBeLessThan(2000);
+      try {
+        run();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "";
+    };
+    expect(refuse(() => expandSweep(container, readSweepFile(container, file)))).toBe(
+      `${file}: count: got 100000000 (× 2 task/model/seed combinations = 200,000,000 runs); a sweep plans at most 1,000,000 runs ` +
+        "(draw fewer, or split the search into several sweeps)",
+    );
+    expect(refuse(() => expandSweep(container, readSweepFile(container, file), { count: 600_000 }))).toMatch(/^--count: got 600000 /);
+    expect(MAX_SWEEP_POINTS).toBe(1_000_000);
+    expect(refuse(() => expandSweep(container, readSweepFile(container, gridFile(1001))))).toMatch(
+      /: parameters: the grid has 1,001,000 points, and a sweep plans at most 1,000,000 \(/,
+    );
+  });
+
+  it("lays out a table of 500,000 rows (no spread of the rows into one call)", () => {
+    const rows = Array.from({ length: 500_000 }, (_, i) => [`run-${i}`, String(i)]);
+    const lines = [...tableLines(["run id", "n"], rows)];
+    expect(lines).toHaveLength(500_002);
+    expect(lines.at(-1)).toBe("run-499999  499999");
+  });
+
+  it("sweep run --dry-run --json streams a 100,000-run list, with progress lines on stderr while it plans", () => {
+    const r = selectiv(["sweep", "run", gridFile(100), "--dry-run", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const dry = JSON.parse(r.stdout) as DryRun & { duplicates: number };
+    expect(dry.count).toBe(100_000);
+    expect(dry.duplicates).toBe(0);
+    expect(new Set(dry.runs.map((run) => run.id)).size).toBe(100_000);
+    // Lines start after a second of planning (this machine takes several); the last is the total.
+    const lines = r.stderr.trim().split("\n").filter(Boolean);
+    for (const line of lines) expect(line).toMatch(/^planning: [\d,]+ \/ 100,000 runs$/);
+    if (lines.length) expect(lines.at(-1)).toBe("planning: 100,000 / 100,000 runs");
+  }, 120_000);
 });
 
 describe("selectiv sweep run (local executor)", () => {

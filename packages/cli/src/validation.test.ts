@@ -69,7 +69,20 @@ const MODEL_KEYS = ["chunkSize", "gateLogitNormalizer", "convSize"];
 const TOP_KEYS = ["preset", "tasks", "models", "seeds", "backend", "train", "task", "model", "overrides"];
 
 function randomKey(): string {
-  const base = pick(["widht", "lr ", "Width", "__proto__x", "task.", "", "x".repeat(1 + rng.int(20)), "layers2", "ambiguity"]);
+  const base = pick([
+    "widht",
+    "lr ",
+    "Width",
+    "__proto__x",
+    "__proto__",
+    "toString",
+    "constructor",
+    "task.",
+    "",
+    "x".repeat(1 + rng.int(20)),
+    "layers2",
+    "ambiguity",
+  ]);
   return base + (rng.next() < 0.3 ? String(rng.int(9)) : "");
 }
 
@@ -198,5 +211,60 @@ describe("malformed configs (property test)", () => {
       checked++;
     }
     expect(checked).toBe(1200);
+  });
+});
+
+describe("keys that name Object.prototype's members", () => {
+  const prototypeNames = Object.getOwnPropertyNames(Object.prototype);
+  const selected = { tasks: ["task1"], models: ["gla"] };
+  const plan = (overrides: ReturnType<typeof emptyOverrides>) =>
+    planBenchmark(container, { tasks: ["task1"], models: ["gla"], seeds: [1], preset: "smoke", overrides, backend: "cpu", outDir: "/tmp" });
+
+  /** The one-line SelectivError `run` throws. */
+  function refusal(run: () => unknown): string {
+    try {
+      run();
+    } catch (e) {
+      expect(isSelectivError(e), String(e)).toBe(true);
+      expect((e as Error).message).not.toContain("\n");
+      return (e as Error).message;
+    }
+    throw new Error("accepted");
+  }
+
+  it("--set train.__proto__=1, train.toString=1 and every other Object.prototype name are unknown keys, in every section", () => {
+    expect(refusal(() => parseAssignments(container, ["train.__proto__=1"], selected))).toMatch(
+      /^--set train: unknown key "__proto__"; allowed: width, layers, /,
+    );
+    expect(refusal(() => parseAssignments(container, ["train.toString=1"], selected))).toMatch(
+      /^--set train: unknown key "toString"; allowed: width, layers, /,
+    );
+    for (const name of prototypeNames) {
+      for (const section of ["train", "task", "model", "task1", "gla"]) {
+        expect(refusal(() => parseAssignments(container, [`${section}.${name}=1`], selected))).toContain(
+          `unknown key ${JSON.stringify(name)}`,
+        );
+      }
+    }
+  });
+
+  it("config files: such keys at the top, in a section or as an id are refused, not dropped", () => {
+    expect(refusal(() => parseBenchConfig('{"toString": {}}', "c.json"))).toMatch(
+      /^--config c.json: unknown key "toString"; allowed: preset, /,
+    );
+    expect(refusal(() => parseBenchConfig("__proto__: {}\n", "c.yaml"))).toMatch(/unknown key "__proto__"/);
+    for (const text of ['{"train": {"__proto__": {"width": 8}}}', '{"train": {"constructor": 8}}', '{"model": {"valueOf": 1}}']) {
+      const file = parseBenchConfig(text, "c.json");
+      const overrides = emptyOverrides();
+      Object.assign(overrides.train, file.train);
+      Object.assign(overrides.model, file.model);
+      expect(
+        refusal(() => plan(overrides)),
+        text,
+      ).toMatch(/unknown key "(__proto__|constructor|valueOf)"; allowed: /);
+    }
+    const overrides = emptyOverrides();
+    overrides.models["__proto__"] = { width: 8 };
+    expect(refusal(() => plan(overrides))).toMatch(/^unknown model "__proto__"; available: /);
   });
 });

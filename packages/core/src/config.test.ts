@@ -40,6 +40,16 @@ describe("config validation", () => {
     );
     for (const m of [errorOf(() => resolveConfig(schema, defaults, { size: null }, "t"))]) expect(m.includes("\n")).toBe(false);
   });
+
+  it("refuses keys that are Object.prototype's members like any unknown key (they are not fields of the schema)", () => {
+    for (const key of ["__proto__", "toString", "constructor", "hasOwnProperty", "valueOf"]) {
+      // JSON.parse makes "__proto__" an own key, as a config file would.
+      const overrides = JSON.parse(`{${JSON.stringify(key)}: 1}`) as Record<string, unknown>;
+      expect(errorOf(() => resolveConfig(schema, defaults, overrides, "train"))).toBe(
+        `train: unknown key ${JSON.stringify(key)}; allowed: size, rate, mode, on`,
+      );
+    }
+  });
 });
 
 describe("seeded random numbers", () => {

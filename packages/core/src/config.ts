@@ -27,6 +27,14 @@ export function describeAllowed(spec: FieldSpec): string {
   }
 }
 
+/**
+ * The spec of `key` when it is one of the schema's own fields. Never `schema[key]` on user input: that finds
+ * Object.prototype's members ("__proto__", "toString", …) and would take them for fields.
+ */
+export function fieldOf(schema: ConfigSchema, key: string): FieldSpec | undefined {
+  return Object.hasOwn(schema, key) ? schema[key] : undefined;
+}
+
 function range(min: number | undefined, max: number | undefined, exMin: boolean, exMax: boolean): string {
   if (min === undefined && max === undefined) return "";
   if (max === undefined) return ` ${exMin ? ">" : "≥"} ${min}`;
@@ -84,14 +92,14 @@ export function resolveConfig<C extends Config>(
   }
   const out: Config = { ...defaults };
   for (const [key, value] of Object.entries(overrides)) {
-    const spec = schema[key];
+    const spec = fieldOf(schema, key);
     if (!spec) {
       throw new SelectivError(`${context}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(schema).join(", ")}`);
     }
     out[key] = checkField(spec, value, `${context}.${key}`);
   }
   for (const [key, spec] of Object.entries(schema)) {
-    if (!(key in out)) throw new SelectivError(`${context}.${key}: missing; expected ${describeAllowed(spec)}`);
+    if (!Object.hasOwn(out, key)) throw new SelectivError(`${context}.${key}: missing; expected ${describeAllowed(spec)}`);
     checkField(spec, out[key], `${context}.${key}`);
   }
   return out as C;

@@ -9,6 +9,7 @@ export { Rng, hashSeed } from "./rng.js";
 export {
   checkField,
   describeAllowed,
+  fieldOf,
   parseFieldText,
   resolveConfig,
   type Config,
@@ -41,13 +42,24 @@ export {
   type TransitionKind,
 } from "./model.js";
 export { Tokens } from "./tokens.js";
-export { ModelRegistry, TaskRegistry, createSelectivContainer, registerDefinition } from "./registry.js";
 export {
+  ModelRegistry,
+  TaskRegistry,
+  createSelectivContainer,
+  registerDefinition,
+  registerDefinitions,
+  type PendingDefinition,
+} from "./registry.js";
+export {
+  DEFAULT_PLUGIN_TIMEOUT_MS,
   PLUGIN_API_VERSION,
   PLUGIN_KEYWORD,
+  collectingHost,
+  findLocalPlugins,
   findNodeModulesPlugins,
   isPluginPackage,
   loadPlugins,
+  pluginTimeoutMs,
   readPluginPackage,
   type PluginCandidate,
   type PluginHost,

@@ -1,6 +1,6 @@
 import type { DependencyContainer } from "tsyringe";
 import { BACKEND_PREFERENCES, type BackendPreference } from "./backend.js";
-import { type Config, type ConfigSchema, parseFieldText, resolveConfig } from "./config.js";
+import { type Config, type ConfigSchema, fieldOf, parseFieldText, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { ModelRegistry, TaskRegistry } from "./registry.js";
@@ -20,8 +20,13 @@ export interface Overrides {
   models: Record<string, Record<string, unknown>>;
 }
 
+/**
+ * Empty overrides. The sections have no prototype: a key such as "__proto__" from a config file then stays an
+ * ordinary key (refused by the schema check) instead of replacing the section's prototype unnoticed.
+ */
 export function emptyOverrides(): Overrides {
-  return { train: {}, task: {}, model: {}, tasks: {}, models: {} };
+  const section = () => Object.create(null) as Record<string, never>;
+  return { train: section(), task: section(), model: section(), tasks: section(), models: section() };
 }
 
 export interface BenchmarkRequest {
@@ -85,7 +90,7 @@ export function parseAssignments(
     const key = text.slice(dot + 1, eq);
     const raw = text.slice(eq + 1);
     const parseWith = (schema: ConfigSchema, where: string): unknown => {
-      const spec = schema[key];
+      const spec = fieldOf(schema, key);
       if (!spec) throw new SelectivError(`--set ${where}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(schema).join(", ")}`);
       return parseFieldText(spec, raw, `--set ${where}.${key}`);
     };

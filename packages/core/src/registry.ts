@@ -1,4 +1,4 @@
-import { inject, injectable, type DependencyContainer } from "tsyringe";
+import { Lifecycle, inject, injectable, type DependencyContainer } from "tsyringe";
 import { type Config, type ConfigSchema, resolveConfig } from "./config.js";
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
@@ -67,27 +67,54 @@ export class TaskRegistry extends DefinitionRegistry<TaskDefinition> {
   }
 }
 
+/** A definition waiting to join a registry (a plugin's registrations are checked together, then committed). */
+export interface PendingDefinition {
+  readonly kind: "model" | "task";
+  readonly definition: Identified;
+}
+
 /**
- * Registers a definition after checking its id: well-formed and not already taken. A clash is an error naming
- * both owners, so a plugin cannot shadow a built-in.
+ * Registers definitions after checking each id (well-formed, not already taken, not given twice) and shape. All
+ * are checked before any is registered, so a failure leaves the registries as they were. A clash is an error
+ * naming both owners, so a plugin cannot shadow a built-in.
  */
-export function registerDefinition(container: DependencyContainer, kind: "model" | "task", def: Identified, owner = "built-in"): void {
-  const token = kind === "model" ? Tokens.ModelDefinition : Tokens.TaskDefinition;
-  if (typeof def?.id !== "string" || !ID_PATTERN.test(def.id)) {
-    throw new SelectivError(
-      `${owner}: ${kind} id ${JSON.stringify(def?.id)} is not allowed; expected lower-case letters, digits, '.', '_' or '-', starting with a letter`,
-    );
-  }
-  checkDefinitionShape(kind, def, owner);
-  if (container.isRegistered(token, true)) {
-    const clash = container.resolveAll<Identified & { owner?: string }>(token).find((d) => d.id === def.id);
-    if (clash) {
+export function registerDefinitions(container: DependencyContainer, pending: readonly PendingDefinition[], owner = "built-in"): void {
+  const given = new Set<string>();
+  for (const { kind, definition: def } of pending) {
+    if (typeof def?.id !== "string" || !ID_PATTERN.test(def.id)) {
       throw new SelectivError(
-        `${owner}: ${kind} id ${JSON.stringify(def.id)} is already registered by ${clash.owner ?? "built-in"}; choose another id`,
+        `${owner}: ${kind} id ${JSON.stringify(def?.id)} is not allowed; expected lower-case letters, digits, '.', '_' or '-', starting with a letter`,
       );
     }
+    checkDefinitionShape(kind, def, owner);
+    const token = tokenOf(kind);
+    if (container.isRegistered(token, true)) {
+      const clash = container.resolveAll<Identified & { owner?: string }>(token).find((d) => d.id === def.id);
+      if (clash) {
+        throw new SelectivError(
+          `${owner}: ${kind} id ${JSON.stringify(def.id)} is already registered by ${clash.owner ?? "built-in"}; choose another id`,
+        );
+      }
+    }
+    if (given.has(`${kind} ${def.id}`)) {
+      throw new SelectivError(`${owner}: ${kind} id ${JSON.stringify(def.id)} is registered twice; give each definition its own id`);
+    }
+    given.add(`${kind} ${def.id}`);
   }
-  container.register(token, { useValue: Object.assign(Object.create(Object.getPrototypeOf(def) as object) as object, def, { owner }) });
+  for (const { kind, definition: def } of pending) {
+    container.register(tokenOf(kind), {
+      useValue: Object.assign(Object.create(Object.getPrototypeOf(def) as object) as object, def, { owner }),
+    });
+  }
+}
+
+/** Registers one definition after the checks of `registerDefinitions`. */
+export function registerDefinition(container: DependencyContainer, kind: "model" | "task", def: Identified, owner = "built-in"): void {
+  registerDefinitions(container, [{ kind, definition: def }], owner);
+}
+
+function tokenOf(kind: "model" | "task"): string {
+  return kind === "model" ? Tokens.ModelDefinition : Tokens.TaskDefinition;
 }
 
 /**
@@ -132,7 +159,9 @@ function checkDefinitionShape(kind: "model" | "task", def: Identified, owner: st
 export function createSelectivContainer(parent: DependencyContainer): DependencyContainer {
   const c = parent.createChildContainer();
   c.register(Tokens.Container, { useValue: c });
-  c.register(Tokens.ModelRegistry, { useClass: ModelRegistry });
-  c.register(Tokens.TaskRegistry, { useClass: TaskRegistry });
+  // One registry per container, not one per resolve: planning a sweep resolves them for every point, and each new
+  // instance would re-read every definition. A registry picks up definitions registered after it was made.
+  c.register(Tokens.ModelRegistry, { useClass: ModelRegistry }, { lifecycle: Lifecycle.ContainerScoped });
+  c.register(Tokens.TaskRegistry, { useClass: TaskRegistry }, { lifecycle: Lifecycle.ContainerScoped });
   return c;
 }

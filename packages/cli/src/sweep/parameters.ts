@@ -56,7 +56,7 @@ export function parseDomain(spec: unknown, where: string, distributionNames: Dis
   }
   if (!(min < max)) throw new SelectivError(`${where}: min ${min} must be below max ${max}`);
   const name = spec.distribution ?? (Number.isInteger(min) && Number.isInteger(max) ? "int_uniform" : "uniform");
-  const make = typeof name === "string" ? distributionNames[name] : undefined;
+  const make = typeof name === "string" && Object.hasOwn(distributionNames, name) ? distributionNames[name] : undefined;
   if (!make) {
     throw new SelectivError(
       `${where}: distribution ${JSON.stringify(name)} is not supported; supported: ${Object.keys(distributionNames).join(", ")}`,
@@ -109,35 +109,50 @@ export function sampleDomain(domain: ParameterDomain, rng: Rng): ConfigValue {
 /** One point of a sweep: a value for every dimension. */
 export type SweepPoint = Record<string, ConfigValue>;
 
+/** How many points `expandPoints` yields: the product of the grid's (random: the crossed) sizes, times count for random. */
+export function pointCount(dimensions: readonly SweepDimension[], method: "grid" | "random", count: number): number {
+  let points = method === "grid" ? 1 : count;
+  for (const d of dimensions) if ((method === "grid" || d.crossed) && d.domain.kind === "values") points *= d.domain.values.length;
+  return points;
+}
+
 /**
- * Every point of a sweep. Grid: the product of all dimensions (the last dimension varies fastest). Random:
- * `count` draws of the sampled dimensions, each crossed with every crossed dimension. Draw i of key k comes from
+ * Every point of a sweep, one at a time (a grid of a million points is never held as a list). Grid: the product
+ * of all dimensions (the last dimension varies fastest). Random: `count` draws of the sampled dimensions, each
+ * crossed with every crossed dimension (draws vary fastest within each crossed cell). Draw i of key k comes from
  * Rng(hash("sweep-random", randomSeed, i, k)), so adding a parameter does not change the others' draws.
  */
-export function expandPoints(
+export function* expandPoints(
   dimensions: readonly SweepDimension[],
   method: "grid" | "random",
   count: number,
   randomSeed: number,
-): SweepPoint[] {
-  const product = (dims: readonly SweepDimension[], base: SweepPoint[]): SweepPoint[] => {
-    let points = base;
-    for (const d of dims) {
-      if (d.domain.kind !== "values") throw new SelectivError(`parameter ${JSON.stringify(d.key)}: a grid needs a list of values`);
-      const values = d.domain.values;
-      points = points.flatMap((p) => values.map((v) => ({ ...p, [d.key]: v })));
-    }
-    return points;
-  };
-  if (method === "grid") return product(dimensions, [{}]);
-  const sampled = dimensions.filter((d) => !d.crossed);
+): Generator<SweepPoint> {
+  const crossed = method === "grid" ? dimensions : dimensions.filter((d) => d.crossed);
+  const axes = crossed.map((d) => {
+    if (d.domain.kind !== "values") throw new SelectivError(`parameter ${JSON.stringify(d.key)}: a grid needs a list of values`);
+    return { key: d.key, values: d.domain.values };
+  });
+  const sampled = method === "grid" ? [] : dimensions.filter((d) => !d.crossed);
+  const drawCount = method === "grid" ? 1 : count;
+  // The draws are the same in every crossed cell: drawn once, in the first.
   const draws: SweepPoint[] = [];
-  for (let i = 0; i < count; i++) {
-    const p: SweepPoint = {};
-    for (const d of sampled) p[d.key] = sampleDomain(d.domain, Rng.from("sweep-random", randomSeed, i, d.key));
-    draws.push(p);
+  const drawOf = (i: number): SweepPoint => {
+    if (i < draws.length) return draws[i]!;
+    const draw: SweepPoint = {};
+    for (const d of sampled) draw[d.key] = sampleDomain(d.domain, Rng.from("sweep-random", randomSeed, i, d.key));
+    draws.push(draw);
+    return draw;
+  };
+  // An odometer over the crossed axes, the last turning fastest.
+  const at = axes.map(() => 0);
+  if (axes.some((a) => a.values.length === 0)) return;
+  for (;;) {
+    const cell: SweepPoint = {};
+    axes.forEach((a, k) => (cell[a.key] = a.values[at[k]!]!));
+    for (let i = 0; i < drawCount; i++) yield sampled.length ? { ...cell, ...drawOf(i) } : { ...cell };
+    let k = axes.length - 1;
+    while (k >= 0 && ++at[k]! === axes[k]!.values.length) at[k--] = 0;
+    if (k < 0) return;
   }
-  // Crossed dimensions keep their file order around the draws: draws vary fastest within each crossed cell.
-  const crossed = dimensions.filter((d) => d.crossed);
-  return product(crossed, [{}]).flatMap((cell) => draws.map((draw) => ({ ...cell, ...draw })));
 }

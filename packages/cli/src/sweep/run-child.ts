@@ -1,13 +1,21 @@
 // The training process of a sweep worker (forked by RunProcess). It trains one run at a time, synchronously,
 // so the worker that forked it keeps a free event loop for claim heartbeats and BullMQ lock renewal.
 import "reflect-metadata";
-import { type RunResult, emptyOverrides, oneLine, parseAssignments, planBenchmark, runBenchmark, runId } from "@selectiv/core";
+import {
+  type PluginCandidate,
+  type RunResult,
+  emptyOverrides,
+  oneLine,
+  parseAssignments,
+  planBenchmark,
+  runBenchmark,
+  runId,
+} from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
-import { type ContainerOptions, createContainer } from "../container.js";
+import { createContainer } from "../container.js";
 import type { SweepRun } from "./source.js";
 
-export type ToChild =
-  { type: "init"; oclifPlugins: ContainerOptions["oclifPlugins"]; projectDir: string } | { type: "run"; run: SweepRun; outDir: string };
+export type ToChild = { type: "init"; plugins: PluginCandidate[] } | { type: "run"; run: SweepRun; outDir: string };
 
 export type FromChild =
   { type: "ready" } | { type: "result"; runId: string; result: RunResult } | { type: "error"; runId: string; message: string };
@@ -52,11 +60,7 @@ async function train(run: SweepRun, outDir: string): Promise<RunResult> {
 process.on("disconnect", () => process.exit(0));
 process.on("message", (message: ToChild) => {
   if (message.type === "init") {
-    createContainer({
-      oclifPlugins: message.oclifPlugins,
-      projectDir: message.projectDir,
-      warn: (line) => process.stderr.write(`warning: ${line}\n`),
-    }).then(
+    createContainer({ candidates: message.plugins, warn: (line) => process.stderr.write(`warning: ${line}\n`) }).then(
       (c) => {
         container = c;
         send({ type: "ready" });

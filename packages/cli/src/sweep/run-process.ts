@@ -1,23 +1,27 @@
 import type { Config } from "@oclif/core";
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { RunResult } from "@selectiv/core";
-import type { ContainerOptions } from "../container.js";
+import type { PluginCandidate, RunResult } from "@selectiv/core";
+import { pluginCandidates } from "../container.js";
 import type { FromChild, ToChild } from "./run-child.js";
 import type { SweepRun } from "./source.js";
 
 const CHILD_ENTRY = fileURLToPath(new URL("./run-child.js", import.meta.url));
 
 export interface RunProcessOptions {
-  oclifPlugins: ContainerOptions["oclifPlugins"];
-  projectDir: string;
+  plugins: PluginCandidate[];
 }
 
-/** What a training process needs to load the same plugins as the command that starts it. */
+/**
+ * What a training process needs to load the same plugins as the command that starts it: the plugins that
+ * command found (so the child does not search again, nor repeat the command's notice about undeclared ones).
+ */
 export function processOptionsOf(config: Config): RunProcessOptions {
   return {
-    oclifPlugins: config.getPluginsList().map((p) => ({ name: p.name, root: p.root, pjson: p.pjson })),
-    projectDir: process.cwd(),
+    plugins: pluginCandidates({
+      oclifPlugins: config.getPluginsList().map((p) => ({ name: p.name, root: p.root, pjson: p.pjson })),
+      projectDir: process.cwd(),
+    }),
   };
 }
 
@@ -57,7 +61,7 @@ export class RunProcess {
         child.off("exit", onExit);
         resolve(proc);
       });
-      child.send({ type: "init", oclifPlugins: options.oclifPlugins, projectDir: options.projectDir } satisfies ToChild);
+      child.send({ type: "init", plugins: options.plugins } satisfies ToChild);
     });
   }
 

@@ -62,7 +62,7 @@ export function readSelectivSweep(
 ): SweepSource {
   const at = (key: string) => `${file}: ${key}`;
   for (const key of Object.keys(data)) {
-    if (!(key in SWEEP_KEYS))
+    if (!Object.hasOwn(SWEEP_KEYS, key))
       throw new SelectivError(`${file}: unknown key ${JSON.stringify(key)}; allowed: ${Object.keys(SWEEP_KEYS).join(", ")}`);
   }
   const expect = (key: keyof typeof SWEEP_KEYS, ok: boolean) => {

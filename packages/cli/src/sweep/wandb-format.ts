@@ -220,7 +220,7 @@ function commandArguments(command: unknown, file: string): Record<string, Config
       throw new SelectivError(`${where}: got ${JSON.stringify(t)} where an --argument was expected`);
     const eq = t.indexOf("=");
     const name = (eq > 0 ? t.slice(2, eq) : t.slice(2)).replace(/-/g, "_");
-    const arg = REFERENCE_ARGS[name] ?? unknownArgument(name, where);
+    const arg = Object.hasOwn(REFERENCE_ARGS, name) ? REFERENCE_ARGS[name]! : unknownArgument(name, where);
     if (eq > 0) {
       args[name] = t.slice(eq + 1);
       continue;
@@ -261,7 +261,7 @@ function wandbDistributions(where: string): DistributionMakers {
 export function readWandbSweep(container: DependencyContainer, data: Record<string, unknown>, file: string, baseName: string): SweepSource {
   for (const key of Object.keys(data)) {
     if (key === "early_terminate") throw new SelectivError(`${file}: early_terminate is not supported (every run trains to the end)`);
-    if (!(key in WANDB_KEYS))
+    if (!Object.hasOwn(WANDB_KEYS, key))
       throw new SelectivError(`${file}: unknown W&B sweep key ${JSON.stringify(key)}; allowed: ${Object.keys(WANDB_KEYS).join(", ")}`);
   }
   const method = data.method ?? "grid";
@@ -281,7 +281,7 @@ export function readWandbSweep(container: DependencyContainer, data: Record<stri
   const dimensions: SweepDimension[] = [];
   for (const [param, spec] of Object.entries(data.parameters)) {
     const where = `${file}: parameters.${param}`;
-    if (!(param in REFERENCE_ARGS)) unknownArgument(param, `${file}: parameters`);
+    if (!Object.hasOwn(REFERENCE_ARGS, param)) unknownArgument(param, `${file}: parameters`);
     if (isMapping(spec) && "parameters" in spec) throw new SelectivError(`${where}: nested parameters are not supported`);
     dimensions.push({ key: param, domain: parseDomain(spec, where, wandbDistributions(where)), crossed: false });
   }

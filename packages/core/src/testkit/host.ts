@@ -2,9 +2,8 @@ import "reflect-metadata";
 import { container as rootContainer } from "tsyringe";
 import * as core from "../index.js";
 import type { ModelDefinition } from "../model.js";
-import { PLUGIN_API_VERSION, type PluginHost, type PluginModule } from "../plugin.js";
-import { type ModelRegistry, createSelectivContainer, registerDefinition } from "../registry.js";
-import { tf } from "../tf.js";
+import { type PluginModule, collectingHost } from "../plugin.js";
+import { type ModelRegistry, createSelectivContainer } from "../registry.js";
 import { Tokens } from "../tokens.js";
 
 /**
@@ -13,16 +12,9 @@ import { Tokens } from "../tokens.js";
  */
 export async function registeredModel(register: PluginModule["register"], id: string): Promise<ModelDefinition> {
   const container = createSelectivContainer(rootContainer);
-  const owner = "plugin under test";
-  const host: PluginHost = {
-    apiVersion: PLUGIN_API_VERSION,
-    container,
-    tf,
-    core,
-    registerModel: (d) => registerDefinition(container, "model", d as { id: string; description: string }, owner),
-    registerTask: (d) => registerDefinition(container, "task", d as { id: string; description: string }, owner),
-  };
-  await register(host);
+  const plugin = collectingHost(container, core, "plugin under test");
+  await register(plugin.host);
+  plugin.commit();
   const registry = container.resolve<ModelRegistry>(Tokens.ModelRegistry);
   if (!registry.has(id)) {
     throw new Error(`register(host) registered no model ${JSON.stringify(id)}; it registered: ${registry.ids().join(", ") || "(none)"}`);

@@ -2,12 +2,12 @@ import { Args, Flags } from "@oclif/core";
 import { BACKEND_PREFERENCES, type BackendPreference, PRESET_NAMES, type PresetName, SelectivError } from "@selectiv/core";
 import { resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
-import { formatTable } from "../../format.js";
+import { tableLines } from "../../format.js";
 import { writeResultsIndex } from "@selectiv/core";
 import { BullmqExecutor, DEFAULT_QUEUE, checkRedisUrl } from "../../sweep/bullmq.js";
 import { LocalExecutor, type SweepExecutor, defaultWorkerCount } from "../../sweep/executor.js";
 import { SweepFolder, countStates } from "../../sweep/folder.js";
-import { describePoint, expandSweep, readSweepFile } from "../../sweep/plan.js";
+import { describePoint, expandSweep, planningProgressLine, readSweepFile } from "../../sweep/plan.js";
 import { processOptionsOf } from "../../sweep/run-process.js";
 
 export default class SweepRun extends SelectivCommand {
@@ -64,41 +64,57 @@ export default class SweepRun extends SelectivCommand {
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const container = await this.selectivContainer();
     const source = readSweepFile(container, args.file);
-    const { runs, duplicates } = expandSweep(container, source, {
-      preset: flags.preset as PresetName | undefined,
-      backend: flags.backend as BackendPreference | undefined,
-      count: flags.count,
-      set: flags.set,
-    });
+    // Progress only for sweeps that take a while to plan: lines start after the first second.
+    let showedProgress = false;
+    const { runs, duplicates } = expandSweep(
+      container,
+      source,
+      {
+        preset: flags.preset as PresetName | undefined,
+        backend: flags.backend as BackendPreference | undefined,
+        count: flags.count,
+        set: flags.set,
+      },
+      {
+        onProgress: (planned, total) => {
+          if (planned === total && !showedProgress) return;
+          showedProgress = true;
+          log(planningProgressLine(planned, total));
+        },
+      },
+    );
     const outDir = resolve(flags.out ?? source.out ?? `sweeps/${source.name}`);
     const header = `sweep ${source.name} (${source.format === "wandb" ? "W&B file" : "selectiv file"} ${args.file}, ${source.method}): ${runs.length} runs${duplicates ? ` (${duplicates} repeated points merged)` : ""}`;
     if (source.ignored.length) log(`ignored (no effect on results, see docs/SWEEPS.md): ${source.ignored.map((i) => i.name).join(", ")}`);
 
     if (flags["dry-run"]) {
       if (json) {
-        this.printJson({
-          sweep: { name: source.name, file: args.file, format: source.format, method: source.method, out: outDir },
-          count: runs.length,
-          duplicates,
-          ignored: source.ignored,
+        this.printJsonWithList(
+          {
+            sweep: { name: source.name, file: args.file, format: source.format, method: source.method, out: outDir },
+            count: runs.length,
+            duplicates,
+            ignored: source.ignored,
+          },
+          "runs",
           runs,
-        });
+        );
         return;
       }
-      const varying = source.dimensions.filter((d) => d.domain.kind !== "values" || d.domain.values.length > 1).map((d) => d.key);
+      const varying = source.dimensions
+        .filter((d) => d.domain.kind !== "values" || d.domain.values.length > 1)
+        .map((d) => d.key)
+        .filter((k) => !["task", "model", "seed"].includes(k));
+      // Rows are made as the table is written (twice: widths, then lines), never held for a whole sweep.
+      const rows = {
+        *[Symbol.iterator]() {
+          for (const r of runs) {
+            yield [r.id, r.task, r.model, String(r.seed), describePoint(Object.fromEntries(varying.map((k) => [k, r.point[k]])))];
+          }
+        },
+      };
       this.log(header);
-      this.log(
-        formatTable(
-          ["run id", "task", "model", "seed", "varying settings"],
-          runs.map((r) => [
-            r.id,
-            r.task,
-            r.model,
-            String(r.seed),
-            describePoint(Object.fromEntries(varying.filter((k) => !["task", "model", "seed"].includes(k)).map((k) => [k, r.point[k]]))),
-          ]),
-        ),
-      );
+      this.printLines(tableLines(["run id", "task", "model", "seed", "varying settings"], rows));
       this.log(`${runs.length} runs (dry run: nothing trained; results would go to ${outDir})`);
       return;
     }
