@@ -26,6 +26,7 @@ export {
   type Objective,
   type PresetName,
   type Split,
+  type SuiteEntry,
   type TargetDistributions,
   type TaskDefinition,
   type TaskInstance,

@@ -36,6 +36,8 @@ export interface RunResult {
   bestTestAccuracy: number;
   bestTestLoss: number;
   majorityBaseline: number;
+  /** The best achievable test accuracy (an exact Bayes filter over the task's hidden states), where the task knows it. */
+  ceiling?: number;
   /** Prediction mode: mean KL divergence per masked test step at the end, and the lowest over evaluations. */
   testKl?: number;
   bestTestKl?: number;

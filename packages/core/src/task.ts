@@ -62,6 +62,16 @@ export interface TaskInstance {
   batch(split: Split, start: number, count: number): Batch;
 }
 
+/** A task's place in the SelectivBench suite (`selectiv bench suite`) and what the paper reported on it. */
+export interface SuiteEntry {
+  /** Order of the task in the suite's tables. */
+  readonly position: number;
+  /** The paper's test accuracy per model id (mean ± std over its seeds), ranked beside ours. */
+  readonly paperAccuracy?: Readonly<Record<string, { readonly mean: number; readonly std: number }>>;
+  /** What the paper found on this task where it gave no numbers (shown under the table). */
+  readonly paperFinding?: string;
+}
+
 export interface TaskDefinition<C extends Config = Config> {
   readonly id: string;
   readonly description: string;
@@ -79,4 +89,6 @@ export interface TaskDefinition<C extends Config = Config> {
     readonly trainTask: string;
     variants(config: C): ReadonlyArray<{ readonly label: string; readonly value: number; readonly config: C }>;
   };
+  /** Present when the task belongs to the SelectivBench suite. */
+  readonly suite?: SuiteEntry;
 }

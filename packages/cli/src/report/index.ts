@@ -1,9 +1,9 @@
 import { Resvg } from "@resvg/resvg-js";
 import { SelectivError, ensureWritableDir, writeFileAtomic } from "@selectiv/core";
-import { existsSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type SummaryRow, groupConditions, summarise } from "./aggregate.js";
-import { FIGURE_IDS, buildFigures } from "./figures.js";
+import { FIGURE_IDS, type Figure, buildFigures } from "./figures.js";
 import { renderHtmlReport } from "./html.js";
 import { readRunsFolder } from "./read-runs.js";
 import { plural, summaryCsv, summaryMarkdown, summaryNote, summaryTable } from "./summary-table.js";
@@ -65,13 +65,15 @@ export function buildReport(request: ReportRequest): ReportOutput {
 
   const summaryMarkdownPath = join(outDir, "summary.md");
   const summaryCsvPath = join(outDir, "summary.csv");
-  writeFileAtomic(summaryMarkdownPath, summaryMarkdown(title, summary, runs.length));
+  // A folder written by `bench suite` holds its ranking tables and figure: the report carries them too.
+  const suite = readSuiteFiles(dir);
+  writeFileAtomic(summaryMarkdownPath, summaryMarkdown(title, summary, runs.length) + (suite ? `\n${suite.markdown}` : ""));
   writeFileAtomic(summaryCsvPath, summaryCsv(summary));
 
-  const figures = buildFigures(conditions);
+  const figures: Figure[] = [...(suite ? [suite.figure] : []), ...buildFigures(conditions)];
   const figureFiles = (id: string) => ({ svg: join("figures", `${id}.svg`), png: join("figures", `${id}.png`) });
   const written: { id: string; title: string; svg: string; png: string }[] = [];
-  for (const id of FIGURE_IDS) {
+  for (const id of [...(suite ? ["suite"] : []), ...FIGURE_IDS]) {
     const figure = figures.find((f) => f.id === id)!;
     const svgPath = join(outDir, figureFiles(id).svg);
     const pngPath = join(outDir, figureFiles(id).png);
@@ -109,5 +111,21 @@ export function buildReport(request: ReportRequest): ReportOutput {
     skippedFigures: figures.flatMap((f) => ("skipped" in f ? [{ id: f.id, title: f.title, reason: f.skipped }] : [])),
     warnings,
     summary,
+  };
+}
+
+/** The ranking tables and figure that `selectiv bench suite` left in a results folder, if any. */
+function readSuiteFiles(dir: string): { markdown: string; figure: Figure } | undefined {
+  const md = join(dir, "suite.md");
+  const svg = join(dir, "suite.svg");
+  if (!existsSync(md) || !existsSync(svg)) return undefined;
+  return {
+    markdown: readFileSync(md, "utf8"),
+    figure: {
+      id: "suite",
+      title: "SelectivBench suite: test accuracy by task",
+      caption: "Mean ± std over seeds per model and task (bench suite); the ceiling where the task knows it.",
+      svg: readFileSync(svg, "utf8"),
+    },
   };
 }

@@ -2,6 +2,7 @@ import type { TaskDefinition } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
 import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
+import { PAPER_TASK1 } from "../grammar-task/paper-accuracy.js";
 
 /** Task 1's config: the grammar-task knobs plus `complexity`, the one knob of the complexity sweep. */
 export interface Task1Config extends GrammarTaskConfig {
@@ -39,6 +40,7 @@ const { alphabetSize, ambiguities, ambiguityDepth, ...otherFields } = grammarTas
 
 export const task1Definition: TaskDefinition<Task1Config> = {
   id: "task1",
+  suite: { position: 1, paperAccuracy: PAPER_TASK1 },
   description: "SelectivBench Task 1: track the hidden state of a random ambiguous grammar, one blank step after every symbol",
   schema: {
     alphabetSize,

@@ -1,6 +1,7 @@
 import type { TaskDefinition } from "@selectiv/core";
 import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
+import { PAPER_TASK2 } from "../grammar-task/paper-accuracy.js";
 
 /**
  * The paper's Task 2 (docs/spec/TASKS.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); after every symbol a blank
@@ -20,6 +21,7 @@ const paper: GrammarTaskConfig = {
 
 export const task2Definition: TaskDefinition<GrammarTaskConfig> = {
   id: "task2",
+  suite: { position: 2, paperAccuracy: PAPER_TASK2 },
   description: "SelectivBench Task 2: hold the hidden state through noisy blank gaps of variable length (test gap fixed at the longest)",
   schema: grammarTaskSchema,
   defaults: paper,

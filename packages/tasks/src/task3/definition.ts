@@ -1,6 +1,7 @@
 import type { TaskDefinition } from "@selectiv/core";
 import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
+import { PAPER_TASK3 } from "../grammar-task/paper-accuracy.js";
 
 /**
  * The paper's Task 3 (docs/spec/TASKS.md §5): the Task-1 grammar (amb = depth = 40, alphabet 41); from symbol 50 on, each
@@ -20,6 +21,7 @@ const paper: GrammarTaskConfig = {
 
 export const task3Definition: TaskDefinition<GrammarTaskConfig> = {
   id: "task3",
+  suite: { position: 3, paperAccuracy: PAPER_TASK3 },
   description: "SelectivBench Task 3: ignore grammar-violating distractor tokens inserted after symbol 50 with probability 0.1",
   schema: grammarTaskSchema,
   defaults: paper,

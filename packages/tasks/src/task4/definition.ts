@@ -2,6 +2,7 @@ import type { TaskDefinition } from "@selectiv/core";
 import { type GrammarTaskConfig, grammarTaskSchema } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { task2Definition } from "../task2/definition.js";
+import { PAPER_TASK4_FINDING } from "../grammar-task/paper-accuracy.js";
 
 /** Test gaps as multiples of the longest training gap: the paper trains up to 1 s and tests at 1, 2, 5 and 10 s. */
 const GAP_FACTORS = [1, 2, 5, 10] as const;
@@ -13,6 +14,7 @@ const GAP_FACTORS = [1, 2, 5, 10] as const;
  */
 export const task4Definition: TaskDefinition<GrammarTaskConfig> = {
   id: "task4",
+  suite: { position: 4, paperFinding: PAPER_TASK4_FINDING },
   description: "SelectivBench Task 4: generalise to longer gaps — Task-2 models tested at 1, 2, 5 and 10× the longest training gap",
   schema: grammarTaskSchema,
   defaults: task2Definition.defaults,
