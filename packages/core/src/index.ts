@@ -39,6 +39,7 @@ export {
   type SequenceLayer,
   type Taxonomy,
   type TransitionKind,
+  dropoutActive,
 } from "./model.js";
 export { Tokens } from "./tokens.js";
 export { ModelRegistry, TaskRegistry, createSelectivContainer, registerDefinition } from "./registry.js";
@@ -129,7 +130,14 @@ export {
   type SmoothedDistributions,
 } from "./metric.js";
 export { Adam, clipByGlobalNorm, learningRateAt } from "./optim.js";
-export { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
+export {
+  DROPOUT_UNTIL,
+  TRAINING_DEFAULTS,
+  TRAINING_PRESETS,
+  TRAINING_SCHEMA,
+  type DropoutUntil,
+  type TrainingConfig,
+} from "./training-config.js";
 
 // Training: one optimiser step, one run's loop, evaluation, the run folder, planning and running a benchmark
 export {
@@ -149,6 +157,7 @@ export {
   EVAL_TOKEN_BUDGET,
   evaluateModel,
   evaluateTransfer,
+  transferTrainingSpec,
   evaluationBatchSize,
   isBetterEvaluation,
   isPrediction,
