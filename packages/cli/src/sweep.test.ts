@@ -6,10 +6,22 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type ModelRegistry, SelectivError, Tokens } from "@selectiv/core";
+import {
+  type ModelRegistry,
+  SelectivError,
+  type TaskRegistry,
+  Tokens,
+  emptyOverrides,
+  parseAssignments,
+  planBenchmark,
+  runId,
+  transferTrainingSpec,
+} from "@selectiv/core";
+import type { DependencyContainer } from "tsyringe";
 import { createContainer } from "./container.js";
 import { tableLines } from "./format.js";
 import { MAX_SWEEP_POINTS, expandSweep, planningProgressLine, readSweepFile } from "./sweep/plan.js";
+import type { SweepRun } from "./sweep/source.js";
 import { referenceModels } from "./sweep/wandb-format.js";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -38,6 +50,7 @@ function expectOneLineError(r: Ran, mentions: RegExp): void {
 
 interface DryRun {
   count: number;
+  duplicates: number;
   ignored: { name: string }[];
   runs: { id: string; task: string; model: string; seed: number; assignments: string[]; point: Record<string, unknown> }[];
 }
@@ -61,12 +74,15 @@ function pidAlive(pid: number): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("selectiv sweep run --dry-run", () => {
-  it("expands the reference's W&B sweep files to as many runs as W&B (7×9×4×7×3×2 = 10,584) and maps their names", () => {
+  it("expands the reference's W&B sweep files to W&B's points (7×9×4×7×3×2 = 10,584) and maps their names", () => {
     const r = selectiv(["sweep", "run", join(wbConfigs, "task1_complexity.yaml"), "--dry-run", "--json"]);
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as DryRun;
-    expect(doc.count).toBe(10_584);
-    expect(new Set(doc.runs.map((run) => run.id)).size).toBe(10_584);
+    // The Transformer's feat_size 648 trains at 768 (transformer.referenceWidths, as train.py): those 7×4×3×2 = 168
+    // points are the 768 runs, merged.
+    expect(doc.count + doc.duplicates).toBe(10_584);
+    expect(doc.duplicates).toBe(168);
+    expect(new Set(doc.runs.map((run) => run.id)).size).toBe(doc.count);
     expect(new Set(doc.runs.map((run) => run.model))).toEqual(
       new Set(["mamba2", "mamba", "transformer", "delta-net", "gated-delta-net", "gated-delta-product", "gla"]),
     );
@@ -91,11 +107,13 @@ describe("selectiv sweep run --dry-run", () => {
     );
     const mamba = doc.runs.find((x) => x.model === "mamba")!;
     expect(mamba.assignments).toContain("mamba.dState=128");
+    expect(doc.runs.find((x) => x.model === "transformer")!.assignments).toContain("transformer.referenceWidths=true");
     expect(doc.ignored.map((i) => i.name)).toEqual(expect.arrayContaining(["project", "save_model", "grad_acc", "hash_save", "run_main"]));
 
     const text = selectiv(["sweep", "run", join(wbConfigs, "task2.yaml"), "--dry-run"]);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^1512 runs \(dry run: nothing trained/m);
+    // 1,512 points, the 24 Transformer points at 648 merged with those at 768.
+    expect(text.stdout).toMatch(/^1488 runs \(dry run: nothing trained/m);
   });
 
   it("gives one-line errors naming what it cannot map or check", () => {
@@ -126,6 +144,97 @@ describe("selectiv sweep run --dry-run", () => {
       selectiv(["sweep", "run", write("value.yaml", "parameters:\n  train.width: [64, -3]\n"), "--dry-run"]),
       /value\.yaml: parameters\."train\.width": got -3; expected an integer in \[4, 8192\]/,
     );
+  });
+});
+
+/** A sweep run planned as a worker plans it (sweep/run-child.ts). */
+function planSweepRun(container: DependencyContainer, run: SweepRun) {
+  const overrides = parseAssignments(container, run.assignments, { tasks: [run.task], models: [run.model] }, emptyOverrides());
+  const request = { tasks: [run.task], models: [run.model], seeds: [run.seed], preset: run.preset, overrides, backend: run.backend };
+  const [planned] = planBenchmark(container, { ...request, outDir: "." });
+  return planned!;
+}
+
+// fixtures/wb_configs holds two of the reference's five files; the other three (task1_model_size.yaml, task3.yaml,
+// task4.yaml) differ from task2.yaml only in the values below, which are written here from task2.yaml.
+describe("the reference's other W&B files, as task2.yaml edited to their settings", () => {
+  const wb = () => readFileSync(join(wbConfigs, "task2.yaml"), "utf8");
+  const write = (name: string, text: string) => {
+    const file = join(tempDir("wb"), name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it("the Transformer's feat_size 648 and 1296 train at 768 and 1280 (train.py); other models at the width asked", async () => {
+    const container = await createContainer();
+    const { runs, duplicates } = expandSweep(container, readSweepFile(container, join(wbConfigs, "task2.yaml")));
+    expect(duplicates).toBe(24);
+    const width = (model: string, featSize: number) =>
+      runs.filter((r) => r.model === model && r.point.feat_size === featSize).map((r) => planSweepRun(container, r).training.width);
+    expect(new Set(width("transformer", 648))).toEqual(new Set([768]));
+    expect(new Set(width("transformer", 1296))).toEqual(new Set([1280]));
+    expect(width("transformer", 768)).toEqual([]); // merged into the 648 points' runs
+    expect(new Set(width("gla", 648))).toEqual(new Set([648]));
+    expect(new Set(width("gla", 1296))).toEqual(new Set([1296]));
+  });
+
+  it("task4.yaml: --test_pretrained with test_dur 1, 2, 5, 10 plans Task 4 runs; each model trains once, with task2.yaml's settings", async () => {
+    const container = await createContainer();
+    const file = write(
+      "task4.yaml",
+      wb()
+        .replace("parameters:\n", "parameters:\n  test_dur:\n    values: [1, 2, 5, 10]\n")
+        .replace("  - ${args}", '  - "--test_pretrained"\n  - ${args}'),
+    );
+    const task2 = expandSweep(container, readSweepFile(container, join(wbConfigs, "task2.yaml")));
+    const task4 = expandSweep(container, readSweepFile(container, file));
+    expect(task4.runs).toHaveLength(4 * task2.runs.length);
+    const trainTask = container.resolve<TaskRegistry>(Tokens.TaskRegistry).get("task2");
+    // The fields Task 2 has (task1's `complexity` 0 aside).
+    const settings = (p: ReturnType<typeof planSweepRun>) => {
+      const taskConfig = Object.fromEntries(Object.entries(p.taskConfig).filter(([key]) => key in trainTask.schema));
+      return JSON.stringify([p.model.id, p.seed, taskConfig, p.modelConfig, p.training]);
+    };
+    const testedAt = new Map<string, number[]>();
+    const trainedSettings = new Set<string>();
+    for (const run of task4.runs) {
+      expect(run.task).toBe("task4");
+      expect(run.assignments).toContain(`task4.testGaps=${String(run.point.test_dur)}`);
+      expect(run.assignments).toContain("task.testGap=1");
+      const trained = transferTrainingSpec(
+        { ...planSweepRun(container, run), backend: { name: "cpu", reason: "" }, outDir: "." },
+        trainTask,
+      );
+      testedAt.set(runId(trained), [...(testedAt.get(runId(trained)) ?? []), Number(run.point.test_dur)]);
+      trainedSettings.add(settings(trained));
+    }
+    // One trained Task-2 model per setting, tested at each test_dur; the settings are task2.yaml's (which it plans on task1).
+    expect(testedAt.size).toBe(task2.runs.length);
+    for (const durations of testedAt.values()) expect(durations.sort((a, b) => a - b)).toEqual([1, 2, 5, 10]);
+    expect(trainedSettings).toEqual(new Set(task2.runs.map((r) => settings(planSweepRun(container, r)))));
+  });
+
+  it("task3.yaml's settings (distractors, d_state 64) and task1_model_size.yaml's (amb 40, no grammar_scale) plan", async () => {
+    const container = await createContainer();
+    const task3 = wb()
+      .replace("values: [128]", "values: [64]")
+      .replace("train_gap_max:\n    values: [1.]", "train_gap_max:\n    values: [0.1]")
+      .replace("train_noise:\n    values: [0.2]", "train_noise:\n    values: [0.]")
+      .replace(
+        "parameters:\n",
+        "parameters:\n  gap_prob:\n    values: [0.1]\n  gap_start:\n    values: [50]\n  grammar_gap:\n    values: [True]\n",
+      );
+    const { runs } = expandSweep(container, readSweepFile(container, write("task3.yaml", task3)));
+    const mamba = planSweepRun(
+      container,
+      runs.find((r) => r.model === "mamba2")!,
+    );
+    expect(mamba.modelConfig.dState).toBe(64);
+    expect(mamba.taskConfig).toMatchObject({ distractors: true, gapStart: 50, gapProb: 0.1, gapMax: 0.1, noise: 0 });
+    const size = wb()
+      .replace("train_gap_max:\n    values: [1.]", "train_gap_max:\n    values: [0.1]")
+      .replace("values: [0.2]", "values: [0.]");
+    expect(expandSweep(container, readSweepFile(container, write("task1_model_size.yaml", size))).runs).toHaveLength(1488);
   });
 });
 

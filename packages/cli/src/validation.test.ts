@@ -14,6 +14,7 @@ import { registerModels } from "@selectiv/models";
 import { registerTasks } from "@selectiv/tasks";
 import { container as root } from "tsyringe";
 import { describe, expect, it } from "vitest";
+import { oneLineErrorOf } from "@selectiv/core/testkit";
 import { parseBenchConfig } from "./config-file.js";
 
 const container = createSelectivContainer(root);
@@ -266,5 +267,59 @@ describe("keys that name Object.prototype's members", () => {
     const overrides = emptyOverrides();
     overrides.models["__proto__"] = { width: 8 };
     expect(refusal(() => plan(overrides))).toMatch(/^unknown model "__proto__"; available: /);
+  });
+});
+
+/** Plans one task × model at a preset with `--set` assignments. */
+function planOne(task: string, model: string, preset: "smoke" | "quick" | "paper", set: string[] = []) {
+  const selected = { tasks: [task], models: [model] };
+  const overrides = parseAssignments(container, set, selected);
+  const [run] = planBenchmark(container, { tasks: [task], models: [model], seeds: [1], preset, overrides, backend: "cpu", outDir: "/tmp" });
+  return run!;
+}
+
+const planError = (f: () => unknown): string => oneLineErrorOf(f).message;
+
+describe("reference-faithful options in planning", () => {
+  it("task presets set model config: Task 3's paper preset plans Mamba and Mamba2 with dState 64 (docs/spec/TASKS.md §5)", () => {
+    for (const model of ["mamba", "mamba2"]) {
+      expect(planOne("task3", model, "paper").modelConfig.dState).toBe(64);
+      expect(planOne("task1", model, "paper").modelConfig.dState).toBe(128);
+      expect(planOne("task2", model, "paper").modelConfig.dState).toBe(128);
+      // The model's own smaller presets stay as they were; explicit settings still win.
+      expect(planOne("task3", model, "quick").modelConfig.dState).toBe(16);
+      expect(planOne("task3", model, "paper", [`${model}.dState=16`]).modelConfig.dState).toBe(16);
+      expect(planOne("task3", model, "paper", ["model.dState=32"]).modelConfig.dState).toBe(32);
+    }
+    // A model without the key is untouched.
+    expect(planOne("task3", "gla", "paper").modelConfig).toEqual(planOne("task1", "gla", "paper").modelConfig);
+  });
+
+  it("train.dropoutUntil: first-eval in the paper preset, always elsewhere; a bad value is one line", () => {
+    expect(planOne("task1", "gla", "paper").training.dropoutUntil).toBe("first-eval");
+    expect(planOne("task1", "gla", "quick").training.dropoutUntil).toBe("always");
+    expect(planOne("task1", "gla", "paper", ["train.dropoutUntil=always"]).training.dropoutUntil).toBe("always");
+    expect(planError(() => planOne("task1", "gla", "quick", ["train.dropoutUntil=sometimes"]))).toBe(
+      '--set train.dropoutUntil: got "sometimes"; expected one of always, first-eval',
+    );
+  });
+
+  it("transformer.referenceWidths trains 648 at 768 and 1296 at 1280; without it those widths fail when planned", () => {
+    const on = ["transformer.referenceWidths=true"];
+    expect(planOne("task1", "transformer", "paper", ["train.width=648", ...on]).training.width).toBe(768);
+    expect(planOne("task1", "transformer", "paper", ["train.width=1296", ...on]).training.width).toBe(1280);
+    expect(planOne("task1", "transformer", "paper", ["train.width=960", ...on]).training.width).toBe(960);
+    // Other models are untouched; the setting is the Transformer's.
+    expect(planOne("task1", "gla", "paper", ["train.width=648"]).training.width).toBe(648);
+    expect(planError(() => planOne("task1", "transformer", "paper", ["train.width=648"]))).toBe(
+      "transformer: head dim d/H = 648/8 = 81 must be an even integer for RoPE; set transformer.referenceWidths=true to train it at 768 as the reference does",
+    );
+  });
+
+  it("task4.testGaps is checked when planned", () => {
+    expect(planOne("task4", "gla", "paper", ["task4.testGaps=1,2,5,10,60"]).taskConfig.testGaps).toBe("1,2,5,10,60");
+    expect(planError(() => planOne("task4", "gla", "paper", ["task4.testGaps=1,x"]))).toMatch(
+      /^task4\.testGaps: got "1,x"; expected comma-separated durations in seconds, each in \[0, 6553\]/,
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseFieldText, resolveConfig, type ConfigSchema } from "./config.js";
-import { isSelectivError } from "./errors.js";
+import { oneLineErrorOf } from "./testkit/checks.js";
 import { Rng, hashSeed } from "./rng.js";
 
 const schema: ConfigSchema = {
@@ -11,15 +11,7 @@ const schema: ConfigSchema = {
 };
 const defaults = { size: 2, rate: 0.5, mode: "a", on: true };
 
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(isSelectivError(e)).toBe(true);
-    return (e as Error).message;
-  }
-  throw new Error("expected an error");
-}
+const errorOf = (f: () => unknown): string => oneLineErrorOf(f).message;
 
 describe("config validation", () => {
   it("merges valid overrides", () => {

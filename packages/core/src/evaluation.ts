@@ -107,17 +107,27 @@ export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: 
 }
 
 /**
+ * The run that trains a transfer task's model: `spec` on `trainTask`, with the fields of its task config that
+ * `trainTask`'s schema has (so a test-only field, such as Task 4's `testGaps`, neither changes nor retrains it).
+ */
+export function transferTrainingSpec(spec: RunSpec, trainTask: TaskDefinition): RunSpec {
+  const taskConfig = Object.fromEntries(Object.entries(spec.taskConfig).filter(([key]) => key in trainTask.schema));
+  return { ...spec, task: trainTask, taskConfig };
+}
+
+/**
  * A transfer task (Task 4): tests the model that `trained` (a run of `trainTask`, the transfer's training task,
  * with the same config) left in its checkpoint on each variant's test split. Writes the transfer run's folder.
  */
 export async function evaluateTransfer(spec: RunSpec, trainTask: TaskDefinition, trained: RunResult): Promise<RunResult> {
   const started = Date.now();
   const folder = new RunFolder(spec);
-  const base = trainTask.create(spec.taskConfig, spec.seed);
+  const training = transferTrainingSpec(spec, trainTask);
+  const base = trainTask.create(training.taskConfig, spec.seed);
   const majority = majorityClassOf(base, spec.training.evalBatchSize);
   const variants: NonNullable<RunResult["variants"]> = [];
   if (trained.status === "completed") {
-    const net = loadTrainedNet({ ...spec, task: trainTask }, base);
+    const net = loadTrainedNet(training, base);
     for (const v of spec.task.transfer!.variants(spec.taskConfig)) {
       const e = await evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
       variants.push({

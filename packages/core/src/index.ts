@@ -41,6 +41,7 @@ export {
   type SequenceLayer,
   type Taxonomy,
   type TransitionKind,
+  dropoutActive,
 } from "./model.js";
 export { Tokens } from "./tokens.js";
 export {
@@ -142,7 +143,14 @@ export {
   type SmoothedDistributions,
 } from "./metric.js";
 export { Adam, clipByGlobalNorm, learningRateAt } from "./optim.js";
-export { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
+export {
+  DROPOUT_UNTIL,
+  TRAINING_DEFAULTS,
+  TRAINING_PRESETS,
+  TRAINING_SCHEMA,
+  type DropoutUntil,
+  type TrainingConfig,
+} from "./training-config.js";
 
 // Training: one optimiser step, one run's loop, evaluation, the run folder, planning and running a benchmark
 export {
@@ -162,6 +170,7 @@ export {
   EVAL_TOKEN_BUDGET,
   evaluateModel,
   evaluateTransfer,
+  transferTrainingSpec,
   evaluationBatchSize,
   isBetterEvaluation,
   isPrediction,

@@ -1,4 +1,4 @@
-import type { Config, ConfigSchema } from "./config.js";
+import type { Config, ConfigSchema, ConfigValue } from "./config.js";
 import type { ParameterScope } from "./nn/parameters.js";
 import type { PresetName } from "./task.js";
 import type { tf } from "./tf.js";
@@ -43,6 +43,16 @@ export interface ForwardOptions {
   readonly form?: ComputeForm;
   /** Seed for any dropout inside the layer during training (same seed → same mask). */
   readonly dropoutSeed?: number;
+  /**
+   * false: no dropout although training (gradients are still taken), as the reference after its first evaluation
+   * (`train.dropoutUntil=first-eval`, docs/spec/TASKS.md §5.1). Default: dropout whenever `training`.
+   */
+  readonly dropout?: boolean;
+}
+
+/** Whether a forward pass drops out: when training, unless `dropout` is false (docs/spec/TASKS.md §5.1). */
+export function dropoutActive(options: ForwardOptions): boolean {
+  return options.training && options.dropout !== false;
 }
 
 /** What a layer factory gets: the wrapper's width and head count, and a scope that creates its parameters. */
@@ -79,6 +89,12 @@ export interface ModelDefinition<C extends Config = Config> {
   /** Closed-form parameters per layer (docs/spec/MODELS.md §7.1); tests check it against the built layer. */
   parametersPerLayer(d: number, heads: number, config: C): number;
   /**
+   * The width this model trains at when `train.width` asks for `width` (default: the same). The whole network
+   * (encoder, layers, decoder) takes it, as in the reference, which rewrites feat_size for its Transformer
+   * (docs/spec/MODELS.md §5.1, `transformer.referenceWidths`).
+   */
+  trainingWidth?(width: number, config: C): number;
+  /**
    * Width-sized floats one layer keeps per step (batch × time position) through a forward and backward pass;
    * sizes the automatic micro-batches (optimizer-step.ts). Default DEFAULT_ACTIVATION_WIDTHS, measured on wasm.
    */
@@ -93,6 +109,11 @@ export interface ModelDefinition<C extends Config = Config> {
    * { d_state: "dState" }: a W&B sweep's `--d_state` becomes `<id>.dState` for this model only.
    */
   readonly referenceArguments?: Readonly<Record<string, string>>;
+  /**
+   * Settings of this model's config that a W&B import of the reference's files sets, for what train.py does to
+   * this model beyond its arguments, e.g. the Transformer's { referenceWidths: true } (docs/SWEEPS.md).
+   */
+  readonly referenceSettings?: Readonly<Record<string, ConfigValue>>;
 }
 
 /** Measured at width 256, T = 400: most layers keep 230–320 width-sized floats per step (tf.profile peak). */

@@ -53,6 +53,8 @@ export interface PassSpec {
   readonly lo: number;
   readonly n: number;
   readonly dropoutSeed: number;
+  /** false: no dropout in this pass (`train.dropoutUntil=first-eval` after the first evaluation). Default true. */
+  readonly dropout?: boolean;
 }
 
 /** What a pass computed: its share of the mean loss and its gradient by parameter path. */
@@ -96,7 +98,7 @@ export function passGradients(
       () =>
         tf.div(
           maskedCrossEntropySum(
-            net.logits(pick(full.inputs), { training: true, dropoutSeed: pass.dropoutSeed }),
+            net.logits(pick(full.inputs), { training: true, dropoutSeed: pass.dropoutSeed, dropout: pass.dropout }),
             pick(full.targets),
             pick(full.mask),
           ),
@@ -117,6 +119,8 @@ export interface TrainingStepOptions {
   readonly clipNorm: number;
   /** Samples per pass (0 = automatic, see microBatchSize). */
   readonly microBatch: number;
+  /** false: no dropout in this step (docs/spec/TASKS.md §5.1, `train.dropoutUntil`). Default true. */
+  readonly dropout?: boolean;
   /**
    * Other threads that take passes p with p mod (helpers + 1) ≠ 0. The gradient and loss are summed in pass
    * order whoever computed a pass, so the step is the same, bit for bit, as without helpers.
@@ -148,6 +152,7 @@ export async function trainingStep(
     lo: p * micro,
     n: Math.min(micro, batch.size - p * micro),
     dropoutSeed: parts === 1 ? hashSeed(options.seed, "dropout", options.step) : hashSeed(options.seed, "dropout", options.step, p),
+    ...(options.dropout === false ? { dropout: false } : {}),
   }));
   const helpers = parts > 1 ? (options.helpers ?? []) : [];
   const shares = helpers.length + 1;

@@ -4,6 +4,7 @@ import { type Config, type ConfigSchema, fieldOf, parseFieldText, resolveConfig 
 import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { ModelRegistry, TaskRegistry } from "./registry.js";
+import { headsOf } from "./run-spec.js";
 import { PRESET_NAMES, type PresetName, type TaskDefinition } from "./task.js";
 import { Tokens } from "./tokens.js";
 import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
@@ -114,6 +115,27 @@ export function parseAssignments(
   return into;
 }
 
+/**
+ * The model settings a task's preset sets (TaskDefinition.modelPresets): those keys the model's schema has, e.g.
+ * Task 3's paper `dState` 64 for Mamba and Mamba2 (docs/spec/TASKS.md §5).
+ */
+function taskModelPreset(task: TaskDefinition, preset: PresetName, model: ModelDefinition): Config {
+  const settings = task.modelPresets?.[preset] ?? {};
+  return Object.fromEntries(Object.entries(settings).filter(([key]) => key in model.schema));
+}
+
+/**
+ * A run's training config: `train.width` as the model trains it (ModelDefinition.trainingWidth: the reference's
+ * Transformer takes 648 as 768, docs/spec/MODELS.md §5.1), checked by the model's parameter count so that a width
+ * or head count the model cannot take fails when planned, not when its run starts.
+ */
+function trainingOf(model: ModelDefinition, modelConfig: Config, training: TrainingConfig): TrainingConfig {
+  const width = model.trainingWidth?.(training.width, modelConfig) ?? training.width;
+  const run = width === training.width ? training : { ...training, width };
+  model.parametersPerLayer(run.width, headsOf(run), modelConfig);
+  return run;
+}
+
 /** Resolves and checks every run of a request before anything trains (a bad value fails fast, losing nothing). */
 export function planBenchmark(container: DependencyContainer, request: BenchmarkRequest): PlannedRun[] {
   const { models, tasks } = registries(container);
@@ -145,15 +167,18 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
       { ...o.task, ...o.tasks[taskId] },
       `task ${taskId}`,
     );
+    // A transfer task's test variants (Task 4's gaps) are checked now, not after its model has trained.
+    task.transfer?.variants(taskConfig);
     for (const modelId of request.models) {
       const model = models.get(modelId);
       const modelConfig = resolveConfig(
         model.schema,
-        { ...model.defaults, ...(model.presets?.[preset] ?? {}) } as Config,
+        { ...model.defaults, ...(model.presets?.[preset] ?? {}), ...taskModelPreset(task, preset, model) } as Config,
         { ...o.model, ...o.models[modelId] },
         `model ${modelId}`,
       );
-      for (const seed of request.seeds) plan.push({ task, taskConfig, model, modelConfig, training, seed, preset });
+      const runTraining = trainingOf(model, modelConfig, training);
+      for (const seed of request.seeds) plan.push({ task, taskConfig, model, modelConfig, training: runTraining, seed, preset });
     }
   }
   return plan;

@@ -1,6 +1,6 @@
 import { hashSeed } from "./rng.js";
 import type { Config } from "./config.js";
-import type { ComputeForm, LayerState, ModelDefinition, SequenceLayer } from "./model.js";
+import { type ForwardOptions, type LayerState, type ModelDefinition, type SequenceLayer, dropoutActive } from "./model.js";
 import { LayerNorm, Linear, dropout } from "./nn/layers.js";
 import { ParameterStore } from "./nn/parameters.js";
 import { tf } from "./tf.js";
@@ -66,14 +66,17 @@ export class RecNet {
     return this.store.variables;
   }
 
-  /** x: [B, T, F] → logits [B, T, C]. `dropoutSeed` makes the dropout masks of a training step reproducible. */
-  logits(x: tf.Tensor3D, options: { training: boolean; form?: ComputeForm; dropoutSeed?: number }): tf.Tensor3D {
+  /**
+   * x: [B, T, F] → logits [B, T, C]. `dropoutSeed` makes the dropout masks of a training step reproducible;
+   * `dropout: false` turns dropout off in a training pass (`train.dropoutUntil=first-eval`).
+   */
+  logits(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     let h = this.encoder.apply(x);
     for (let l = 0; l < this.blocks.length; l++) {
       const layer = (): tf.Tensor3D => {
         const layerSeed = hashSeed(options.dropoutSeed ?? 0, l, "inner");
-        let z = this.blocks[l]!.forward(h, { training: options.training, form: options.form, dropoutSeed: layerSeed });
-        if (options.training && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
+        let z = this.blocks[l]!.forward(h, { ...options, dropoutSeed: layerSeed });
+        if (dropoutActive(options) && this.shape.dropout > 0) z = dropout(z, this.shape.dropout, hashSeed(options.dropoutSeed ?? 0, l));
         return this.norms[l]!.apply(tf.add(h, z));
       };
       if (options.training) h = layer();

@@ -1,6 +1,6 @@
 import type { DependencyContainer } from "tsyringe";
 import { type BackendChoice, initBackend } from "./backend.js";
-import { evaluateTransfer } from "./evaluation.js";
+import { evaluateTransfer, transferTrainingSpec } from "./evaluation.js";
 import { ensureWritableDir, removeStaleTempFiles } from "./files.js";
 import { checkRunFitsMemory } from "./memory-estimate.js";
 import { type BenchmarkRequest, type PlannedRun, planBenchmark } from "./plan.js";
@@ -25,7 +25,7 @@ async function runOne(container: DependencyContainer, spec: RunSpec, hooks: RunH
   const transfer = spec.task.transfer;
   if (!transfer) return trainAndEvaluate(spec, hooks);
   const trainTask = container.resolve<TaskRegistry>(Tokens.TaskRegistry).get(transfer.trainTask);
-  const trained = await trainAndEvaluate({ ...spec, task: trainTask }, hooks);
+  const trained = await trainAndEvaluate(transferTrainingSpec(spec, trainTask), hooks);
   return evaluateTransfer(spec, trainTask, trained);
 }
 

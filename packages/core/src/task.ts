@@ -1,4 +1,4 @@
-import type { Config, ConfigSchema } from "./config.js";
+import type { Config, ConfigSchema, ConfigValue } from "./config.js";
 
 export type Split = "train" | "test";
 export type PresetName = "smoke" | "quick" | "paper";
@@ -81,9 +81,17 @@ export interface TaskDefinition<C extends Config = Config> {
   readonly presets: Readonly<Record<PresetName, Partial<C>>>;
   create(config: C, seed: number): TaskInstance;
   /**
+   * Model settings this task's presets set (core knows no concrete model): per preset, config key → value,
+   * applied to every model whose schema has the key, over the model's own preset and under `--set`. Task 3's
+   * paper preset sets `{ dState: 64 }` as the reference's task3.yaml (docs/spec/TASKS.md §5).
+   */
+  readonly modelPresets?: Readonly<Partial<Record<PresetName, Readonly<Record<string, ConfigValue>>>>>;
+  /**
    * A task that is not trained on itself but tests models trained on another task (Task 4: Task-2 models at
-   * longer test gaps). The model is trained as `trainTask` with this task's config (the schemas match), then
-   * evaluated on each variant's test split.
+   * longer test gaps). The model is trained as `trainTask` with the fields of this task's config that
+   * `trainTask`'s schema has (test-only fields such as Task 4's `testGaps` do not change the trained run), then
+   * evaluated on each variant's test split. `variants` is also called when runs are planned, so a bad value fails
+   * before anything trains.
    */
   readonly transfer?: {
     readonly trainTask: string;

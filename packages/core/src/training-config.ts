@@ -21,7 +21,16 @@ export interface TrainingConfig {
   /** Evaluate on the test split every this many training samples (and at the end). 0 = only at the end. */
   evalEvery: number;
   evalBatchSize: number;
+  /**
+   * Until when dropout acts: `always`, or `first-eval` (until the first evaluation, as the reference, whose test
+   * function calls model.eval() and never model.train() again; docs/spec/TASKS.md §5.1).
+   */
+  dropoutUntil: DropoutUntil;
 }
+
+/** Until when the wrapper's (and layers') dropout acts during training (docs/spec/TASKS.md §5.1). */
+export type DropoutUntil = "always" | "first-eval";
+export const DROPOUT_UNTIL: readonly DropoutUntil[] = ["always", "first-eval"];
 
 export const TRAINING_SCHEMA: ConfigSchema = {
   width: { type: "int", min: 4, max: 8192, description: "model width d (the reference's feat_size)" },
@@ -47,6 +56,11 @@ export const TRAINING_SCHEMA: ConfigSchema = {
   dropout: { type: "number", min: 0, max: 1, exclusiveMax: true, description: "dropout after each layer" },
   evalEvery: { type: "int", min: 0, max: 100_000_000, description: "evaluate every this many training samples; 0 = at the end only" },
   evalBatchSize: { type: "int", min: 1, max: 4096, description: "evaluation batch size" },
+  dropoutUntil: {
+    type: "enum",
+    values: DROPOUT_UNTIL,
+    description: "always: dropout on every training step; first-eval: off after the first evaluation (the reference's model.eval())",
+  },
 };
 
 export const TRAINING_DEFAULTS: TrainingConfig = {
@@ -63,11 +77,25 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
   dropout: 0,
   evalEvery: 0,
   evalBatchSize: 100,
+  dropoutUntil: "always",
 };
 
-/** Training overrides per preset; `paper` follows docs/spec/TASKS.md §5 (8 layers, batch 64, dropout 0.2, eval every 5,000). */
+/**
+ * Training overrides per preset; `paper` follows docs/spec/TASKS.md §5.1 (8 layers, batch 64, dropout 0.2 until the
+ * first evaluation, eval every 5,000).
+ */
 export const TRAINING_PRESETS: Record<PresetName, Partial<TrainingConfig>> = {
   smoke: { width: 16, layers: 1, batchSize: 8, lr: 5e-3, warmupSteps: 2, evalBatchSize: 16 },
   quick: { width: 64, layers: 2, batchSize: 32, lr: 3e-3, warmupSteps: 10, evalEvery: 1600 },
-  paper: { width: 256, layers: 8, batchSize: 64, lr: 1e-3, warmupSteps: 476, dropout: 0.2, evalEvery: 5000, evalBatchSize: 50 },
+  paper: {
+    width: 256,
+    layers: 8,
+    batchSize: 64,
+    lr: 1e-3,
+    warmupSteps: 476,
+    dropout: 0.2,
+    evalEvery: 5000,
+    evalBatchSize: 50,
+    dropoutUntil: "first-eval",
+  },
 };

@@ -158,7 +158,15 @@ class TrainingRun {
       const start = (this.step % this.stepsPerEpoch) * tc.batchSize;
       const batch = task.batch("train", start, Math.min(tc.batchSize, trainSize - start));
       this.lr = learningRateAt(this.step, tc.lr, tc.warmupSteps, this.totalSteps);
-      const options = { seed: spec.seed, step: this.step, lr: this.lr, clipNorm: tc.clipNorm, microBatch: tc.microBatch, helpers };
+      const options = {
+        seed: spec.seed,
+        step: this.step,
+        lr: this.lr,
+        clipNorm: tc.clipNorm,
+        microBatch: tc.microBatch,
+        dropout: this.dropoutActive(),
+        helpers,
+      };
       ({ loss: this.lastLoss, gradNorm: this.gradNorm } = await trainingStep(this.net, this.optimizer, variables, batch, options));
       this.samples += batch.size;
       this.step++;
@@ -173,6 +181,15 @@ class TrainingRun {
       }
       this.reportProgress();
     }
+  }
+
+  /**
+   * Whether this step drops out: always, or with `train.dropoutUntil=first-eval` only until the first evaluation
+   * (the reference calls model.eval() in its test function and never model.train() again; docs/spec/TASKS.md
+   * §5.1). The records say whether it happened, so a run continued from a checkpoint decides the same.
+   */
+  dropoutActive(): boolean {
+    return this.spec.training.dropoutUntil !== "first-eval" || this.records.length === 0;
   }
 
   private reportProgress(): void {

@@ -60,7 +60,11 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   test_seqlen_min: { type: "int", default: 1, use: fixed(1, "the reference's minimum string length is not ported") },
   train_gap_min: { type: "float", default: 20, use: mapped("task.gapMin") },
   train_gap_max: { type: "float", default: 300, use: mapped("task.gapMax") },
-  test_dur: { type: "float", default: null, use: mapped("task.testGap (unset: train_gap_max, as train.py)") },
+  test_dur: {
+    type: "float",
+    default: null,
+    use: mapped("task.testGap (unset: train_gap_max, as train.py); with test_pretrained task4.testGaps"),
+  },
   train_noise: { type: "float", default: 0, use: mapped("task.noise") },
   gap_start: { type: "int", default: 0, use: mapped("task.gapStart") },
   gap_prob: { type: "float", default: 1, use: mapped("task.gapProb") },
@@ -80,7 +84,12 @@ export const REFERENCE_ARGS: Record<string, RefArg> = {
   wd: { type: "float", default: 0, use: fixed(0, "selectiv's Adam has no weight decay") },
   same_seed: { type: "bool", default: true, use: fixed(true, "the grammar seed is the run seed") },
   early_stop: { type: "bool", default: false, flag: true, use: fixed(false, "every run trains to the end") },
-  test_pretrained: { type: "bool", default: false, flag: true, use: fixed(false, "testing saved PyTorch models is not ported") },
+  test_pretrained: {
+    type: "bool",
+    default: false,
+    flag: true,
+    use: mapped("task4: the model trained as task2 with these settings, tested at test_dur (task4.testGaps)"),
+  },
   only_createset: { type: "bool", default: false, flag: true, use: fixed(false, "selectiv generates data on the fly") },
   load_model: { type: "str", default: null, use: fixed(null, "loading PyTorch models is not ported") },
   slide_window: { type: "int", default: 0, use: fixed(0, "sliding-window attention is not ported") },
@@ -135,6 +144,11 @@ export function referenceModels(models: ModelRegistry): Map<string, ModelDefinit
       }
       if (!(key in definition.schema)) {
         throw new SelectivError(`model ${definition.id}: referenceArguments.${arg} names ${JSON.stringify(key)}, not a key of its config`);
+      }
+    }
+    for (const key of Object.keys(definition.referenceSettings ?? {})) {
+      if (!(key in definition.schema)) {
+        throw new SelectivError(`model ${definition.id}: referenceSettings names ${JSON.stringify(key)}, not a key of its config`);
       }
     }
   }
@@ -315,7 +329,7 @@ export function readWandbSweep(container: DependencyContainer, data: Record<stri
   };
 }
 
-/** One W&B run (train.py's arguments) as a selectiv run: task1 with the mapped settings. */
+/** One W&B run (train.py's arguments) as a selectiv run: task1 (task4 under --test_pretrained) with the mapped settings. */
 function translateRun(
   given: Record<string, ConfigValue>,
   swept: string[],
@@ -367,8 +381,14 @@ function translateRun(
   set("task.combinedLength", cfg.train_seqlen_max, "train_seqlen_max");
   set("task.gapMin", cfg.train_gap_min, "train_gap_min");
   set("task.gapMax", cfg.train_gap_max, "train_gap_max");
-  // train.py: the test gap is --test_dur, else fixed at train_gap_max.
-  set("task.testGap", cfg.test_dur ?? cfg.train_gap_max, cfg.test_dur === null ? "train_gap_max" : "test_dur");
+  // train.py: the test gap is --test_dur, else fixed at train_gap_max. With --test_pretrained it loads the model
+  // the same settings trained (tested at train_gap_max during training) and tests it at test_dur: Task 4, which
+  // trains that model once (as task2) for all the test_dur points of a setting.
+  const testDur = cfg.test_dur === null ? "train_gap_max" : "test_dur";
+  if (cfg.test_pretrained) {
+    set("task.testGap", cfg.train_gap_max, "train_gap_max");
+    set("task4.testGaps", cfg.test_dur ?? cfg.train_gap_max, testDur);
+  } else set("task.testGap", cfg.test_dur ?? cfg.train_gap_max, testDur);
   set("task.noise", cfg.train_noise, "train_noise");
   set("task.gapStart", cfg.gap_start, "gap_start");
   set("task.gapProb", cfg.gap_prob, "gap_prob");
@@ -378,5 +398,7 @@ function translateRun(
   set("task.klSteps", cfg.gap_kldiv ? "windows" : "all", "gap_kldiv");
   // The arguments train.py gives this model only (d_state, dt_rank, rope_base), as its definition maps them.
   for (const [arg, key] of Object.entries(definition.referenceArguments ?? {})) set(`${model}.${key}`, cfg[arg]!, arg);
-  return { task: "task1", model, seed: Number(cfg.seed), assignments };
+  // What train.py does to this model beyond its arguments (the Transformer's widths 648 and 1296).
+  for (const [key, value] of Object.entries(definition.referenceSettings ?? {})) set(`${model}.${key}`, value, "model");
+  return { task: cfg.test_pretrained ? "task4" : "task1", model, seed: Number(cfg.seed), assignments };
 }

@@ -362,6 +362,23 @@ export function checkTaxonomy(definition: ModelDefinition, sizes: readonly Layer
 }
 
 /** Values that `spec` must refuse: wrong types, and values just outside its bounds. */
+/**
+ * The error `f` throws, which must be a one-line SelectivError (what every user error of selectiv is); throws an
+ * Error saying what happened instead when `f` returns, or throws anything else.
+ */
+export function oneLineErrorOf(f: () => unknown): Error {
+  let error: unknown;
+  try {
+    f();
+  } catch (e) {
+    error = e;
+  }
+  if (error === undefined) throw new Error("expected a SelectivError; nothing was thrown");
+  if (!isSelectivError(error)) throw new Error(`expected a SelectivError; got ${String(error)}`);
+  if (error.message.includes("\n")) throw new Error(`expected one line; got ${JSON.stringify(error.message)}`);
+  return error;
+}
+
 export function badValuesFor(spec: FieldSpec): unknown[] {
   switch (spec.type) {
     case "int":

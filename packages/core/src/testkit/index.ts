@@ -17,6 +17,7 @@ export {
   checkStreamingMatchesForward,
   checkTaxonomy,
   contractConfig,
+  oneLineErrorOf,
   type Agreement,
   type EquivalenceCase,
   type KernelChoice,

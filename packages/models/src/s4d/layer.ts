@@ -1,6 +1,7 @@
 import {
   Linear,
   dropout,
+  dropoutActive,
   init,
   prefersFusedKernels,
   tf,
@@ -81,7 +82,7 @@ export class S4d implements SequenceLayer {
       const activated = gelu(y);
       // DropoutNd: one mask per (batch, channel), the same at every step (spread over time by a matmul).
       const dropped: tf.Tensor3D =
-        options.training && this.dropoutRate > 0
+        dropoutActive(options) && this.dropoutRate > 0
           ? tf.mul(activated, tf.matMul(tf.ones([b, t, 1]), dropout(tf.ones([b, 1, d]), this.dropoutRate, options.dropoutSeed ?? 0)))
           : activated;
       return this.glu(dropped);

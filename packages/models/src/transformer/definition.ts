@@ -1,5 +1,5 @@
 import type { ModelDefinition } from "@selectiv/core";
-import { transformerDefaults, transformerHeadDim, transformerSchema, type TransformerConfig } from "./config.js";
+import { transformerDefaults, transformerHeadDim, transformerSchema, transformerTrainingWidth, type TransformerConfig } from "./config.js";
 import { TransformerDecoderLayer } from "./layer.js";
 
 /** The reference's Transformer decoder layer, docs/spec/MODELS.md §5.1. */
@@ -7,6 +7,8 @@ export const transformerDefinition: ModelDefinition<TransformerConfig> = {
   id: "transformer",
   referenceNames: ["transformer"],
   referenceArguments: { rope_base: "ropeBase" },
+  // train.py trains feat_size 648 at 768 and 1296 at 1280 (docs/spec/MODELS.md §5.1).
+  referenceSettings: { referenceWidths: true },
   description:
     "Transformer decoder layer (reference): q/k RMSNorm + RoPE (base 1000), causal softmax attention, normed attention branch, SwiGLU FFN.",
   schema: transformerSchema,
@@ -24,6 +26,7 @@ export const transformerDefinition: ModelDefinition<TransformerConfig> = {
     stateSize: (d) => 2 * d,
   },
   createLayer: (context, config) => new TransformerDecoderLayer(context, config),
+  trainingWidth: transformerTrainingWidth,
   // docs/spec/MODELS.md §5.1/§7.1 with F = ffnExpand: q, k, v, out (d² + d each) + q/k norms (2D_h) + out_norm (d) +
   // linear1 (2Fd² + 2Fd) + linear2 (Fd² + d) + β (1). 16d² + 14d + 2d/H + 1 with F = 4.
   parametersPerLayer: (d, heads, config) => {

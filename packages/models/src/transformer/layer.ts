@@ -12,6 +12,7 @@ import {
   type ParameterScope,
   type SequenceLayer,
   dropout,
+  dropoutActive,
 } from "@selectiv/core";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
 
@@ -98,7 +99,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
         (options.form ?? "chunked") === "stepwise"
           ? this.attentionByCache(q, k, v, scale)
           : causalAttention(q, k, v, scale, this.config.queryBlock, !options.training);
-      const dropout = options.training ? { rate: this.dropoutRate, seed: options.dropoutSeed ?? 0 } : undefined;
+      const dropout = dropoutActive(options) ? { rate: this.dropoutRate, seed: options.dropoutSeed ?? 0 } : undefined;
       return this.finish(x, mergeHeads(attention), dropout);
     });
   }

@@ -2,7 +2,7 @@
 // with every step, so the kit's streaming case (a state of constant shape) is replaced by the cache test below —
 // then a plain-JS reading of §5.1, dropout, the §7 figures and the init.
 import { describe, expect, it } from "vitest";
-import { Rng, initBackend, tf } from "@selectiv/core";
+import { Rng, headsForWidth, initBackend, tf } from "@selectiv/core";
 import {
   CONTRACT_LENGTHS,
   KERNEL_CHOICES,
@@ -73,6 +73,8 @@ describe("Transformer layer: streaming with the KV cache", () => {
     expect(train).not.toEqual(infer);
     expect(Array.from(built.layer.forward(x, { training: true, dropoutSeed: 4 }).dataSync())).not.toEqual(train);
     expect(Array.from(model.build(16, 2, 5).layer.forward(x, { training: true, dropoutSeed: 3 }).dataSync())).toEqual(infer);
+    // dropout: false (train.dropoutUntil=first-eval after the first evaluation, docs/spec/TASKS.md §5.1): none.
+    expect(Array.from(built.layer.forward(x, { training: true, dropoutSeed: 3, dropout: false }).dataSync())).toEqual(infer);
     built.dispose();
   });
 });
@@ -159,7 +161,32 @@ describe("Transformer parameters (docs/spec/MODELS.md §5.1, §7)", () => {
   it("rejects odd or fractional head dims with a one-line error naming d and H", () => {
     expect(() => model.build(12, 4, 1)).toThrow(/^transformer: head dim d\/H = 12\/4 = 3 must be an even integer for RoPE$/);
     expect(() => model.build(18, 4, 1)).toThrow(/transformer: head dim d\/H = 18\/4 = 4.5 must be an even integer/);
-    expect(() => transformerDefinition.parametersPerLayer(1296, 16, transformerDefaults)).toThrow(/1296\/16 = 81/);
+    expect(() => transformerDefinition.parametersPerLayer(1296, 16, transformerDefaults)).toThrow(
+      /1296\/16 = 81 must be an even integer for RoPE; set transformer\.referenceWidths=true to train it at 1280 as the reference does$/,
+    );
+  });
+});
+
+describe("transformer.referenceWidths (docs/spec/MODELS.md §5.1: train.py's rewrite of feat_size)", () => {
+  const width = (d: number, referenceWidths: boolean) =>
+    transformerDefinition.trainingWidth!(d, { ...transformerDefaults, referenceWidths });
+
+  it("trains 648 at 768 and 1296 at 1280 when on; every width as asked when off (the default)", () => {
+    expect(transformerDefaults.referenceWidths).toBe(false);
+    const sweep = [256, 384, 512, 648, 768, 960, 1024, 1152, 1296];
+    expect(sweep.map((d) => width(d, true))).toEqual([256, 384, 512, 768, 768, 960, 1024, 1152, 1280]);
+    expect(sweep.map((d) => width(d, false))).toEqual(sweep);
+  });
+
+  it("keeps the heads train.py chose from the width asked for (8 for 648, 16 for 1296), and their head dims are even", () => {
+    // train.py sets n_head = get_num_heads(feat_size) before it rewrites feat_size; the rule gives the same at 768 / 1280.
+    for (const [asked, trained] of [
+      [648, 768],
+      [1296, 1280],
+    ] as const) {
+      expect(headsForWidth(trained)).toBe(headsForWidth(asked));
+      expect(() => transformerDefinition.parametersPerLayer(trained, headsForWidth(trained), transformerDefaults)).not.toThrow();
+    }
   });
 });
 

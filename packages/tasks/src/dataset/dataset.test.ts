@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isSelectivError, resolveConfig, type Config, type ConfigValue, type TaskDefinition } from "@selectiv/core";
+import { resolveConfig, type Config, type ConfigValue, type TaskDefinition } from "@selectiv/core";
+import { oneLineErrorOf } from "@selectiv/core/testkit";
 import { describe, expect, it } from "vitest";
 import { asGrammarTask, summaryRng, type GrammarTaskInstance } from "../grammar-task/instance.js";
 import { referenceDatasetDefinition } from "../reference-dataset/definition.js";
@@ -148,18 +149,6 @@ describe("generateDataset", () => {
   });
 });
 
-/** The error `f` throws: a one-line SelectivError. */
-function oneLineError(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    expect(isSelectivError(e), String(e)).toBe(true);
-    expect((e as Error).message).not.toContain("\n");
-    return e as Error;
-  }
-  throw new Error("expected an error");
-}
-
 describe("generateDataset: the --out folder never mixes runs", () => {
   const small = (
     seed: number,
@@ -170,13 +159,13 @@ describe("generateDataset: the --out folder never mixes runs", () => {
   it("refuses a non-empty folder that is not an earlier output, naming it, what it holds and --force", () => {
     const out = tempDir("foreign");
     writeFileSync(join(out, "notes.txt"), "mine\n");
-    const e = oneLineError(() => generateDataset(small(1), out, undefined));
+    const e = oneLineErrorOf(() => generateDataset(small(1), out, undefined));
     expect(e.message).toMatch(/^--out: ".*foreign-.*" holds notes\.txt and is not an earlier output of data generate .*--force/);
     expect(readdirSync(out)).toEqual(["notes.txt"]);
     // An earlier output with a file added to it is not ours as a whole either.
     const own = generateDataset(small(1), tempDir("own"), undefined).out;
     writeFileSync(join(own, "extra"), "");
-    expect(oneLineError(() => generateDataset(small(2), own, undefined)).message).toMatch(
+    expect(oneLineErrorOf(() => generateDataset(small(2), own, undefined)).message).toMatch(
       /holds extra, grammar\.json, manifest\.json, … \(6 entries\)/,
     );
   });
@@ -202,7 +191,7 @@ describe("generateDataset: the --out folder never mixes runs", () => {
     expect(contents(out)).toEqual(contents(generateDataset(small(3, "reference"), tempDir("force-fresh"), undefined).out));
     expect(forced.files).not.toContain("stale.txt");
     // A cache inside the folder would be deleted with its contents.
-    expect(oneLineError(() => generateDataset(small(3), out, join(out, "cache"))).message).toMatch(/^--cache: ".*" lies inside --out/);
+    expect(oneLineErrorOf(() => generateDataset(small(3), out, join(out, "cache"))).message).toMatch(/^--cache: ".*" lies inside --out/);
   });
 });
 

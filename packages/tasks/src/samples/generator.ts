@@ -36,8 +36,8 @@ export interface SampleSet {
    * longer walk), or -1 where none was drawn (the sample ends with `#`) or is unknown (stored sequences).
    */
   readonly nextClasses: Int32Array;
-  /** Steps of the gap after each symbol. */
-  readonly gapSteps: Uint8Array;
+  /** Steps of the gap after each symbol (at most 10 × MAX_GAP_SECONDS). */
+  readonly gapSteps: Uint16Array;
   /** [count] time steps of each sample: symbols plus gap steps. */
   readonly steps: Int32Array;
   /** [count + 1] where each sample's distractor tokens start in distractorTokens (all zero without distractors). */
@@ -115,10 +115,12 @@ export class SampleGenerator {
     const symbols = new Uint8Array(count * length);
     const classes = new Uint16Array(count * length);
     const nextClasses = new Int32Array(count);
-    const gapSteps = new Uint8Array(count * length);
+    const gapSteps = new Uint16Array(count * length);
     const steps = new Int32Array(count);
     const distractorOffsets = new Int32Array(count + 1);
-    let distractorTokens = new Uint8Array(this.options.distractors ? Math.max(16, (count * length * schedule.maxSteps) >> 3) : 0);
+    // A first guess (an eighth of the most distractor steps, at most 1 MiB); it grows when a sample needs more.
+    const guess = Math.max(16, Math.min(2 ** 20, Math.floor((count * length * schedule.maxSteps) / 8)));
+    let distractorTokens = new Uint8Array(this.options.distractors ? guess : 0);
     let tokens = 0;
 
     for (let n = 0; n < count; n++) {

@@ -49,5 +49,7 @@ export const task3Definition: TaskDefinition<GrammarTaskConfig> = {
       gapProb: 0.25,
     },
   },
+  // The reference's task3.yaml sweeps d_state 64 (its other files 128): Mamba's and Mamba2's dState here.
+  modelPresets: { paper: { dState: 64 } },
   create: createGrammarTask,
 };
