@@ -54,6 +54,11 @@ describe("selectiv bench run", () => {
     expect(run.model).toBe("gla");
     expect(run.backend).toBe("cpu");
     expect(typeof run.testAccuracy).toBe("number");
+    // The ceiling (docs/spec/TASKS.md §4.1): above the baseline, at most 1, and no trained model above it.
+    expect(run.ceiling as number).toBeGreaterThanOrEqual(run.majorityBaseline as number);
+    expect(run.ceiling as number).toBeLessThanOrEqual(1);
+    expect(run.testAccuracy as number).toBeLessThanOrEqual((run.ceiling as number) + 1e-9);
+    expect(run.bestTestAccuracy as number).toBeLessThanOrEqual((run.ceiling as number) + 1e-9);
     const metrics1 = readFileSync(join(String(run.runDir), "metrics.jsonl"), "utf8");
     const result1 = JSON.parse(readFileSync(join(String(run.runDir), "result.json"), "utf8"));
     expect(result1.testAccuracy).toBe(run.testAccuracy);
@@ -65,6 +70,7 @@ describe("selectiv bench run", () => {
     const run2 = (JSON.parse(second.stdout) as { runs: Record<string, unknown>[] }).runs[0]!;
     expect(run2.testAccuracy).toBe(run.testAccuracy);
     expect(run2.testLoss).toBe(run.testLoss);
+    expect(run2.ceiling).toBe(run.ceiling);
     const strip = (text: string) =>
       text
         .trim()
@@ -74,6 +80,7 @@ describe("selectiv bench run", () => {
     expect(run2.runDir).not.toBe(run.runDir);
     const csv = readFileSync(join(out, "results.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toMatch(/^task,model,seed/);
+    expect(csv[0]).toContain(",majorityBaseline,ceiling,");
     expect(csv).toHaveLength(2);
 
     // The same command in the first folder again reuses the finished run.
@@ -126,14 +133,25 @@ describe("task 4 (transfer)", () => {
     expect(r.status, r.stderr).toBe(0);
     const run = (
       JSON.parse(r.stdout) as {
-        runs: { task: string; status: string; trainedIn: string; variants: { value: number; testAccuracy: number }[] }[];
+        runs: {
+          task: string;
+          status: string;
+          trainedIn: string;
+          ceiling: number;
+          variants: { value: number; testAccuracy: number; ceiling: number }[];
+        }[];
       }
     ).runs[0]!;
     expect(run.task).toBe("task4");
     expect(run.status).toBe("completed");
     // Smoke trains with gaps up to 0.3 s (3 steps): tested at 1, 2, 5 and 10 times that.
     expect(run.variants.map((v) => v.value)).toEqual([3, 6, 15, 30]);
-    for (const v of run.variants) expect(v.testAccuracy).toBeGreaterThan(0);
+    for (const v of run.variants) {
+      expect(v.testAccuracy).toBeGreaterThan(0);
+      expect(v.testAccuracy).toBeLessThanOrEqual(v.ceiling + 1e-9);
+    }
+    // The mean of the variants' ceilings (docs/spec/TASKS.md §4.1).
+    expect(run.ceiling).toBeCloseTo(run.variants.reduce((a, v) => a + v.ceiling, 0) / run.variants.length, 12);
     expect(run.trainedIn).toMatch(/task2-gla-seed1-/);
     expect(JSON.parse(readFileSync(join(run.trainedIn, "result.json"), "utf8")).task).toBe("task2");
     // Again: the Task-2 model is reused, not retrained.

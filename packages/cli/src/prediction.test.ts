@@ -31,6 +31,8 @@ describe("selectiv bench run --set task1.mode=prediction", () => {
     // Accuracy is not defined in prediction mode: NaN, which JSON writes as null.
     expect(result.testAccuracy).toBeNull();
     expect(result.majorityBaseline).toBeNull();
+    // Nor is the ceiling (docs/spec/TASKS.md §4.1): left out.
+    expect(result).not.toHaveProperty("ceiling");
     const config = JSON.parse(readFileSync(join(String(run.runDir), "config.json"), "utf8")) as { taskConfig: Record<string, unknown> };
     expect(config.taskConfig).toMatchObject({ mode: "prediction", klSteps: "windows" });
 
@@ -53,7 +55,7 @@ describe("selectiv bench run --set task1.mode=prediction", () => {
     // The text table (the finished run is reused) shows KL where accuracy is shown.
     const text = selectiv([...args, "--out", out, "--backend", "cpu"]);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/test acc\s+majority baseline\s+test KL\s+test loss/);
+    expect(text.stdout).toMatch(/test acc\s+majority baseline\s+ceiling\s+test KL\s+test loss/);
     expect(text.stdout).toContain(kl.toFixed(4));
     expect(text.stderr).toMatch(/test KL \d\.\d{4}/);
 

@@ -75,7 +75,17 @@ describe("checkpoints and resume", () => {
     expect(resumed.stderr).toMatch(/continuing from the checkpoint at step \d+\/64/);
     const a = JSON.parse(readFileSync(join(runDirOf(whole), "result.json"), "utf8"));
     const b = JSON.parse(readFileSync(join(dir, "result.json"), "utf8"));
-    for (const key of ["status", "steps", "testAccuracy", "testLoss", "bestTestAccuracy", "bestTestLoss", "params", "majorityBaseline"]) {
+    for (const key of [
+      "status",
+      "steps",
+      "testAccuracy",
+      "testLoss",
+      "bestTestAccuracy",
+      "bestTestLoss",
+      "params",
+      "majorityBaseline",
+      "ceiling",
+    ]) {
       expect(b[key], key).toEqual(a[key]);
     }
     expect(metricsOf(dir)).toEqual(metricsOf(runDirOf(whole)));

@@ -31,6 +31,16 @@ export function isBetterEvaluation(candidate: Evaluation, best: Evaluation | und
   return candidate.accuracy > best.accuracy;
 }
 
+/**
+ * The task's ceiling on its test split (docs/spec/TASKS.md §4.1), or undefined where there is none: prediction mode
+ * (the metric is a KL divergence), a task without `ceiling`, or one that returns NaN.
+ */
+export function ceilingOf(task: TaskInstance): number | undefined {
+  if (isPrediction(task)) return undefined;
+  const value = task.ceiling?.("test");
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
+}
+
 const BASELINE_SAMPLES = 2000;
 
 /**
@@ -129,13 +139,16 @@ export async function evaluateTransfer(spec: RunSpec, trainTask: TaskDefinition,
   if (trained.status === "completed") {
     const net = loadTrainedNet(training, base);
     for (const v of spec.task.transfer!.variants(spec.taskConfig)) {
-      const e = await evaluateModel(net, spec.task.create(v.config, spec.seed), spec.training.evalBatchSize, majority);
+      const variantTask = spec.task.create(v.config, spec.seed);
+      const e = await evaluateModel(net, variantTask, spec.training.evalBatchSize, majority);
+      const ceiling = ceilingOf(variantTask);
       variants.push({
         label: v.label,
         value: v.value,
         testAccuracy: e.accuracy,
         testLoss: e.loss,
         majorityBaseline: e.majorityBaseline,
+        ...(ceiling !== undefined ? { ceiling } : {}),
         ...(e.kl !== undefined ? { testKl: e.kl } : {}),
       });
     }
@@ -151,6 +164,8 @@ export async function evaluateTransfer(spec: RunSpec, trainTask: TaskDefinition,
     bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
     bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
     majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
+    // The mean of the variants' ceilings, where every variant has one (docs/spec/TASKS.md §4.1).
+    ...(variants.length && variants.every((v) => v.ceiling !== undefined) ? { ceiling: mean((v) => v.ceiling!) } : {}),
     // Prediction mode: the mean KL over the variants, and the lowest.
     ...(trained.objective === "prediction"
       ? {

@@ -168,6 +168,7 @@ export {
 export { trainAndEvaluate, type GradientHelperFactory, type RunHooks, type TrainingProgress } from "./training-loop.js";
 export {
   EVAL_TOKEN_BUDGET,
+  ceilingOf,
   evaluateModel,
   evaluateTransfer,
   transferTrainingSpec,

@@ -36,7 +36,10 @@ export interface RunResult {
   bestTestAccuracy: number;
   bestTestLoss: number;
   majorityBaseline: number;
-  /** The best achievable test accuracy (an exact Bayes filter over the task's hidden states), where the task knows it. */
+  /**
+   * The best window accuracy any model can reach on the test split (docs/spec/TASKS.md §4.1); absent in prediction
+   * mode and for tasks that cannot compute it. Transfer tasks: the mean over the variants.
+   */
   ceiling?: number;
   /** Prediction mode: mean KL divergence per masked test step at the end, and the lowest over evaluations. */
   testKl?: number;
@@ -45,7 +48,15 @@ export interface RunResult {
   runDir: string;
   taskSummary: Record<string, number | string>;
   /** Transfer tasks (Task 4): the trained model's test accuracy and loss on each variant (e.g. each test gap). */
-  variants?: { label: string; value: number; testAccuracy: number; testLoss: number; majorityBaseline: number; testKl?: number }[];
+  variants?: {
+    label: string;
+    value: number;
+    testAccuracy: number;
+    testLoss: number;
+    majorityBaseline: number;
+    ceiling?: number;
+    testKl?: number;
+  }[];
   /** Transfer tasks: the run that trained the model. */
   trainedIn?: string;
 }
@@ -102,6 +113,7 @@ const COLUMNS: (keyof RunResult)[] = [
   "testAccuracy",
   "bestTestAccuracy",
   "majorityBaseline",
+  "ceiling",
   "testLoss",
   "bestTestLoss",
   "steps",

@@ -60,6 +60,12 @@ export interface TaskInstance {
   splitSize(split: Split): number;
   /** Samples start .. start+count-1 of `split`, padded into one batch. */
   batch(split: Split, start: number, count: number): Batch;
+  /**
+   * The best window accuracy any model can reach on `split` (docs/spec/TASKS.md §4.1: the Bayes-optimal predictor given
+   * each step's inputs so far), NaN where unknown. Optional: a task that cannot compute it leaves it out. Should be
+   * cached by the instance; core calls it once per run, for classification only.
+   */
+  ceiling?(split: Split): number;
 }
 
 /** A task's place in the SelectivBench suite (`selectiv bench suite`) and what the paper reported on it. */

@@ -1,6 +1,6 @@
 import type { Checkpoint } from "./checkpoint.js";
 import { SelectivError } from "./errors.js";
-import { type Evaluation, evaluateModel, isBetterEvaluation, isPrediction, majorityClassOf } from "./evaluation.js";
+import { type Evaluation, ceilingOf, evaluateModel, isBetterEvaluation, isPrediction, majorityClassOf } from "./evaluation.js";
 import { type GradientHelper, microBatchSize, trainingStep } from "./optimizer-step.js";
 import { Adam, learningRateAt } from "./optim.js";
 import type { RecNet, RecNetShape } from "./recnet.js";
@@ -67,6 +67,8 @@ class TrainingRun {
   readonly totalSteps: number;
   private readonly stepsPerEpoch: number;
   private readonly majority: number;
+  /** The task's ceiling (docs/spec/TASKS.md §4.1), computed before training so that a fault shows at once. */
+  private readonly ceiling: number | undefined;
   private readonly started = Date.now();
   private best?: Evaluation;
   private last?: Evaluation;
@@ -90,6 +92,7 @@ class TrainingRun {
     this.stepsPerEpoch = Math.ceil(task.splitSize("train") / tc.batchSize);
     this.totalSteps = this.stepsPerEpoch * tc.epochs;
     this.majority = majorityClassOf(task, tc.evalBatchSize);
+    this.ceiling = ceilingOf(task);
     this.nextEval = tc.evalEvery > 0 ? tc.evalEvery : Infinity;
   }
 
@@ -231,6 +234,7 @@ class TrainingRun {
       bestTestAccuracy: best?.accuracy ?? NaN,
       bestTestLoss: best ? Math.min(...this.records.map((r) => r.testLoss)) : NaN,
       majorityBaseline: final.majorityBaseline,
+      ...(this.ceiling !== undefined ? { ceiling: this.ceiling } : {}),
       ...(prediction ? { testKl: final.kl ?? NaN, bestTestKl: best?.kl ?? NaN } : {}),
       wallSeconds: this.wallSeconds(),
       runDir: this.folder.dir,

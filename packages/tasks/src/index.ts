@@ -19,6 +19,7 @@ export * from "./samples/reference-format.js";
 export * from "./grammar-task/config.js";
 export * from "./grammar-task/instance.js";
 export * from "./grammar-task/class-shares.js";
+export * from "./grammar-task/ceiling.js";
 export * from "./grammar-task/prediction.js";
 export * from "./reference-dataset/read.js";
 export * from "./reference-dataset/definition.js";

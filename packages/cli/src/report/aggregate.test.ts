@@ -21,6 +21,7 @@ function run(overrides: Partial<RunRecord> & { settings?: Record<string, string 
     bestTestAccuracy: 0.6,
     testLoss: 1,
     majorityBaseline: 0.3,
+    ceiling: 0.9,
     testKl: NaN,
     bestTestKl: NaN,
     wallSeconds: 10,
@@ -109,6 +110,10 @@ describe("groupConditions and summarise", () => {
     // No std for one run: an empty cell, which pandas reads as NaN.
     expect(cell(2, "test_accuracy_std")).toBe("");
     expect(cell(3, "diverged")).toBe("1");
+    // The ceiling beside the majority baseline (docs/spec/TASKS.md §4.1).
+    expect(columns.indexOf("ceiling_mean")).toBe(columns.indexOf("majority_baseline_mean") + 1);
+    expect(Number(cell(0, "ceiling_mean"))).toBeCloseTo(0.9, 12);
+    expect(tableLines[0]).toContain("| majority baseline | ceiling |");
   });
 
   it("formats a statistic as mean ± std, the mean alone, or a dash", () => {

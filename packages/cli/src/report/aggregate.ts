@@ -50,6 +50,8 @@ export interface SummaryRow {
   readonly bestTestAccuracy: Stat;
   readonly testLoss: Stat;
   readonly majorityBaseline: Stat;
+  /** The best accuracy any model can reach (docs/spec/TASKS.md §4.1); n = 0 where no run has one. */
+  readonly ceiling: Stat;
   /** Prediction runs: test KL divergence (n = 0 for classification conditions). */
   readonly testKl: Stat;
   readonly bestTestKl: Stat;
@@ -144,6 +146,7 @@ export function summarise(conditions: readonly Condition[]): SummaryRow[] {
       bestTestAccuracy: stat((r) => r.bestTestAccuracy),
       testLoss: stat((r) => r.testLoss),
       majorityBaseline: stat((r) => r.majorityBaseline),
+      ceiling: stat((r) => r.ceiling),
       testKl: stat((r) => r.testKl),
       bestTestKl: stat((r) => r.bestTestKl),
       params: stat((r) => r.params),

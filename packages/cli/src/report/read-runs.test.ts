@@ -22,6 +22,7 @@ const result = {
   bestTestAccuracy: 0.5,
   testLoss: 1.5,
   majorityBaseline: 0.3,
+  ceiling: 0.95,
   wallSeconds: 4,
   taskSummary: { te: 0.78 },
 };
@@ -57,11 +58,12 @@ describe("readRunsFolder", () => {
     const { runs, warnings } = readRunsFolder(dir, [join(dir, "report")]);
     expect(runs.map((r) => r.folder)).toEqual(["good", "linked", "diverged", "bad-metrics", "transfer", "gaps"]);
     const good = runs[0]!;
-    expect(good).toMatchObject({ width: 16, layers: 1, te: 0.78, params: 3071, testAccuracy: 0.25, bestTestAccuracy: 0.5 });
+    expect(good).toMatchObject({ width: 16, layers: 1, te: 0.78, params: 3071, testAccuracy: 0.25, bestTestAccuracy: 0.5, ceiling: 0.95 });
     expect(good.settings).toEqual({ "task.ambiguities": 3, "model.expandV": 2, "train.width": 16, "train.layers": 1 });
     expect(good.curve.map((e) => e.samples)).toEqual([40, 64]);
     expect(runs[1]!.curve).toEqual(good.curve);
     expect(runs[2]!.testAccuracy).toBeNaN();
+    expect(runs[4]!.ceiling).toBe(0.95);
     expect(runs[2]!.curve).toEqual([]);
     expect(runs[3]!.curve).toEqual([]);
     expect(runs[4]!.gapAccuracies).toEqual([

@@ -27,6 +27,8 @@ export interface RunRecord {
   readonly bestTestAccuracy: number;
   readonly testLoss: number;
   readonly majorityBaseline: number;
+  /** The best accuracy any model can reach on the run's test split (docs/spec/TASKS.md §4.1); NaN where none. */
+  readonly ceiling: number;
   /** Prediction runs (docs/spec/TASKS.md §4): mean test KL divergence per step at the end, and the lowest; NaN otherwise. */
   readonly testKl: number;
   readonly bestTestKl: number;
@@ -172,6 +174,7 @@ function readRun(dir: string, folder: string, warn: (reason: string) => void): R
     bestTestAccuracy: numberOr(result.bestTestAccuracy),
     testLoss: numberOr(result.testLoss),
     majorityBaseline: numberOr(result.majorityBaseline),
+    ceiling: numberOr(result.ceiling),
     testKl: numberOr(result.testKl),
     bestTestKl: numberOr(result.bestTestKl),
     wallSeconds: numberOr(result.wallSeconds),

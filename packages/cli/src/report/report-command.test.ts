@@ -70,6 +70,10 @@ describe("selectiv report", () => {
     for (const c of cells) {
       expect(Number(c.test_accuracy_mean)).toBeGreaterThanOrEqual(0);
       expect(Number(c.test_accuracy_mean)).toBeLessThanOrEqual(1);
+      // The ceiling (docs/spec/TASKS.md §4.1) beside the baseline: above both, at most 1.
+      expect(Number(c.ceiling_mean)).toBeGreaterThanOrEqual(Number(c.majority_baseline_mean));
+      expect(Number(c.ceiling_mean)).toBeGreaterThanOrEqual(Number(c.test_accuracy_mean) - 1e-9);
+      expect(Number(c.ceiling_mean)).toBeLessThanOrEqual(1);
     }
 
     const figures = readdirSync(join(report, "figures")).sort();
@@ -87,6 +91,7 @@ describe("selectiv report", () => {
     const html = readFileSync(join(report, "report.html"), "utf8");
     expect(html.match(/<svg /g)).toHaveLength(DRAWN.length);
     expect(html).toContain('<table class="summary">');
+    expect(html.match(/<th>majority baseline<\/th><th>ceiling<\/th>/g)).toHaveLength(2);
     expect(html).toContain('<li data-figure="accuracy-vs-gap">');
     for (const folder of readdirSync(results).filter((f) => f.startsWith("task1-gla-"))) expect(html).toContain(`<td>${folder}</td>`);
 

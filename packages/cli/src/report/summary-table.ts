@@ -43,6 +43,7 @@ export function summaryTable(rows: readonly SummaryRow[]): TextTable {
     ...(withKl ? ["test KL", "best test KL"] : []),
     "test loss",
     "majority baseline",
+    "ceiling",
     "params",
     "wall (s)",
   ];
@@ -62,6 +63,7 @@ export function summaryTable(rows: readonly SummaryRow[]): TextTable {
       ...(withKl ? [formatStat(r.testKl, 4), formatStat(r.bestTestKl, 4)] : []),
       formatStat(r.testLoss, 3),
       formatStat(r.majorityBaseline, 3),
+      formatStat(r.ceiling, 3),
       Number.isFinite(r.params.mean) ? Math.round(r.params.mean).toLocaleString("en-US") : "–",
       formatStat(r.wallSeconds, 1),
     ]),
@@ -82,7 +84,8 @@ export function summaryNote(runCount: number, conditionCount: number): string {
   return (
     `${plural(runCount, "run")} in ${plural(conditionCount, "condition")}. ` +
     "Each cell is the mean ± sample standard deviation over the condition's seeds (the mean alone for one seed); " +
-    "accuracies and losses are on the test split at the end of training."
+    "accuracies and losses are on the test split at the end of training. The ceiling is the best accuracy any " +
+    "model can reach on the test split (an exact Bayes filter of the task's generator, docs/spec/TASKS.md §4.1)."
   );
 }
 
@@ -126,6 +129,7 @@ const CSV_COLUMNS: readonly [string, (r: SummaryRow) => string | number][] = [
   ["test_loss_mean", (r) => r.testLoss.mean],
   ["test_loss_std", (r) => r.testLoss.std],
   ["majority_baseline_mean", (r) => r.majorityBaseline.mean],
+  ["ceiling_mean", (r) => r.ceiling.mean],
   ["params_mean", (r) => r.params.mean],
   ["wall_seconds_mean", (r) => r.wallSeconds.mean],
   ["wall_seconds_std", (r) => r.wallSeconds.std],

@@ -181,6 +181,7 @@ function run(overrides: Partial<RunRecord>): RunRecord {
     bestTestAccuracy: 0.5,
     testLoss: 1,
     majorityBaseline: 0.3,
+    ceiling: 0.9,
     testKl: NaN,
     bestTestKl: NaN,
     wallSeconds: 10,

@@ -3,6 +3,7 @@ import { generateGrammar, grammarRng } from "../grammar/generate.js";
 import type { Grammar } from "../grammar/grammar.js";
 import { GapSchedule } from "../samples/gaps.js";
 import { SampleGenerator, type FixedClassSequences } from "../samples/generator.js";
+import { ceilingCounts } from "./ceiling.js";
 import { classShares } from "./class-shares.js";
 import {
   OBJECTIVE_DEFAULTS,
@@ -53,6 +54,7 @@ export class GrammarTaskInstance implements TaskInstance {
   readonly summary: Readonly<Record<string, number | string>>;
   /** Prediction mode: the next-symbol distribution of every hidden state, shared by every batch. */
   private nextSymbolRows: Float32Array | undefined;
+  private readonly ceilings = new Map<Split, number>();
 
   constructor(
     readonly grammar: Grammar,
@@ -83,6 +85,21 @@ export class GrammarTaskInstance implements TaskInstance {
 
   splitSize(split: Split): number {
     return this.sizes[split];
+  }
+
+  /**
+   * The best window accuracy any model can reach on the split (docs/spec/TASKS.md §4.1), computed once per split; NaN in
+   * prediction mode (its metric is the KL divergence) and where the filter cannot stay exact.
+   */
+  ceiling(split: Split): number {
+    if (this.objective === "prediction") return NaN;
+    let value = this.ceilings.get(split);
+    if (value === undefined) {
+      const counts = ceilingCounts(this.generator, split, this.sizes[split]);
+      value = counts ? counts.correct / Math.max(1, counts.total) : NaN;
+      this.ceilings.set(split, value);
+    }
+    return value;
   }
 
   batch(split: Split, start: number, count: number): Batch {

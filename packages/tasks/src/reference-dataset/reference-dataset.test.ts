@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isSelectivError, resolveConfig } from "@selectiv/core";
+import { isSelectivError, majorityClassOf, resolveConfig } from "@selectiv/core";
 import { describe, expect, it } from "vitest";
 import { parseTransitions } from "../grammar/transitions-format.js";
 import { generateDataset } from "../dataset/cache.js";
@@ -89,6 +89,15 @@ describe("reference-dataset: import of the reference's on-disk format (docs/spec
       expect(batch.steps).toBe(400);
       expect(Array.from(batch.symbolTargets.subarray(0, 200), (c) => task.grammar.stateNames[c])).toEqual(lines[0]!.states);
     }
+  });
+
+  it("has a ceiling from its transitions file (docs/spec/TASKS.md §4.1), above the majority baseline", () => {
+    const majority = majorityClassOf(task, 100);
+    const targets = task.batch("test", 0, 10).symbolTargets;
+    const baseline = targets.filter((c) => c === majority).length / targets.length;
+    const ceiling = task.ceiling("test");
+    expect(ceiling).toBeGreaterThan(baseline);
+    expect(ceiling).toBeLessThanOrEqual(1);
   });
 
   it("draws gaps and noise per (seed, split, index): Task 2's time axis on the imported strings", () => {

@@ -58,6 +58,27 @@ export class GapSchedule {
     return new GapSchedule({ ...this, fixedGap: seconds });
   }
 
+  /**
+   * The law of a drawn gap's step count (once the gap is decided, docs/spec/TASKS.md §3): [k] = P(round(10 d) = k),
+   * k = 0 .. the longest gap, for the fixed duration or d ~ Uniform(gapMin, gapMax) (exact up to the generator's
+   * 2^-32 resolution).
+   */
+  drawnStepsLaw(): Float64Array {
+    const fixed = this.fixedGap ?? (this.gapMin === this.gapMax ? this.gapMin : undefined);
+    if (fixed !== undefined) {
+      const law = new Float64Array(toSteps(fixed) + 1);
+      law[toSteps(fixed)] = 1;
+      return law;
+    }
+    const law = new Float64Array(toSteps(this.gapMax) + 1);
+    // round(10 d) = k exactly for d in [(k − 0.5) / 10, (k + 0.5) / 10).
+    for (let k = 0; k < law.length; k++) {
+      const overlap = Math.min(this.gapMax, (k + 0.5) / 10) - Math.max(this.gapMin, (k - 0.5) / 10);
+      law[k] = Math.max(0, overlap) / (this.gapMax - this.gapMin);
+    }
+    return law;
+  }
+
   /** Steps of the gap after symbol `i` (0-based within the sample). */
   stepsAfter(i: number, rng: Rng): number {
     if (i < this.gapStart) return 0;

@@ -59,6 +59,11 @@ export class StringSampler {
     }
   }
 
+  /** P(a walk from `state` ends with `#` within `symbols` symbols, `state` included), for symbols in 0 .. seqLenMax. */
+  fitsWithin(symbols: number, state: number): number {
+    return this.fits[symbols * this.grammar.numStates + state]!;
+  }
+
   /**
    * One string: a walk from a start state until `#` (included), conditioned on at most seqLenMax symbols, written
    * into `out` from `offset` (room for seqLenMax entries needed). Returns its length.

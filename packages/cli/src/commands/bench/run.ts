@@ -102,7 +102,7 @@ export default class BenchRun extends SelectivCommand {
             const metric =
               r.objective === "prediction"
                 ? `test KL ${fixed(r.testKl ?? NaN)} (test loss ${fixed(r.testLoss)})`
-                : `test accuracy ${r.testAccuracy.toFixed(4)} (majority baseline ${r.majorityBaseline.toFixed(4)})`;
+                : `test accuracy ${r.testAccuracy.toFixed(4)} (majority baseline ${r.majorityBaseline.toFixed(4)}, ceiling ${fixed(r.ceiling ?? NaN)})`;
             process.stderr.write(`${label}: ${r.status}, ${metric} in ${formatDuration(r.wallSeconds)}\n`);
           }
         },
@@ -123,7 +123,10 @@ function fixed(value: number): string {
   return Number.isFinite(value) ? value.toFixed(4) : "–";
 }
 
-/** One row per run; a "test KL" column appears when some run trains the prediction objective (accuracy is then "–"). */
+/**
+ * One row per run; a "test KL" column appears when some run trains the prediction objective (accuracy, baseline and
+ * ceiling are then "–"). The ceiling is the best accuracy any model can reach (docs/spec/TASKS.md §4.1).
+ */
 function resultsTable(runs: readonly RunResult[]): string {
   const kl = runs.some((r) => r.objective === "prediction");
   return formatTable(
@@ -134,6 +137,7 @@ function resultsTable(runs: readonly RunResult[]): string {
       "params",
       "test acc",
       "majority baseline",
+      "ceiling",
       ...(kl ? ["test KL"] : []),
       "test loss",
       "status",
@@ -147,6 +151,7 @@ function resultsTable(runs: readonly RunResult[]): string {
       r.params.toLocaleString("en-US"),
       r.objective === "prediction" ? "–" : r.testAccuracy.toFixed(4),
       r.objective === "prediction" ? "–" : r.majorityBaseline.toFixed(4),
+      fixed(r.ceiling ?? NaN),
       ...(kl ? [r.objective === "prediction" ? fixed(r.testKl ?? NaN) : "–"] : []),
       r.testLoss.toFixed(4),
       r.status,
