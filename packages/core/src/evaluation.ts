@@ -116,6 +116,51 @@ export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: 
   };
 }
 
+/** A trained model's numbers on one test task: a transfer variant (Task 4's gap), or `selectiv eval`'s condition. */
+export type TestResult = NonNullable<RunResult["variants"]>[number];
+
+/** Evaluates `net` on each labelled test task, with its ceiling where it has one. */
+export async function evaluateOnTests(
+  net: RecNet,
+  tests: readonly { label: string; value: number; task: TaskInstance }[],
+  batchSize: number,
+  majority: number,
+): Promise<TestResult[]> {
+  const results: TestResult[] = [];
+  for (const { label, value, task } of tests) {
+    const e = await evaluateModel(net, task, batchSize, majority);
+    const ceiling = ceilingOf(task);
+    results.push({
+      label,
+      value,
+      testAccuracy: e.accuracy,
+      testLoss: e.loss,
+      majorityBaseline: e.majorityBaseline,
+      ...(ceiling !== undefined ? { ceiling } : {}),
+      ...(e.kl !== undefined ? { testKl: e.kl } : {}),
+    });
+  }
+  return results;
+}
+
+/**
+ * A transfer run's headline numbers: the mean over its variants (NaN with none), the ceiling only where every
+ * variant has one (docs/spec/TASKS.md §4.1), the KL in prediction mode.
+ */
+export function meanOfTests(
+  tests: readonly TestResult[],
+  prediction: boolean,
+): Pick<RunResult, "testAccuracy" | "testLoss" | "majorityBaseline" | "ceiling" | "testKl"> {
+  const mean = (f: (v: TestResult) => number) => (tests.length ? tests.reduce((a, v) => a + f(v), 0) / tests.length : NaN);
+  return {
+    testAccuracy: mean((v) => v.testAccuracy),
+    testLoss: mean((v) => v.testLoss),
+    majorityBaseline: mean((v) => v.majorityBaseline),
+    ...(tests.length && tests.every((v) => v.ceiling !== undefined) ? { ceiling: mean((v) => v.ceiling!) } : {}),
+    ...(prediction ? { testKl: mean((v) => v.testKl ?? NaN) } : {}),
+  };
+}
+
 /**
  * The run that trains a transfer task's model: `spec` on `trainTask`, with the fields of its task config that
  * `trainTask`'s schema has (so a test-only field, such as Task 4's `testGaps`, neither changes nor retrains it).
@@ -135,43 +180,23 @@ export async function evaluateTransfer(spec: RunSpec, trainTask: TaskDefinition,
   const training = transferTrainingSpec(spec, trainTask);
   const base = trainTask.create(training.taskConfig, spec.seed);
   const majority = majorityClassOf(base, spec.training.evalBatchSize);
-  const variants: NonNullable<RunResult["variants"]> = [];
+  let variants: TestResult[] = [];
   if (trained.status === "completed") {
     const net = loadTrainedNet(training, base);
-    for (const v of spec.task.transfer!.variants(spec.taskConfig)) {
-      const variantTask = spec.task.create(v.config, spec.seed);
-      const e = await evaluateModel(net, variantTask, spec.training.evalBatchSize, majority);
-      const ceiling = ceilingOf(variantTask);
-      variants.push({
-        label: v.label,
-        value: v.value,
-        testAccuracy: e.accuracy,
-        testLoss: e.loss,
-        majorityBaseline: e.majorityBaseline,
-        ...(ceiling !== undefined ? { ceiling } : {}),
-        ...(e.kl !== undefined ? { testKl: e.kl } : {}),
-      });
-    }
+    const tests = spec.task.transfer!.variants(spec.taskConfig).map((v) => ({ ...v, task: spec.task.create(v.config, spec.seed) }));
+    variants = await evaluateOnTests(net, tests, spec.training.evalBatchSize, majority);
     net.dispose();
   }
   folder.writeConfig({ trainedIn: trained.runDir });
-  const mean = (f: (v: (typeof variants)[number]) => number) => variants.reduce((a, v) => a + f(v), 0) / Math.max(1, variants.length);
   const result: RunResult = {
     ...trained,
     task: spec.task.id,
-    testAccuracy: variants.length ? mean((v) => v.testAccuracy) : NaN,
-    testLoss: variants.length ? mean((v) => v.testLoss) : NaN,
+    ...meanOfTests(variants, trained.objective === "prediction"),
     bestTestAccuracy: variants.length ? Math.max(...variants.map((v) => v.testAccuracy)) : NaN,
     bestTestLoss: variants.length ? Math.min(...variants.map((v) => v.testLoss)) : NaN,
-    majorityBaseline: variants.length ? mean((v) => v.majorityBaseline) : NaN,
-    // The mean of the variants' ceilings, where every variant has one (docs/spec/TASKS.md §4.1).
-    ...(variants.length && variants.every((v) => v.ceiling !== undefined) ? { ceiling: mean((v) => v.ceiling!) } : {}),
-    // Prediction mode: the mean KL over the variants, and the lowest.
+    // Prediction mode: the lowest KL over the variants (the mean is meanOfTests').
     ...(trained.objective === "prediction"
-      ? {
-          testKl: variants.length ? mean((v) => v.testKl ?? NaN) : NaN,
-          bestTestKl: variants.length ? Math.min(...variants.map((v) => v.testKl ?? NaN)) : NaN,
-        }
+      ? { bestTestKl: variants.length ? Math.min(...variants.map((v) => v.testKl ?? NaN)) : NaN }
       : {}),
     wallSeconds: trained.wallSeconds + (Date.now() - started) / 1000,
     runDir: folder.dir,

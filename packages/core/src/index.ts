@@ -170,13 +170,16 @@ export {
   EVAL_TOKEN_BUDGET,
   ceilingOf,
   evaluateModel,
+  evaluateOnTests,
   evaluateTransfer,
+  meanOfTests,
   transferTrainingSpec,
   evaluationBatchSize,
   isBetterEvaluation,
   isPrediction,
   majorityClassOf,
   type Evaluation,
+  type TestResult,
 } from "./evaluation.js";
 export { buildNet, headsOf, runId, runSettings, type RunIdentity, type RunSpec } from "./run-spec.js";
 export { RunFolder, loadTrainedNet, type CheckpointMeta, type RunConfigFile } from "./run-folder.js";
