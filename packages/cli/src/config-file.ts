@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { SelectivError } from "@selectiv/core";
+import { type RunConfigFile, SelectivError } from "@selectiv/core";
 import { parse as parseYaml } from "yaml";
 
 /** What a `--config FILE` (JSON or YAML) may hold. Flags given on the command line win over it. */
@@ -77,30 +77,27 @@ export function parseBenchConfig(text: string, path: string): BenchConfigFile {
   return data as BenchConfigFile;
 }
 
+/** The fields of a run folder's config.json (core's `RunConfigFile`) that rebuild its run. */
+export type SavedRun = Pick<
+  RunConfigFile,
+  "task" | "model" | "seed" | "preset" | "taskConfig" | "modelConfig" | "training" | "backend" | "trainedIn"
+>;
+
 /**
- * The request that re-creates the run in `runDir` from its config.json, so `bench run --resume RUN_DIR`
- * continues it (same settings → same run id → its checkpoint).
+ * The config.json of the run in `runDir`, shape-checked; `flag` names the argument in errors (`--resume`, `RUN_DIR`).
  */
-export function readRunFolder(runDir: string): BenchConfigFile {
+export function readRunConfig(runDir: string, flag: string): SavedRun {
   const path = join(runDir, "config.json");
-  let saved: {
-    task?: unknown;
-    model?: unknown;
-    seed?: unknown;
-    preset?: unknown;
-    taskConfig?: unknown;
-    modelConfig?: unknown;
-    training?: unknown;
-  };
+  let saved: Partial<Record<keyof SavedRun, unknown>>;
   try {
     saved = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new SelectivError(
-      `--resume: ${code === "ENOENT" ? `no run folder with a config.json at ${JSON.stringify(runDir)}` : `cannot read ${JSON.stringify(path)} (${code ?? "invalid JSON"})`}`,
+      `${flag}: ${code === "ENOENT" ? `no run folder with a config.json at ${JSON.stringify(runDir)}` : `cannot read ${JSON.stringify(path)} (${code ?? "invalid JSON"})`}`,
     );
   }
-  const { task, model, seed, preset, taskConfig, modelConfig, training } = saved;
+  const { task, model, seed, preset, taskConfig, modelConfig, training, backend, trainedIn } = saved ?? {};
   if (
     typeof task !== "string" ||
     typeof model !== "string" ||
@@ -108,17 +105,28 @@ export function readRunFolder(runDir: string): BenchConfigFile {
     typeof preset !== "string" ||
     !isMapping(taskConfig) ||
     !isMapping(modelConfig) ||
-    !isMapping(training)
+    !isMapping(training) ||
+    (backend !== undefined && typeof backend !== "string") ||
+    (trainedIn !== undefined && typeof trainedIn !== "string")
   ) {
     throw new SelectivError(
-      `--resume: ${JSON.stringify(path)} is not a selectiv run config (needs task, model, seed, preset, taskConfig, modelConfig, training)`,
+      `${flag}: ${JSON.stringify(path)} is not a selectiv run config (needs task, model, seed, preset, taskConfig, modelConfig, training)`,
     );
   }
+  return saved as SavedRun;
+}
+
+/**
+ * The request that re-creates the run in `runDir` from its config.json, so `bench run --resume RUN_DIR`
+ * continues it (same settings → same run id → its checkpoint).
+ */
+export function readRunFolder(runDir: string): BenchConfigFile {
+  const { task, model, seed, preset, taskConfig, modelConfig, training } = readRunConfig(runDir, "--resume");
   return {
     preset,
     tasks: [task],
     models: [model],
-    seeds: [seed as number],
+    seeds: [seed],
     out: dirname(resolve(runDir)),
     train: training,
     overrides: { [task]: taskConfig, [model]: modelConfig },

@@ -21,6 +21,11 @@ export function* tableLines(header: readonly string[], rows: Iterable<readonly s
   for (const r of rows) yield line(r);
 }
 
+/** Four decimals, or an en dash where there is no value (accuracy in prediction mode). */
+export function fixed(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(4) : "–";
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.max(0, Math.round(seconds));

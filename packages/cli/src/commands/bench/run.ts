@@ -13,7 +13,7 @@ import {
 import { resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
 import { readBenchConfigFile, readRunFolder } from "../../config-file.js";
-import { ProgressLine, formatDuration, formatTable } from "../../format.js";
+import { ProgressLine, fixed, formatDuration, formatTable } from "../../format.js";
 
 export default class BenchRun extends SelectivCommand {
   static override summary = "Train and evaluate models on tasks, then print a results table.";
@@ -116,11 +116,6 @@ export default class BenchRun extends SelectivCommand {
     this.log(resultsTable(report.runs));
     this.log(`\nResults: ${outDir}/results.csv (one row per run), run folders under ${outDir}/`);
   }
-}
-
-/** Four decimals, or an en dash where there is no value (accuracy in prediction mode). */
-function fixed(value: number): string {
-  return Number.isFinite(value) ? value.toFixed(4) : "–";
 }
 
 /**
