@@ -64,7 +64,13 @@ export interface RunResult {
 /** Receives one line per problem that is skipped rather than fatal (the CLI prints it as a warning). */
 export type WarningSink = (line: string) => void;
 
-const stderrWarning: WarningSink = (line) => process.stderr.write(`warning: ${line}\n`);
+const warned = new Set<string>();
+/** The index is rebuilt after every run: each problem is printed once per process, not once per rebuild. */
+const stderrWarning: WarningSink = (line) => {
+  if (warned.has(line)) return;
+  warned.add(line);
+  process.stderr.write(`warning: ${line}\n`);
+};
 
 /** Whether a parsed result.json has the fields every reader relies on. */
 function isRunResult(x: unknown): x is RunResult {
