@@ -35,7 +35,8 @@ export function ensureWritableDir(dir: string, flag = "--out"): void {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this machine (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

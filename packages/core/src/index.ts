@@ -184,7 +184,7 @@ export {
 export { buildNet, headsOf, runId, runSettings, type RunIdentity, type RunSpec } from "./run-spec.js";
 export { RunFolder, loadTrainedNet, type CheckpointMeta, type RunConfigFile } from "./run-folder.js";
 export { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointArrays } from "./checkpoint.js";
-export { ensureWritableDir, removeStaleTempFiles, withFileLock, writeFileAtomic, writeJsonAtomic } from "./files.js";
+export { ensureWritableDir, processAlive, removeStaleTempFiles, withFileLock, writeFileAtomic, writeJsonAtomic } from "./files.js";
 export { checkRunFitsMemory, estimateRunMemory, type MemoryEstimate } from "./memory-estimate.js";
 export { readResults, writeResultsIndex, type EvaluationRecord, type RunResult, type WarningSink } from "./results.js";
 export { emptyOverrides, parseAssignments, planBenchmark, type BenchmarkRequest, type Overrides, type PlannedRun } from "./plan.js";

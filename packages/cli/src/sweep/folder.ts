@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type RunResult, SelectivError, ensureWritableDir, hashSeed, writeJsonAtomic } from "@selectiv/core";
+import { type RunResult, SelectivError, ensureWritableDir, hashSeed, processAlive, writeJsonAtomic } from "@selectiv/core";
 import type { SweepRun, SweepSource } from "./source.js";
 
 /**
@@ -78,15 +78,6 @@ export interface RunStatus {
 
 export function thisHolder(executor: Holder["executor"], childPid?: number): Holder {
   return { host: hostname(), pid: process.pid, executor, ...(childPid === undefined ? {} : { childPid }) };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function readJson<T>(path: string): T | undefined {
@@ -232,7 +223,7 @@ export class SweepFolder {
     const fresh = Date.now() - mtime < CLAIM_STALE_MS;
     // A claim being written (empty for an instant) counts as live while fresh.
     if (!claim) return { claim: { runId, gen, path, holder: { host: "?", pid: 0, executor: "local" }, startedAt: "" }, live: fresh };
-    const live = claim.holder.host === hostname() ? pidAlive(claim.holder.pid) : fresh;
+    const live = claim.holder.host === hostname() ? processAlive(claim.holder.pid) : fresh;
     return { claim: { ...claim, path, gen }, live };
   }
 

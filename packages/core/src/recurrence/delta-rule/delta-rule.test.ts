@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
+import { maxAbs, maxDiff, randn } from "../test-tensors.fixture.js";
 import { deltaRuleChunked, deltaRuleStepwise, unitLowerInverse, type DeltaRuleInputs } from "./index.js";
 import { fusedDeltaRule } from "./fused.js";
 
-function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: n }, () => offset + scale * rng.normal()),
-    shape,
-  );
-}
-
-const maxAbs = (a: tf.Tensor): number => tf.max(tf.abs(a)).dataSync()[0]!;
-const maxDiff = (a: tf.Tensor, b: tf.Tensor): number => maxAbs(tf.sub(a, b));
 const l2 = (x: tf.Tensor): tf.Tensor => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-6)));
 
 interface Raw {

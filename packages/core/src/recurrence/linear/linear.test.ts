@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
+import { maxDiff, randn } from "../test-tensors.fixture.js";
 import { fusedScan } from "./fused.js";
 import { chunkedScan, stepwiseScan, type Decay, type RecurrenceInputs } from "./index.js";
-
-function randomTensor(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + scale * rng.normal();
-  return tf.tensor(a, shape);
-}
-
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
-}
 
 function maxAbs(a: tf.Tensor): number {
   return tf.max(tf.abs(a)).dataSync()[0]!;
@@ -24,11 +14,11 @@ type Kind = Decay["kind"];
 function makeInputs(kind: Kind, t: number, logAlphaOffset: number, seed: number) {
   const rng = new Rng(seed);
   const [b, h, dk, dv] = [2, 2, 4, 3];
-  const q = randomTensor(rng, [b, h, t, dk], 0.5) as tf.Tensor4D;
-  const k = randomTensor(rng, [b, h, t, dk], 0.5) as tf.Tensor4D;
-  const v = randomTensor(rng, [b, h, t, dv]) as tf.Tensor4D;
-  const raw = kind === "diagonal" ? randomTensor(rng, [b, h, t, dk], 1, logAlphaOffset) : randomTensor(rng, [b, h, t], 1, logAlphaOffset);
-  const s0 = randomTensor(rng, [b, h, dk, dv], 0.3) as tf.Tensor4D;
+  const q = randn(rng, [b, h, t, dk], 0.5) as tf.Tensor4D;
+  const k = randn(rng, [b, h, t, dk], 0.5) as tf.Tensor4D;
+  const v = randn(rng, [b, h, t, dv]) as tf.Tensor4D;
+  const raw = kind === "diagonal" ? randn(rng, [b, h, t, dk], 1, logAlphaOffset) : randn(rng, [b, h, t], 1, logAlphaOffset);
+  const s0 = randn(rng, [b, h, dk, dv], 0.3) as tf.Tensor4D;
   return { q, k, v, raw, s0 };
 }
 
@@ -75,8 +65,8 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
           const a = fast(build(kind, q, k, v, raw), s0 as tf.Tensor4D);
           const o = stepwiseScan(build(kind, q, k, v, raw), s0);
           expect(a.output.shape).toEqual(o.output.shape);
-          expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
-          expect(maxAbsDiff(a.state, o.state)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.state)));
+          expect(maxDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+          expect(maxDiff(a.state, o.state)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.state)));
           // With no decay the raw gate is unused: differentiate with respect to the others only.
           const xs = kind === "none" ? [q, k, v, s0] : [q, k, v, s0, raw];
           const f =
@@ -86,7 +76,7 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
           const ga = tf.grads(f("chunked"))(xs);
           const go = tf.grads(f("stepwise"))(xs);
           for (let i = 0; i < ga.length; i++) {
-            expect(maxAbsDiff(ga[i]!, go[i]!)).toBeLessThan(2e-5 * Math.max(1, maxAbs(go[i]!)));
+            expect(maxDiff(ga[i]!, go[i]!)).toBeLessThan(2e-5 * Math.max(1, maxAbs(go[i]!)));
           }
         });
       }
@@ -102,17 +92,17 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
     const o = stepwiseScan(inp);
     for (const a of [chunkedScan(inp, { chunkSize: 16 }), fusedScan(inp)]) {
       expect(Number.isFinite(maxAbs(a.output))).toBe(true);
-      expect(maxAbsDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+      expect(maxDiff(a.output, o.output)).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
     }
   });
 
   it("query and key with one head shared by every head (Mamba2's B and C) give the same as tiled ones", () => {
     const rng = new Rng(77);
     const [b, h, t, dk, dv] = [2, 3, 21, 4, 2];
-    const q1 = randomTensor(rng, [b, 1, t, dk]) as tf.Tensor4D;
-    const k1 = randomTensor(rng, [b, 1, t, dk]) as tf.Tensor4D;
-    const v = randomTensor(rng, [b, h, t, dv]) as tf.Tensor4D;
-    const logAlpha = tf.neg(tf.softplus(randomTensor(rng, [b, h, t]))) as tf.Tensor3D;
+    const q1 = randn(rng, [b, 1, t, dk]) as tf.Tensor4D;
+    const k1 = randn(rng, [b, 1, t, dk]) as tf.Tensor4D;
+    const v = randn(rng, [b, h, t, dv]) as tf.Tensor4D;
+    const logAlpha = tf.neg(tf.softplus(randn(rng, [b, h, t]))) as tf.Tensor3D;
     const tiled = {
       query: tf.tile(q1, [1, h, 1, 1]) as tf.Tensor4D,
       key: tf.tile(k1, [1, h, 1, 1]) as tf.Tensor4D,
@@ -126,7 +116,7 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
       ["fused", fusedScan(shared)],
       ["stepwise", stepwiseScan(shared)],
     ] as const) {
-      expect(maxAbsDiff(a.output, o.output), name).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
+      expect(maxDiff(a.output, o.output), name).toBeLessThan(1e-5 * Math.max(1, maxAbs(o.output)));
     }
     const f = (fn: (x: RecurrenceInputs) => { output: tf.Tensor }) => (qq: tf.Tensor, kk: tf.Tensor) =>
       tf.sum(tf.sin(fn({ ...shared, query: qq as tf.Tensor4D, key: kk as tf.Tensor4D }).output)) as tf.Scalar;
@@ -136,8 +126,7 @@ describe("decayed linear recurrence: chunked and fused forms ≡ step-by-step or
     const g0 = tf.grads(f(tiledFn))([q1, k1]);
     for (const fn of [(x: RecurrenceInputs) => chunkedScan(x, { chunkSize: 8 }), (x: RecurrenceInputs) => fusedScan(x), stepwiseScan]) {
       const g = tf.grads(f(fn))([q1, k1]);
-      for (let i = 0; i < 2; i++)
-        expect(maxAbsDiff(g[i]!, g0[i]!), `${fn.name} grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(g0[i]!)));
+      for (let i = 0; i < 2; i++) expect(maxDiff(g[i]!, g0[i]!), `${fn.name} grad ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(g0[i]!)));
     }
   });
 });

@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
+import { maxAbs, maxDiff, randn } from "../test-tensors.fixture.js";
 import { selectiveScan, selectiveScanStepwise, type SelectiveScanInputs } from "./index.js";
-
-function randn(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: n }, () => offset + scale * rng.normal()),
-    shape,
-  );
-}
-const maxAbs = (a: tf.Tensor): number => tf.max(tf.abs(a)).dataSync()[0]!;
-const maxDiff = (a: tf.Tensor, b: tf.Tensor): number => maxAbs(tf.sub(a, b));
 
 function build(x: tf.Tensor, dRaw: tf.Tensor, aLog: tf.Tensor, b: tf.Tensor, c: tf.Tensor): SelectiveScanInputs {
   // Δ = softplus(·) > 0 and A = −exp(A_log) < 0, as in the layer.
