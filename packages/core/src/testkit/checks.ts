@@ -72,7 +72,8 @@ function withLayer<T>(definition: ModelDefinition, config: Config, size: LayerSi
   }
 }
 
-function withKernels<T>(kernels: KernelChoice, body: () => T): T {
+/** Runs `body` with the training form's kernel choice forced (SELECTIV_KERNELS), restoring the previous choice after. */
+export function withKernels<T>(kernels: KernelChoice, body: () => T): T {
   const saved = process.env.SELECTIV_KERNELS;
   process.env.SELECTIV_KERNELS = kernels;
   try {

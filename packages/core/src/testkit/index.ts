@@ -18,6 +18,7 @@ export {
   checkTaxonomy,
   contractConfig,
   oneLineErrorOf,
+  withKernels,
   type Agreement,
   type EquivalenceCase,
   type KernelChoice,

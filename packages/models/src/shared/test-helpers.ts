@@ -20,7 +20,9 @@ import {
   type SequenceLayer,
   type TransitionKind,
 } from "@selectiv/core";
-import { WIDER_LAYER, checkParameterCount, contractConfig, type KernelChoice } from "@selectiv/core/testkit";
+import { WIDER_LAYER, checkParameterCount, contractConfig, withKernels } from "@selectiv/core/testkit";
+
+export { withKernels };
 import { registerModels } from "../index.js";
 
 export const VALUE_TOLERANCE = 1e-5;
@@ -45,21 +47,6 @@ export function relativeDiff(a: tf.Tensor, reference: tf.Tensor): number {
 /** Whether every element of x is finite. */
 export function allFinite(x: tf.Tensor): boolean {
   return tf.tidy(() => tf.all(tf.isFinite(x)).dataSync()[0] === 1);
-}
-
-/**
- * Runs `body` with the training form's kernel choice forced, as the contract kit's KERNEL_CHOICES do: "fused" (the
- * CPU kernels) or "ops" (the TF-op forms the GPU backends use).
- */
-export function withKernels<T>(kernels: KernelChoice, body: () => T): T {
-  const saved = process.env.SELECTIV_KERNELS;
-  process.env.SELECTIV_KERNELS = kernels;
-  try {
-    return body();
-  } finally {
-    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-    else process.env.SELECTIV_KERNELS = saved;
-  }
 }
 
 /** max |x|. */
