@@ -1,6 +1,6 @@
 import type { TaskDefinition } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
-import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK1 } from "../grammar-task/paper-accuracy.js";
 
@@ -57,14 +57,7 @@ export const task1Definition: TaskDefinition<Task1Config> = {
   defaults: paper,
   presets: {
     paper,
-    quick: {
-      alphabetSize: 5,
-      ambiguities: 4,
-      ambiguityDepth: 4,
-      combinedLength: 64,
-      trainSize: 4_800,
-      testSize: 500,
-    },
+    quick: { ...QUICK_GRAMMAR, combinedLength: 64 },
     smoke: {
       alphabetSize: 4,
       ambiguities: 3,

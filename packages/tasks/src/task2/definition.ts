@@ -1,5 +1,5 @@
 import type { TaskDefinition } from "@selectiv/core";
-import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK2 } from "../grammar-task/paper-accuracy.js";
 
@@ -30,12 +30,8 @@ export const task2Definition: TaskDefinition<GrammarTaskConfig> = {
     // The time axis grows with the gaps, so quick halves them (1..5 steps, test at the longest, 5) on short samples:
     // a symbol takes 4 steps on average in training and 6 in test, and a run costs about 1.4 quick Task-1 runs.
     quick: {
-      alphabetSize: 5,
-      ambiguities: 4,
-      ambiguityDepth: 4,
+      ...QUICK_GRAMMAR,
       combinedLength: 40,
-      trainSize: 4_800,
-      testSize: 500,
       gapMax: 0.5,
       testGap: 0.5,
     },

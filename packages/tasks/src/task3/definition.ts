@@ -1,5 +1,5 @@
 import type { TaskDefinition } from "@selectiv/core";
-import { PAPER_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK3 } from "../grammar-task/paper-accuracy.js";
 
@@ -29,12 +29,8 @@ export const task3Definition: TaskDefinition<GrammarTaskConfig> = {
     paper,
     // Shorter samples: distractors start after the same quarter of the sample as in the paper (50 of 200).
     quick: {
-      alphabetSize: 5,
-      ambiguities: 4,
-      ambiguityDepth: 4,
+      ...QUICK_GRAMMAR,
       combinedLength: 64,
-      trainSize: 4_800,
-      testSize: 500,
       gapStart: 16,
     },
     // A higher distractor probability so that the few symbols of a smoke sample see some.
