@@ -94,7 +94,7 @@ describe("selectiv bench run", () => {
   const badInputs: [string, string[], RegExp][] = [
     ["unknown task", ["--task", "nope"], /unknown task "nope".*task1/],
     ["unknown model", ["--model", "nope"], /unknown model "nope".*gla/],
-    ["unknown preset", ["--preset", "huge"], /--preset.*"huge".*smoke, quick, paper/],
+    ["unknown preset", ["--preset", "huge"], /--preset.*"huge".*smoke, quick, medium, paper/],
     ["unknown --set key", ["--set", "train.wdth=3"], /unknown key "wdth".*width/],
     ["bad --set value", ["--set", "train.width=-3"], /train\.width: got -3; expected an integer/],
     ["bad task value", ["--set", "task.ambiguities=1.5"], /ambiguities.*integer/],

@@ -17,6 +17,7 @@ import {
   registerDefinition,
   resolveConfig,
   runBenchmark,
+  taskPreset,
 } from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
 import { type ContainerOptions, createContainer } from "./container.js";
@@ -123,7 +124,7 @@ export class Selectiv {
     const preset = options.preset ?? "quick";
     const config = resolveConfig(
       task.schema,
-      { ...task.defaults, ...task.presets[preset] } as Config,
+      { ...task.defaults, ...taskPreset(task, preset) } as Config,
       options.config ?? {},
       `task ${taskId}`,
     );

@@ -9,6 +9,9 @@ import {
   parseAssignments,
   planBenchmark,
   registerDefinition,
+  taskPreset,
+  type PresetName,
+  type TaskDefinition,
 } from "@selectiv/core";
 import { registerModels } from "@selectiv/models";
 import { registerTasks } from "@selectiv/tasks";
@@ -271,7 +274,7 @@ describe("keys that name Object.prototype's members", () => {
 });
 
 /** Plans one task × model at a preset with `--set` assignments. */
-function planOne(task: string, model: string, preset: "smoke" | "quick" | "paper", set: string[] = []) {
+function planOne(task: string, model: string, preset: PresetName, set: string[] = []) {
   const selected = { tasks: [task], models: [model] };
   const overrides = parseAssignments(container, set, selected);
   const [run] = planBenchmark(container, { tasks: [task], models: [model], seeds: [1], preset, overrides, backend: "cpu", outDir: "/tmp" });
@@ -293,6 +296,18 @@ describe("reference-faithful options in planning", () => {
     }
     // A model without the key is untouched.
     expect(planOne("task3", "gla", "paper").modelConfig).toEqual(planOne("task1", "gla", "paper").modelConfig);
+  });
+
+  it("medium: every suite task plans it (width 128, 4 layers, the amb = depth = 16 grammar); a task without it is one line", () => {
+    for (const task of ["task1", "task2", "task3", "task4"]) {
+      const run = planOne(task, "mamba2", "medium");
+      expect([run.training.width, run.training.layers, run.modelConfig.dState]).toEqual([128, 4, 32]);
+      expect([run.taskConfig.alphabetSize, run.taskConfig.ambiguities, run.taskConfig.trainSize]).toEqual([17, 16, 9_600]);
+    }
+    const withoutMedium = { id: "plugin-task", presets: { smoke: {}, quick: {}, paper: {} } } as unknown as TaskDefinition;
+    expect(planError(() => taskPreset(withoutMedium, "medium"))).toBe(
+      '--preset: got "medium"; task plugin-task has no such preset; its presets: smoke, quick, paper',
+    );
   });
 
   it("train.dropoutUntil: first-eval in the paper preset, always elsewhere; a bad value is one line", () => {

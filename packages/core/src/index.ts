@@ -22,9 +22,11 @@ export {
 export {
   OBJECTIVES,
   PRESET_NAMES,
+  taskPreset,
   type Batch,
   type Objective,
   type PresetName,
+  type RequiredPresetName,
   type Split,
   type SuiteEntry,
   type TargetDistributions,

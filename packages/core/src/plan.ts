@@ -5,7 +5,7 @@ import { SelectivError } from "./errors.js";
 import type { ModelDefinition } from "./model.js";
 import type { ModelRegistry, TaskRegistry } from "./registry.js";
 import { headsOf } from "./run-spec.js";
-import { PRESET_NAMES, type PresetName, type TaskDefinition } from "./task.js";
+import { PRESET_NAMES, type PresetName, type TaskDefinition, taskPreset } from "./task.js";
 import { Tokens } from "./tokens.js";
 import { TRAINING_DEFAULTS, TRAINING_PRESETS, TRAINING_SCHEMA, type TrainingConfig } from "./training-config.js";
 
@@ -163,7 +163,7 @@ export function planBenchmark(container: DependencyContainer, request: Benchmark
     const task = tasks.get(taskId);
     const taskConfig = resolveConfig(
       task.schema,
-      { ...task.defaults, ...task.presets[preset] } as Config,
+      { ...task.defaults, ...taskPreset(task, preset) } as Config,
       { ...o.task, ...o.tasks[taskId] },
       `task ${taskId}`,
     );

@@ -1,7 +1,10 @@
+import { SelectivError } from "./errors.js";
 import type { Config, ConfigSchema, ConfigValue } from "./config.js";
 
 export type Split = "train" | "test";
-export type PresetName = "smoke" | "quick" | "paper";
+export type PresetName = "smoke" | "quick" | "medium" | "paper";
+/** The presets every task has; `medium` is optional (a plugin's task may not define it). */
+export type RequiredPresetName = Exclude<PresetName, "medium">;
 
 /**
  * What a task trains and measures (docs/spec/TASKS.md §4). `classification`: per-step class targets, window accuracy.
@@ -21,7 +24,7 @@ export interface TargetDistributions {
   /** [B, T] the row of each step; -1 where the step has none (padding, steps outside the mask). */
   readonly index: Int32Array;
 }
-export const PRESET_NAMES: readonly PresetName[] = ["smoke", "quick", "paper"];
+export const PRESET_NAMES: readonly PresetName[] = ["smoke", "quick", "medium", "paper"];
 
 /**
  * A padded batch of samples, laid out row-major. B = size, T = steps (the longest sample), F = inputSize,
@@ -83,8 +86,8 @@ export interface TaskDefinition<C extends Config = Config> {
   readonly description: string;
   readonly schema: ConfigSchema;
   readonly defaults: C;
-  /** Overrides of `defaults` per preset (`paper` = the published settings). */
-  readonly presets: Readonly<Record<PresetName, Partial<C>>>;
+  /** Overrides of `defaults` per preset (`paper` = the published settings); `medium` may be left out. */
+  readonly presets: Readonly<Record<RequiredPresetName, Partial<C>>> & { readonly medium?: Partial<C> };
   create(config: C, seed: number): TaskInstance;
   /**
    * Model settings this task's presets set (core knows no concrete model): per preset, config key → value,
@@ -105,4 +108,17 @@ export interface TaskDefinition<C extends Config = Config> {
   };
   /** Present when the task belongs to the SelectivBench suite. */
   readonly suite?: SuiteEntry;
+}
+
+/**
+ * A task's overrides for `preset`: one line naming the task and the presets it has when it lacks it (a plugin's task
+ * need not define `medium`).
+ */
+export function taskPreset<C extends Config>(task: TaskDefinition<C>, preset: PresetName): Partial<C> {
+  const overrides = task.presets[preset];
+  if (overrides === undefined) {
+    const has = PRESET_NAMES.filter((name) => task.presets[name] !== undefined);
+    throw new SelectivError(`--preset: got "${preset}"; task ${task.id} has no such preset; its presets: ${has.join(", ")}`);
+  }
+  return overrides;
 }

@@ -87,6 +87,8 @@ export const TRAINING_DEFAULTS: TrainingConfig = {
 export const TRAINING_PRESETS: Record<PresetName, Partial<TrainingConfig>> = {
   smoke: { width: 16, layers: 1, batchSize: 8, lr: 5e-3, warmupSteps: 2, evalBatchSize: 16 },
   quick: { width: 64, layers: 2, batchSize: 32, lr: 3e-3, warmupSteps: 10, evalEvery: 1600 },
+  // Between quick and paper (docs/CALIBRATION.md): twice the width and layers of quick; about 12 quick runs of work.
+  medium: { width: 128, layers: 4, batchSize: 32, lr: 2e-3, warmupSteps: 20, evalEvery: 3200 },
   paper: {
     width: 256,
     layers: 8,

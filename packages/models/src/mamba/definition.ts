@@ -12,7 +12,7 @@ export const mambaDefinition: ModelDefinition<MambaConfig> = {
   schema: mambaSchema,
   defaults: mambaDefaults,
   // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
-  presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
+  presets: { smoke: { dState: 16 }, quick: { dState: 16 }, medium: { dState: 32 } },
   // docs/spec/MODELS.md §8, Mamba row.
   taxonomy: {
     transition: "diagonal",

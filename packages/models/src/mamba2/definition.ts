@@ -11,7 +11,7 @@ export const mamba2Definition: ModelDefinition<Mamba2Config> = {
   schema: mamba2Schema,
   defaults: mamba2Defaults,
   // A small state keeps the quick preset within minutes on a CPU (the scan costs B·T·E·N per layer).
-  presets: { smoke: { dState: 16 }, quick: { dState: 16 } },
+  presets: { smoke: { dState: 16 }, quick: { dState: 16 }, medium: { dState: 32 } },
   // docs/spec/MODELS.md §8, Mamba2 row.
   taxonomy: {
     transition: "scalar",

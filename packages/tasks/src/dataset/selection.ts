@@ -8,6 +8,7 @@ import {
   type PresetName,
   type TaskDefinition,
   type TaskRegistry,
+  taskPreset,
 } from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
 import { asGrammarTask, type GrammarTaskInstance } from "../grammar-task/instance.js";
@@ -46,7 +47,7 @@ export function resolveTaskSelection(
   }
   const config = resolveConfig(
     definition.schema,
-    { ...definition.defaults, ...definition.presets[preset] } as Config,
+    { ...definition.defaults, ...taskPreset(definition, preset) } as Config,
     { ...overrides.task, ...overrides.tasks[definition.id] },
     `task ${definition.id}`,
   );

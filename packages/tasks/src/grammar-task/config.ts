@@ -118,6 +118,19 @@ export const QUICK_GRAMMAR = {
 } as const;
 
 /**
+ * The grammar of the `medium` preset: amb = depth = 16 over 17 symbols on twice quick's samples, for the medium
+ * model (width 128, 4 layers). At quick's model this grammar underfits (every model at 0.33–0.41,
+ * docs/CALIBRATION.md round 1).
+ */
+export const MEDIUM_GRAMMAR = {
+  alphabetSize: 17,
+  ambiguities: 16,
+  ambiguityDepth: 16,
+  trainSize: 9_600,
+  testSize: 500,
+} as const;
+
+/**
  * The paper's shared settings (docs/spec/TASKS.md §5): the amb = depth = 40 grammar over 41 symbols, 200-symbol samples,
  * 200,000 training and 1,000 test samples. Tasks 1–3 differ only in their time axis.
  */

@@ -1,6 +1,6 @@
 import type { TaskDefinition } from "@selectiv/core";
 import { MAX_LETTERS } from "../grammar/symbols.js";
-import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, MEDIUM_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK1 } from "../grammar-task/paper-accuracy.js";
 
@@ -58,6 +58,7 @@ export const task1Definition: TaskDefinition<Task1Config> = {
   presets: {
     paper,
     quick: { ...QUICK_GRAMMAR, combinedLength: 64 },
+    medium: { ...MEDIUM_GRAMMAR, combinedLength: 64 },
     smoke: {
       alphabetSize: 4,
       ambiguities: 3,

@@ -1,5 +1,5 @@
 import type { TaskDefinition } from "@selectiv/core";
-import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, MEDIUM_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK2 } from "../grammar-task/paper-accuracy.js";
 
@@ -35,6 +35,7 @@ export const task2Definition: TaskDefinition<GrammarTaskConfig> = {
       gapMax: 0.5,
       testGap: 0.5,
     },
+    medium: { ...MEDIUM_GRAMMAR, combinedLength: 40, gapMax: 0.5, testGap: 0.5 },
     smoke: {
       alphabetSize: 4,
       ambiguities: 3,

@@ -1,5 +1,5 @@
 import type { TaskDefinition } from "@selectiv/core";
-import { PAPER_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
+import { PAPER_GRAMMAR, MEDIUM_GRAMMAR, QUICK_GRAMMAR, grammarTaskSchema, type GrammarTaskConfig } from "../grammar-task/config.js";
 import { createGrammarTask } from "../grammar-task/instance.js";
 import { PAPER_TASK3 } from "../grammar-task/paper-accuracy.js";
 
@@ -33,6 +33,7 @@ export const task3Definition: TaskDefinition<GrammarTaskConfig> = {
       combinedLength: 64,
       gapStart: 16,
     },
+    medium: { ...MEDIUM_GRAMMAR, combinedLength: 64, gapStart: 16 },
     // A higher distractor probability so that the few symbols of a smoke sample see some.
     smoke: {
       alphabetSize: 4,

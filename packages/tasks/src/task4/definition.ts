@@ -38,8 +38,8 @@ export function parseTestGaps(text: string): number[] {
   return gaps;
 }
 
-// The test gaps of the paper and of the smaller presets: quick and smoke keep their earlier 1, 2, 5 and 10 × gapMax
-// (0.5 s and 0.3 s), so their results do not change.
+// The paper tests at 1, 2, 5 and 10 s; the smaller presets at 1, 2, 5 and 10 × their training gapMax (0.5 s for quick
+// and medium, 0.3 s for smoke).
 const PAPER_TEST_GAPS = "1,2,5,10";
 
 /**
@@ -58,6 +58,7 @@ export const task4Definition: TaskDefinition<Task4Config> = {
     paper: { ...task2Definition.presets.paper, testGaps: PAPER_TEST_GAPS },
     // Test sequences grow to ~10× longer than in training: a smaller test split keeps evaluation within minutes.
     quick: { ...task2Definition.presets.quick, testSize: 100, testGaps: "0.5,1,2.5,5" },
+    medium: { ...task2Definition.presets.medium, testSize: 100, testGaps: "0.5,1,2.5,5" },
     smoke: { ...task2Definition.presets.smoke, testSize: 8, testGaps: "0.3,0.6,1.5,3" },
   },
   create: createGrammarTask,
