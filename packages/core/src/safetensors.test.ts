@@ -80,7 +80,9 @@ describe("safetensors", () => {
   it("refuses what is not a safetensors file", () => {
     expect(errorOf(() => decodeSafetensors(new Uint8Array(5), "x"))).toMatch(/^x: not a safetensors file \(5 bytes/);
     expect(errorOf(() => decodeSafetensors(Buffer.from("checkpoint data, not safetensors"), "x"))).toMatch(/header length .* outside/);
-    expect(errorOf(() => decodeSafetensors(fileWith({}, new Uint8Array(0), 10n ** 12n), "x"))).toMatch(/header length 1000000000000 outside/);
+    expect(errorOf(() => decodeSafetensors(fileWith({}, new Uint8Array(0), 10n ** 12n), "x"))).toMatch(
+      /header length 1000000000000 outside/,
+    );
     const notJson = fileWith({});
     notJson[8] = 0x5b; // "[}"
     expect(errorOf(() => decodeSafetensors(notJson, "x"))).toMatch(/its header is not JSON/);
@@ -104,6 +106,7 @@ describe("safetensors", () => {
       [{ __metadata__: { n: 3 }, t: f32([4], [0, 16]) }, /__metadata__\.n is 3; metadata values must be strings/],
       [{ __metadata__: [], t: f32([4], [0, 16]) }, /__metadata__ is not an object of strings/],
     ];
-    for (const [header, expected] of cases) expect(errorOf(() => decodeSafetensors(fileWith(header, data), "f.safetensors"))).toMatch(expected);
+    for (const [header, expected] of cases)
+      expect(errorOf(() => decodeSafetensors(fileWith(header, data), "f.safetensors"))).toMatch(expected);
   });
 });

@@ -52,7 +52,10 @@ function elementCount(shape: readonly number[]): number {
 }
 
 /** The bytes of a safetensors file holding `tensors` (float32) and `metadata`; tensors are written in name order. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, Float32Tensor>, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: ReadonlyMap<string, Float32Tensor>,
+  metadata: Readonly<Record<string, string>> = {},
+): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header[METADATA_KEY] = { ...metadata };
@@ -145,7 +148,9 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     }
     const expectedBytes = elementCount(shape as number[]) * DTYPE_BYTES[e.dtype]!;
     if (end - begin !== expectedBytes) {
-      throw fail(`tensor ${name}: shape [${shape.join(", ")}] of ${e.dtype} needs ${expectedBytes} bytes, its data_offsets give ${end - begin}`);
+      throw fail(
+        `tensor ${name}: shape [${shape.join(", ")}] of ${e.dtype} needs ${expectedBytes} bytes, its data_offsets give ${end - begin}`,
+      );
     }
     if (e.dtype !== "F32") {
       throw fail(`tensor ${name} has dtype ${e.dtype}; selectiv reads F32 only (save the state_dict with v.float(), docs/WEIGHTS.md)`);
@@ -180,7 +185,11 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
 }
 
 /** Writes a safetensors file atomically (files.ts `writeFileAtomic`). */
-export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Float32Tensor>, metadata: Readonly<Record<string, string>> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, Float32Tensor>,
+  metadata: Readonly<Record<string, string>> = {},
+): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
