@@ -1,7 +1,7 @@
 // `selectiv weights export|import` end to end on the built command (docs/WEIGHTS.md): a trained run's weights go out
 // as safetensors and come back as a run that `eval` scores bit for bit like the original; every bad file is one line.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readSafetensors, writeSafetensors } from "@selectiv/core";
@@ -93,6 +93,9 @@ describe("selectiv weights export / import", () => {
     expect(oneLineError(selectiv(["weights", "import", join(dir, "missing.safetensors"), ...SMOKE_GLA, "--out", join(dir, "m")]))).toMatch(
       /missing\.safetensors: tensor layers\.0\.gk_proj\.1\.bias is missing; a gla network of width 16, 1 layer, 4 heads, \d+ inputs and \d+ classes needs it with shape \[16\]$/,
     );
+
+    // Nothing is written for a file that is not the network's weights.
+    expect(existsSync(join(dir, "m"))).toBe(false);
 
     const extra = new Map(tensors);
     extra.set("layers.1.o_proj.weight", { shape: [16, 32], data: new Float32Array(512) });

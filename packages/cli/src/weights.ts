@@ -11,6 +11,7 @@ import {
   Tokens,
   type TaskRegistry,
   buildNet,
+  currentBackend,
   emptyOverrides,
   ensureWritableDir,
   initBackend,
@@ -74,7 +75,8 @@ export async function exportRunWeights(container: DependencyContainer, runDir: s
   const folder = new RunFolder(weights);
   const checkpoint = folder.readCheckpoint();
   if (!checkpoint) throw new SelectivError(`${folder.path("checkpoint.bin")}: missing; a run's weights are exported from its checkpoint`);
-  await initBackend("cpu");
+  // Reading values back works on any backend: keep one already started (the library may have trained on it).
+  if (!currentBackend()) await initBackend("cpu");
   const task = weights.task.create(weights.taskConfig, spec.seed);
   const net = loadTrainedNet(weights, task);
   try {
@@ -171,7 +173,6 @@ export async function importRunWeights(
   }
   const { tensors, metadata } = readSafetensors(file);
   const outDir = resolve(options.outDir);
-  ensureWritableDir(outDir);
   const backend = await initBackend((options.backend ?? "auto") as BackendPreference);
   const spec: RunSpec = { ...planned!, backend, outDir };
   const folder = new RunFolder(spec);
@@ -185,6 +186,8 @@ export async function importRunWeights(
   const optimizer = new Adam();
   try {
     loadReferenceStateDict(net, tensors, file);
+    // Nothing is written until the file has proved to be this network's weights.
+    ensureWritableDir(outDir);
     folder.writeConfig({ params: net.parameterCount, taskSummary: { ...task.summary }, importedFrom: file });
     const evalEvery = spec.training.evalEvery;
     await folder.saveCheckpoint(net, optimizer, {
