@@ -104,10 +104,36 @@ describe("selectiv weights export / import", () => {
       /extra\.safetensors: tensor layers\.1\.o_proj\.weight \[16, 32\] is not a weight of a gla network/,
     );
 
-    // The file is a width-16 network; width 32 expects other shapes.
-    const wider = selectiv(["weights", "import", exported, ...SMOKE_GLA, "--set", "train.width=32", "--out", join(dir, "w")]);
+    const misShaped = new Map(tensors);
+    misShaped.set("layers.0.v_proj.weight", { shape: [16, 32], data: new Float32Array(512) });
+    writeSafetensors(join(dir, "mis-shaped.safetensors"), misShaped, metadata);
+    expect(
+      oneLineError(selectiv(["weights", "import", join(dir, "mis-shaped.safetensors"), ...SMOKE_GLA, "--out", join(dir, "s")])),
+    ).toMatch(
+      /mis-shaped\.safetensors: tensor layers\.0\.v_proj\.weight has shape \[16, 32\]; a gla network of width 16, .* needs \[32, 16\]$/,
+    );
+
+    // Without our metadata (a reference file), a network of another width is told by the shapes; with it, by the
+    // metadata, naming the setting to give.
+    const { "selectiv.config": _config, ...referenceMetadata } = metadata;
+    writeSafetensors(join(dir, "reference.safetensors"), tensors, referenceMetadata);
+    const wider = selectiv([
+      "weights",
+      "import",
+      join(dir, "reference.safetensors"),
+      ...SMOKE_GLA,
+      "--set",
+      "train.width=32",
+      "--out",
+      join(dir, "w"),
+    ]);
     expect(oneLineError(wider)).toMatch(
       /tensor encoder\.weight has shape \[16, \d+\]; a gla network of width 32, .* needs \[32, \d+\] \(and \d+ more problems\)$/,
+    );
+    expect(
+      oneLineError(selectiv(["weights", "import", exported, ...SMOKE_GLA, "--set", "train.width=32", "--out", join(dir, "w")])),
+    ).toMatch(
+      /its weights are of a network with train\.width=16 \(metadata selectiv\.config\); these settings give train\.width=32: add --set train\.width=16$/,
     );
   });
 

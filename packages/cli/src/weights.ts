@@ -143,6 +143,27 @@ function checkTaskSize(file: string, metadata: Record<string, string>, key: stri
 }
 
 /**
+ * For a file we exported: its network's width, layers and heads (metadata selectiv.config) must be the ones these
+ * settings give, else a one-line refusal naming the --set that would match (the tensor shapes would say less).
+ */
+function checkNetworkSize(file: string, metadata: Record<string, string>, spec: RunSpec): void {
+  let recorded: Partial<Record<"width" | "layers" | "heads", unknown>> | undefined;
+  try {
+    recorded = (JSON.parse(metadata[WEIGHTS_METADATA.config] ?? "null") as { training?: typeof recorded } | null)?.training;
+  } catch {
+    return;
+  }
+  if (!recorded) return;
+  const differing = (["width", "layers", "heads"] as const).filter(
+    (key) => recorded[key] !== undefined && recorded[key] !== spec.training[key],
+  );
+  if (!differing.length) return;
+  throw new SelectivError(
+    `${file}: its weights are of a network with ${differing.map((k) => `train.${k}=${String(recorded[k])}`).join(", ")} (metadata ${WEIGHTS_METADATA.config}); these settings give ${differing.map((k) => `train.${k}=${spec.training[k]}`).join(", ")}: add --set ${differing.map((k) => `train.${k}=${String(recorded[k])}`).join(" --set ")}`,
+  );
+}
+
+/**
  * Makes a run folder from a safetensors file of reference-named weights (a `weights export`, or a reference
  * state_dict saved as safetensors): config.json (the run's settings from the flags, as bench run plans them, and
  * `importedFrom`) and checkpoint.bin at step 0, so `selectiv eval` evaluates it and `bench run` with the same
@@ -182,6 +203,7 @@ export async function importRunWeights(
   const task = spec.task.create(spec.taskConfig, spec.seed);
   checkTaskSize(file, metadata, WEIGHTS_METADATA.inputSize, "inputs", task.inputSize, taskId);
   checkTaskSize(file, metadata, WEIGHTS_METADATA.numClasses, "classes", task.numClasses, taskId);
+  checkNetworkSize(file, metadata, spec);
   const net = buildNet(spec, task);
   const optimizer = new Adam();
   try {
