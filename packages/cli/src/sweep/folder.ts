@@ -138,8 +138,9 @@ export class SweepFolder {
     return manifest;
   }
 
+  /** Recorded as done here, or a finished run folder brought in from elsewhere (ids are settings digests). */
   isDone(runId: string): boolean {
-    return existsSync(this.control("done", `${runId}.json`));
+    return existsSync(this.control("done", `${runId}.json`)) || existsSync(join(this.dir, runId, "result.json"));
   }
 
   completion(runId: string): CompletionRecord | undefined {
