@@ -2,7 +2,7 @@
 
 --kernels naive (CPU, or CUDA without Triton): every Triton / CUDA kernel the reference layers call is replaced, by
 monkeypatching the symbol in the module that calls it, with fla's / mamba_ssm's own pure-PyTorch reference op
-(fla/ops/*/naive.py, mamba_ssm's selective_scan_ref and ssd_chunk_scan_combined_ref, rms_norm_ref, rotary_embedding_ref)
+(fla/ops/*/naive.py, mamba_ssm's selective_scan_ref and ssd_selective_scan, rms_norm_ref, rotary_embedding_ref)
 or, for the small fused helpers (causal short conv + SiLU, RMSNorm, gated RMSNorm, l2norm, the gated-delta gate and
 beta sigmoid), plain torch with the same formula as the kernel (written next to each). Nothing is copied: every
 reference op is imported from the installed fla / the --mamba-ssm tree.
@@ -37,6 +37,18 @@ def _short_conv_forward(self, x, residual=None, mask=None, cache=None, output_fi
     if residual is not None:
         y = y + residual
     return y, None
+
+
+def _causal_conv1d(x, weight, bias=None, residual=None, initial_state=None, output_final_state=False, activation=None,
+                   backend=None, cu_seqlens=None, **kw):
+    # fla.modules.conv.causal_conv1d on [B, T, D] with weight [D, W]: the same depthwise causal conv (+ SiLU).
+    assert initial_state is None and cu_seqlens is None and not output_final_state and residual is None
+    T = x.shape[1]
+    D, W = weight.shape
+    y = F.conv1d(x.transpose(1, 2), weight.unsqueeze(1), bias, padding=W - 1, groups=D)[..., :T]
+    if activation in ("silu", "swish"):
+        y = F.silu(y)
+    return y.transpose(1, 2), None
 
 
 def _rms_norm_forward(self, x, residual=None, prenorm=False, residual_in_fp32=False):
@@ -139,6 +151,9 @@ def patch_fla_naive(only=None):
     if want("gated-delta-net"):
         for name in ("chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule"):
             setattr(L_gdn, name, gdn)
+        if only is None:
+            # GatedDeltaNet fuses its three short convs into one causal_conv1d call when there is no cache.
+            L_gdn.causal_conv1d = _causal_conv1d
         PATHS["gated-delta-net"] = ("fla naive_recurrent_gated_delta_rule + naive_gdn_gate (+ torch l2norm, beta sigmoid); "
                                 "ShortConvolution, FusedRMSNormGated: torch")
 
@@ -215,22 +230,27 @@ def patch_fla_cuda():
 
 def patch_mamba_naive(device):
     """mamba_ssm without its CUDA extensions: Mamba's slow path (nn.Conv1d + selective_scan_ref), Mamba2's unfused
-    path (nn.Conv1d + ssd_chunk_scan_combined_ref + rms_norm_ref)."""
+    path (nn.Conv1d + ssd_selective_scan run by selective_scan_ref + rms_norm_ref)."""
     import mamba_ssm.modules.mamba2 as m2
     import mamba_ssm.modules.mamba_simple as ms
     from mamba_ssm.ops.selective_scan_interface import selective_scan_ref
     from mamba_ssm.ops.triton import layernorm_gated
-    from mamba_ssm.ops.triton.ssd_combined import ssd_chunk_scan_combined_ref
+    from mamba_ssm.ops import selective_scan_interface
+    from mamba_ssm.ops.triton.ssd_combined import ssd_selective_scan
 
     assert ms.causal_conv1d_fn is None and m2.causal_conv1d_fn is None, "causal_conv1d is installed: naive paths expect it absent"
     ms.selective_scan_fn = selective_scan_ref
+    selective_scan_interface.selective_scan_fn = selective_scan_ref  # what ssd_selective_scan imports
     PATHS["mamba"] = "mamba_ssm slow path: nn.Conv1d + selective_scan_ref"
 
     def ssd(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None, seq_idx=None, cu_seqlens=None,
             dt_softplus=False, dt_limit=(0.0, float("inf")), return_final_states=False, return_varlen_states=False, **kw):
         assert initial_states is None and seq_idx is None and cu_seqlens is None and dt_limit == (0.0, float("inf"))
         assert not return_final_states and not return_varlen_states
-        return ssd_chunk_scan_combined_ref(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
+        # ssd_selective_scan: mamba_ssm's reference of the SSD scan as a selective scan (A broadcast per head), run by
+        # selective_scan_ref (sequential, float32). (ssd_chunk_scan_combined_ref needs whole chunks and its backward
+        # gives NaN through exp of the masked segment sums.)
+        return ssd_selective_scan(x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
 
     m2.mamba_chunk_scan_combined = ssd
 
@@ -239,7 +259,7 @@ def patch_mamba_naive(device):
                                             norm_before_gate=self.norm_before_gate)
 
     m2.RMSNormGated.forward = norm_forward
-    PATHS["mamba2"] = "mamba_ssm unfused path (use_mem_eff_path False): nn.Conv1d + ssd_chunk_scan_combined_ref + rms_norm_ref"
+    PATHS["mamba2"] = "mamba_ssm unfused path (use_mem_eff_path False): nn.Conv1d + ssd_selective_scan with selective_scan_ref + rms_norm_ref"
 
 
 def prepare_mamba_modules(net, kernels):
