@@ -45,9 +45,6 @@ def run_one(a, mod, prefix, torch, paths):
     cfg = dict(meta["reference"])
     torch.manual_seed(0)
     net = reference.build_recnet(mod, mid, cfg)
-    if "rope_base" in cfg:
-        for layer in net.layers:
-            layer.rotary.__init__(layer.head_dim, base=cfg["rope_base"])
     paths.prepare_mamba_modules(net, a.kernels)
     dtype = torch.float64 if a.dtype == "float64" else torch.float32
     net = net.to(device=a.device, dtype=dtype)

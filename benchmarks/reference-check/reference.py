@@ -93,6 +93,8 @@ def build_recnet(mod, model_id, cfg):
     )
     if model_id in ("mamba", "mamba2", "s4d"):
         kwargs["d_state"] = cfg["d_state"]
+    if "rope_base" in cfg:
+        kwargs["rope_base"] = cfg["rope_base"]
     if ref is not None:
         return mod.RecNet(model=ref, **kwargs)
     # linear-attention: the reference has no entry. The same RecNet wrapper (encoder, per layer [layer, dropout,
