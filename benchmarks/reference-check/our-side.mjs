@@ -36,7 +36,17 @@ const int = (k) => {
   if (!Number.isInteger(v) || v <= 0) fail(`--${k} must be a positive integer, got ${a[k]}`);
   return v;
 };
-const [width, layers, heads, dState, b, t, f, c, seed] = ["width", "layers", "heads", "d-state", "batch", "steps", "inputs", "classes", "seed"].map(int);
+const [width, layers, heads, dState, b, t, f, c, seed] = [
+  "width",
+  "layers",
+  "heads",
+  "d-state",
+  "batch",
+  "steps",
+  "inputs",
+  "classes",
+  "seed",
+].map(int);
 
 const core = await import("../../packages/core/dist/index.js");
 const { registerModels } = await import("../../packages/models/dist/index.js");
@@ -118,11 +128,14 @@ const mask = tf.ones([b, t]);
 const entries = net.store.entries();
 const pathOf = new Map(entries.map(([n, v]) => [v.name, n]));
 let logitsT;
-const { value, grads } = tf.variableGrads(() => {
-  const logits = net.logits(x, { training: true, dropoutSeed: 1, dropout: false });
-  logitsT = tf.keep(logits);
-  return tf.div(core.maskedCrossEntropySum(logits, y, mask), b * t);
-}, entries.map(([, v]) => v));
+const { value, grads } = tf.variableGrads(
+  () => {
+    const logits = net.logits(x, { training: true, dropoutSeed: 1, dropout: false });
+    logitsT = tf.keep(logits);
+    return tf.div(core.maskedCrossEntropySum(logits, y, mask), b * t);
+  },
+  entries.map(([, v]) => v),
+);
 
 const chunks = [];
 let offset = 0;

@@ -211,7 +211,7 @@ def patch_fla_naive(only=None):
     if want("mesa-net"):
         setattr(L_mesa, "chunk_mesa_net", mesa)
         setattr(L_mesa, "l2_norm", _l2norm)
-        PATHS["mesa-net"] = "fla naive_mesa_net_CG (chunk 64, zero-padded to whole chunks; + torch l2norm); ShortConvolution, FusedRMSNormGated: torch"
+        PATHS["mesa-net"] = "fla naive_mesa_net_CG (chunk 64, zero-padded to whole chunks; + torch l2norm); ShortConvolution, RMSNorm: torch"
 
 
 def patch_fla_cuda():
