@@ -80,7 +80,7 @@ export function parseBenchConfig(text: string, path: string): BenchConfigFile {
 /** The fields of a run folder's config.json (core's `RunConfigFile`) that rebuild its run. */
 export type SavedRun = Pick<
   RunConfigFile,
-  "task" | "model" | "seed" | "preset" | "taskConfig" | "modelConfig" | "training" | "backend" | "trainedIn"
+  "task" | "model" | "seed" | "preset" | "taskConfig" | "modelConfig" | "training" | "backend" | "trainedIn" | "importedFrom"
 >;
 
 /**
@@ -97,7 +97,7 @@ export function readRunConfig(runDir: string, flag: string): SavedRun {
       `${flag}: ${code === "ENOENT" ? `no run folder with a config.json at ${JSON.stringify(runDir)}` : `cannot read ${JSON.stringify(path)} (${code ?? "invalid JSON"})`}`,
     );
   }
-  const { task, model, seed, preset, taskConfig, modelConfig, training, backend, trainedIn } = saved ?? {};
+  const { task, model, seed, preset, taskConfig, modelConfig, training, backend, trainedIn, importedFrom } = saved ?? {};
   if (
     typeof task !== "string" ||
     typeof model !== "string" ||
@@ -107,7 +107,8 @@ export function readRunConfig(runDir: string, flag: string): SavedRun {
     !isMapping(modelConfig) ||
     !isMapping(training) ||
     (backend !== undefined && typeof backend !== "string") ||
-    (trainedIn !== undefined && typeof trainedIn !== "string")
+    (trainedIn !== undefined && typeof trainedIn !== "string") ||
+    (importedFrom !== undefined && typeof importedFrom !== "string")
   ) {
     throw new SelectivError(
       `${flag}: ${JSON.stringify(path)} is not a selectiv run config (needs task, model, seed, preset, taskConfig, modelConfig, training)`,

@@ -129,6 +129,30 @@ function namingAssignments<T>(assignments: readonly string[], make: () => T): T 
 }
 
 /**
+ * The RunSpec of the run folder `dir` from its config.json, on `backend` (the checkpoint check reads only its name).
+ * A folder whose name is not its settings' run id (renamed, or config.json edited) is a one-line refusal.
+ */
+export function savedRunSpec(container: DependencyContainer, dir: string, saved: SavedRun, backend: string): RunSpec {
+  const spec: RunSpec = {
+    task: container.resolve<TaskRegistry>(Tokens.TaskRegistry).get(saved.task),
+    taskConfig: saved.taskConfig,
+    model: container.resolve<ModelRegistry>(Tokens.ModelRegistry).get(saved.model),
+    modelConfig: saved.modelConfig,
+    training: saved.training as TrainingConfig,
+    seed: saved.seed,
+    preset: saved.preset as PresetName,
+    backend: { name: backend as RunSpec["backend"]["name"], reason: "the run's backend" },
+    outDir: dirname(dir),
+  };
+  if (runId(spec) !== basename(dir)) {
+    throw new SelectivError(
+      `${join(dir, "config.json")}: its settings give the run id ${runId(spec)}, not ${basename(dir)} (a renamed folder or an edited config.json)`,
+    );
+  }
+  return spec;
+}
+
+/**
  * Evaluates the final weights of the finished run in `runDir` on its test split, with the task config changed by
  * `options.assignments`, and appends the evaluation to `runDir/evaluations.jsonl` (the run's own files stay as
  * they are). The checkpoint is loaded and checked with the run's original settings; only the test task changes.
@@ -137,35 +161,23 @@ function namingAssignments<T>(assignments: readonly string[], make: () => T): T 
 export async function evaluateRun(container: DependencyContainer, runDir: string, options: EvaluateRunOptions): Promise<RunEvaluation> {
   const dir = resolve(runDir);
   const saved = readRunConfig(dir, "RUN_DIR");
-  const result = completedResult(dir);
+  // Imported weights (selectiv weights import) are final weights without a training result.
+  const result = saved.importedFrom !== undefined && !existsSync(join(dir, "result.json")) ? undefined : completedResult(dir);
   const tasks = container.resolve<TaskRegistry>(Tokens.TaskRegistry);
   const task: TaskDefinition = tasks.get(saved.task);
   const overrides = taskOverrides(container, options.assignments, saved);
   const taskConfig = resolveConfig(task.schema, saved.taskConfig, overrides, `task ${saved.task}`);
-  const recorded = saved.backend ?? result.backend;
+  const recorded = saved.backend ?? result?.backend;
+  if (recorded === undefined)
+    throw new SelectivError(`${join(dir, "config.json")}: names no backend; the checkpoint loads only on the one that wrote it`);
   if (options.backend !== undefined && options.backend !== recorded) {
     throw new SelectivError(
       `--backend: got ${JSON.stringify(options.backend)}; this run's checkpoint loads only on the backend that trained it (${recorded}): leave --backend out`,
     );
   }
 
-  const spec: RunSpec = {
-    task,
-    taskConfig: saved.taskConfig,
-    model: container.resolve<ModelRegistry>(Tokens.ModelRegistry).get(saved.model),
-    modelConfig: saved.modelConfig,
-    training: saved.training as TrainingConfig,
-    seed: saved.seed,
-    preset: saved.preset as PresetName,
-    // The recorded backend, which initBackend below starts (runId and the checkpoint check read only its name).
-    backend: { name: recorded as RunSpec["backend"]["name"], reason: "the run's backend" },
-    outDir: dirname(dir),
-  };
-  if (runId(spec) !== basename(dir)) {
-    throw new SelectivError(
-      `${join(dir, "config.json")}: its settings give the run id ${runId(spec)}, not ${basename(dir)} (a renamed folder or an edited config.json)`,
-    );
-  }
+  // The recorded backend, which initBackend below starts (runId and the checkpoint check read only its name).
+  const spec = savedRunSpec(container, dir, saved, recorded);
   // A transfer run's weights are its training run's, saved under that run's settings (evaluation.ts).
   const weights = task.transfer ? transferTrainingSpec(spec, tasks.get(task.transfer.trainTask)) : spec;
   const checkpoint = new RunFolder(weights).path("checkpoint.bin");

@@ -20,6 +20,7 @@ import {
 } from "@selectiv/core";
 import type { DependencyContainer } from "tsyringe";
 import { type ContainerOptions, createContainer } from "./container.js";
+import { type ImportWeightsOptions, type WeightsExport, type WeightsImport, exportRunWeights, importRunWeights } from "./weights.js";
 
 /** A registered model as the library reports it. */
 export interface ModelInfo {
@@ -115,6 +116,16 @@ export class Selectiv {
       },
       hooks,
     );
+  }
+
+  /** `selectiv weights export`: the run's weights as safetensors in the reference's PyTorch names (docs/WEIGHTS.md). */
+  exportWeights(runDir: string, out?: string): Promise<WeightsExport> {
+    return exportRunWeights(this.container, runDir, out);
+  }
+
+  /** `selectiv weights import`: a run folder (config.json, checkpoint) from such a file, ready for `eval`. */
+  importWeights(file: string, options: ImportWeightsOptions): Promise<WeightsImport> {
+    return importRunWeights(this.container, file, options);
   }
 
   /** Samples `start .. start+count−1` of a task's split as a padded batch (a pure function of its arguments). */

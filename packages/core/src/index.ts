@@ -35,6 +35,10 @@ export {
   DEFAULT_ACTIVATION_WIDTHS,
   type ComputeForm,
   type ForwardOptions,
+  type ReferenceBuffer,
+  type ReferenceLayout,
+  type ReferenceParameter,
+  type ReferenceParameters,
   type LayerBuildContext,
   type LayerState,
   type ModelDefinition,
@@ -95,7 +99,7 @@ export {
 } from "./nn/layers.js";
 export { attentionStep, causalAttention } from "./nn/attention.js";
 export { Rotary } from "./nn/rotary.js";
-export { RecNet, headsForWidth, type RecNetShape } from "./recnet.js";
+export { RecNet, headsForWidth, type RecNetShape, type ReferenceNaming, type ReferenceStateLayout } from "./recnet.js";
 
 // Recurrence operators, each with its stepwise oracle, chunked form and fused CPU kernel (docs/spec/MODELS.md §6–§9)
 export {
@@ -184,6 +188,16 @@ export {
 export { buildNet, headsOf, runId, runSettings, type RunIdentity, type RunSpec } from "./run-spec.js";
 export { RunFolder, loadTrainedNet, type CheckpointMeta, type RunConfigFile } from "./run-folder.js";
 export { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointArrays } from "./checkpoint.js";
+export {
+  MAX_SAFETENSORS_HEADER_BYTES,
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  type Float32Tensor,
+  type SafetensorsContents,
+} from "./safetensors.js";
+export { loadReferenceStateDict, referenceShape, referenceStateDict } from "./reference-weights.js";
 export { ensureWritableDir, processAlive, removeStaleTempFiles, withFileLock, writeFileAtomic, writeJsonAtomic } from "./files.js";
 export { checkRunFitsMemory, estimateRunMemory, type MemoryEstimate } from "./memory-estimate.js";
 export { readResults, writeResultsIndex, type EvaluationRecord, type RunResult, type WarningSink } from "./results.js";

@@ -77,6 +77,43 @@ export interface SequenceLayer {
   step(x: tf.Tensor2D, state: LayerState): { y: tf.Tensor2D; state: LayerState };
 }
 
+/**
+ * How one parameter is laid out in the reference's PyTorch state_dict (docs/WEIGHTS.md):
+ * - `same`: the same shape and element order;
+ * - `transpose`: ours [in, out] (docs/spec/MODELS.md §0), torch's Linear weight [out, in];
+ * - `depthwise-conv`: ours [K, C] (ShortConv taps × channels, §2), torch's depthwise Conv1d weight [C, 1, K];
+ * - `pointwise-conv`: ours [in, out], torch's Conv1d(in, out, kernel_size=1) weight [out, in, 1].
+ */
+export type ReferenceLayout = "same" | "transpose" | "depthwise-conv" | "pointwise-conv";
+
+/** A parameter's name inside the reference module and its layout there. */
+export interface ReferenceParameter {
+  readonly name: string;
+  readonly layout: ReferenceLayout;
+}
+
+/** A state_dict entry of the reference module that is a buffer, not a parameter here; its values follow from the config. */
+export interface ReferenceBuffer {
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+/**
+ * One layer's names in the reference's state_dict (`layers.<i>.<name>` of its RecNet; docs/WEIGHTS.md). Only the
+ * layer: the wrapper's own names (encoder, norms, decoder) belong to core's RecNet.
+ */
+export interface ReferenceParameters<C extends Config = Config> {
+  /** The PyTorch module a layer is in the reference, e.g. "fla.layers.GatedLinearAttention". */
+  readonly module: string;
+  /**
+   * Each parameter the layer creates under this config (its name under the layer's scope) → its name in `module` and
+   * its layout. Most tables ignore the config; fla renames a norm when an option is off (GLA's g_norm).
+   */
+  parameters(config: C): Readonly<Record<string, ReferenceParameter>>;
+  /** The module's persistent buffers, by name (the reference Transformer's `rotary.inv_freq`); none if absent. */
+  buffers?(dModel: number, heads: number, config: C): Readonly<Record<string, ReferenceBuffer>>;
+}
+
 export interface ModelDefinition<C extends Config = Config> {
   readonly id: string;
   readonly description: string;
@@ -114,6 +151,11 @@ export interface ModelDefinition<C extends Config = Config> {
    * this model beyond its arguments, e.g. the Transformer's { referenceWidths: true } (docs/SWEEPS.md).
    */
   readonly referenceSettings?: Readonly<Record<string, ConfigValue>>;
+  /**
+   * The layer's parameter names and layouts in the reference's PyTorch state_dict, for `selectiv weights export` and
+   * `import` (docs/WEIGHTS.md). Absent: this model's weights cannot be exchanged with PyTorch.
+   */
+  readonly referenceParameters?: ReferenceParameters<C>;
 }
 
 /** Measured at width 256, T = 400: most layers keep 230–320 width-sized floats per step (tf.profile peak). */

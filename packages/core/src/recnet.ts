@@ -1,6 +1,15 @@
 import { hashSeed } from "./rng.js";
 import type { Config } from "./config.js";
-import { type ForwardOptions, type LayerState, type ModelDefinition, type SequenceLayer, dropoutActive } from "./model.js";
+import { SelectivError } from "./errors.js";
+import {
+  type ForwardOptions,
+  type LayerState,
+  type ModelDefinition,
+  type ReferenceBuffer,
+  type ReferenceLayout,
+  type SequenceLayer,
+  dropoutActive,
+} from "./model.js";
 import { LayerNorm, Linear, dropout } from "./nn/layers.js";
 import { ParameterStore } from "./nn/parameters.js";
 import { tf } from "./tf.js";
@@ -13,6 +22,21 @@ export function headsForWidth(d: number, maxHeadSize = 128): number {
   if (d / 128 <= 4) return 4;
   for (let h = 4; h <= d; h *= 2) if (d % h === 0 && d / h <= maxHeadSize) return h;
   return d;
+}
+
+/** One of our parameters and its name and layout in the reference RecNet's state_dict (docs/WEIGHTS.md). */
+export interface ReferenceNaming {
+  readonly ours: string;
+  readonly reference: string;
+  readonly layout: ReferenceLayout;
+}
+
+/** The reference RecNet's state_dict in our terms: our parameters by reference name, then its buffers. */
+export interface ReferenceStateLayout {
+  /** The PyTorch module of one layer, e.g. "fla.layers.GatedLinearAttention". */
+  readonly module: string;
+  readonly parameters: readonly ReferenceNaming[];
+  readonly buffers: readonly { readonly reference: string; readonly buffer: ReferenceBuffer }[];
 }
 
 export interface RecNetShape {
@@ -106,6 +130,43 @@ export class RecNet {
       h = this.norms[l]!.apply(tf.add(h, r.y));
     }
     return { logits: this.decoder.apply(h), states: next };
+  }
+
+  /**
+   * The names of this network's parameters in the reference RecNet's state_dict (docs/spec/MODELS.md §1): `encoder`,
+   * `layers.<i>.<the layer's name>` (the model's `referenceParameters`), `norms.<i>` and `decoder`. A model without
+   * reference names, or a parameter its table leaves out, is a one-line SelectivError.
+   */
+  referenceLayout(): ReferenceStateLayout {
+    const id = this.definition.id;
+    const table = this.definition.referenceParameters;
+    if (!table) {
+      throw new SelectivError(
+        `model ${id}: has no reference parameter names (ModelDefinition.referenceParameters), so its weights cannot be exchanged with PyTorch`,
+      );
+    }
+    const names = table.parameters(this.config);
+    const parameters = this.store.names.map((ours): ReferenceNaming => {
+      const wrapper = /^(encoder|decoder)\.(weight|bias)$/.exec(ours);
+      // PyTorch's nn.Linear stores [out, in]; ours is [in, out].
+      if (wrapper) return { ours, reference: ours, layout: wrapper[2] === "weight" ? "transpose" : "same" };
+      const norm = /^layers\.(\d+)\.norm\.(weight|bias)$/.exec(ours);
+      if (norm) return { ours, reference: `norms.${norm[1]}.${norm[2]}`, layout: "same" };
+      const layer = /^layers\.(\d+)\.mixer\.(.+)$/.exec(ours);
+      const entry = layer ? names[layer[2]!] : undefined;
+      if (!layer || !entry) {
+        throw new SelectivError(
+          `model ${id}: parameter ${ours} has no reference name in its referenceParameters (names there: ${Object.keys(names).join(", ")})`,
+        );
+      }
+      return { ours, reference: `layers.${layer[1]}.${entry.name}`, layout: entry.layout };
+    });
+    const buffers: ReferenceStateLayout["buffers"][number][] = [];
+    for (let l = 0; l < this.shape.layers; l++) {
+      const layerBuffers = table.buffers?.(this.shape.width, this.shape.heads, this.config) ?? {};
+      for (const [name, buffer] of Object.entries(layerBuffers)) buffers.push({ reference: `layers.${l}.${name}`, buffer });
+    }
+    return { module: table.module, parameters, buffers };
   }
 
   dispose(): void {

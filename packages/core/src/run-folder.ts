@@ -42,6 +42,11 @@ export interface RunConfigFile {
   params?: number;
   taskSummary?: Record<string, number | string>;
   trainedIn?: string;
+  /**
+   * The safetensors file its weights came from (`selectiv weights import`, docs/WEIGHTS.md): such a run was not
+   * trained here, has a checkpoint at step 0 and no result.json until it is evaluated or trained.
+   */
+  importedFrom?: string;
 }
 
 function readJson<T>(path: string): T | undefined {
@@ -77,7 +82,7 @@ export class RunFolder {
     return join(this.dir, name);
   }
 
-  writeConfig(extra: Pick<RunConfigFile, "params" | "taskSummary" | "trainedIn">): void {
+  writeConfig(extra: Pick<RunConfigFile, "params" | "taskSummary" | "trainedIn" | "importedFrom">): void {
     const s = this.spec;
     const config: RunConfigFile = {
       task: s.task.id,

@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { deltaNetDefaults, deltaNetSchema, type DeltaNetConfig } from "./config.js";
 import { DeltaNet } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** DeltaNet (fla), docs/spec/MODELS.md §3.3. */
 export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
@@ -21,6 +22,17 @@ export const deltaNetDefinition: ModelDefinition<DeltaNetConfig> = {
     channelMixing: true,
     // H · d_k · d_v with the reference's d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.3.
+  referenceParameters: {
+    module: "fla.layers.DeltaNet",
+    parameters: () => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...torchLinear("b_proj"),
+      ...torchLinear("g_proj"),
+      ...sameLayout("o_norm.weight"),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new DeltaNet(context, config),
   // docs/spec/MODELS.md §3.3/§7.1: q, k (d·K each) + v (d·V) + b (d·H) + g (d·V, with the output gate) + o (V·d) + convs

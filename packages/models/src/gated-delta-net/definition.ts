@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaNetDefaults, gatedDeltaNetSchema, type GatedDeltaNetConfig } from "./config.js";
 import { GatedDeltaNet } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** Gated DeltaNet (fla), docs/spec/MODELS.md §3.4. */
 export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
@@ -22,6 +23,18 @@ export const gatedDeltaNetDefinition: ModelDefinition<GatedDeltaNetConfig> = {
     channelMixing: true,
     // H · d_k · d_v with the reference's d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.4.
+  referenceParameters: {
+    module: "fla.layers.GatedDeltaNet",
+    parameters: () => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...torchLinear("a_proj"),
+      ...sameLayout("A_log", "dt_bias", "o_norm.weight"),
+      ...torchLinear("b_proj"),
+      ...torchLinear("g_proj"),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new GatedDeltaNet(context, config),
   // docs/spec/MODELS.md §3.4/§7.1: q, k (d·K each) + v (d·V) + a, b (d·H each) + A_log, dt_bias (H each) + g (d·V, with the

@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { gatedDeltaProductDefaults, gatedDeltaProductSchema, type GatedDeltaProductConfig } from "./config.js";
 import { GatedDeltaProduct } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** Gated DeltaProduct (fla), docs/spec/MODELS.md §3.5. */
 export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfig> = {
@@ -23,6 +24,18 @@ export const gatedDeltaProductDefinition: ModelDefinition<GatedDeltaProductConfi
     channelMixing: true,
     // H · d_k · d_v with the reference's d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.5: k, v and β are laid out (micro-step, head, channel) as in fla, so no reordering.
+  referenceParameters: {
+    module: "fla.layers.GatedDeltaProduct",
+    parameters: () => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...torchLinear("b_proj"),
+      ...torchLinear("a_proj"),
+      ...sameLayout("A_log", "dt_bias", "o_norm.weight"),
+      ...torchLinear("g_proj"),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new GatedDeltaProduct(context, config),
   // n Householder steps per token keep n times the delta rule's intermediates (measured: 840 at width 256).

@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { glaDefaults, glaSchema, type GlaConfig } from "./config.js";
 import { GatedLinearAttention } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** Gated Linear Attention (fla), docs/spec/MODELS.md §3.1. */
 export const glaDefinition: ModelDefinition<GlaConfig> = {
@@ -21,6 +22,18 @@ export const glaDefinition: ModelDefinition<GlaConfig> = {
     channelMixing: false,
     // H · d_k · d_v with the reference's d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.1; fla calls the norm g_norm when there is no output gate to fuse with.
+  referenceParameters: {
+    module: "fla.layers.GatedLinearAttention",
+    parameters: (config) => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...torchLinear("g_proj"),
+      ...torchLinear("gk_proj.0"),
+      ...torchLinear("gk_proj.1", { bias: true }),
+      ...sameLayout(["g_norm_swish_gate.weight", config.useOutputGate ? "g_norm_swish_gate.weight" : "g_norm.weight"]),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new GatedLinearAttention(context, config),
   // docs/spec/MODELS.md §3.1: q, k (d·K each) + v, g, o (d·V each) + gate (d·r + r·K + K) + convs (K_conv·(2K + V)) + norm

@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { gruDefaults, gruSchema, type GruConfig } from "./config.js";
 import { Gru } from "./layer.js";
+import { sameLayout } from "../shared/reference-parameters.js";
 
 /** GRU (PyTorch `nn.GRU(d, d)`, one layer), docs/spec/MODELS.md §5.3. */
 export const gruDefinition: ModelDefinition<GruConfig> = {
@@ -19,6 +20,15 @@ export const gruDefinition: ModelDefinition<GruConfig> = {
     complementaryGating: true,
     channelMixing: true,
     stateSize: (d) => d,
+  },
+  // docs/spec/MODELS.md §5.3: the gates are in PyTorch's order (r, z, n), so only the weights transpose.
+  referenceParameters: {
+    module: "torch.nn.GRU",
+    parameters: () => ({
+      weight_ih_l0: { name: "weight_ih_l0", layout: "transpose" },
+      weight_hh_l0: { name: "weight_hh_l0", layout: "transpose" },
+      ...sameLayout("bias_ih_l0", "bias_hh_l0"),
+    }),
   },
   createLayer: (context, config) => new Gru(context, config),
   // docs/spec/MODELS.md §5.3: W_ih, W_hh (3d × d each) + b_ih, b_hh (3d each) = 6d² + 6d.

@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { linearAttentionDefaults, linearAttentionSchema, type LinearAttentionConfig } from "./config.js";
 import { LinearAttention } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** Plain linear attention (identity transition) in the fla skeleton of docs/spec/MODELS.md §3. */
 export const linearAttentionDefinition: ModelDefinition<LinearAttentionConfig> = {
@@ -20,6 +21,16 @@ export const linearAttentionDefinition: ModelDefinition<LinearAttentionConfig> =
     channelMixing: false,
     // H · d_k · d_v with d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.7. fla's LinearAttention (feature_map="identity", expand_k=1, expand_v=2) calls the output
+  // norm `norm` and has no short convs: the q/k/v convs keep the names fla's other layers give them (docs/WEIGHTS.md).
+  referenceParameters: {
+    module: "fla.layers.LinearAttention",
+    parameters: () => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...sameLayout(["o_norm.weight", "norm.weight"]),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new LinearAttention(context, config),
   // No §7.1 row; the closed form of the same count: q, k (d·K each) + v, o (d·V each) + convs (K_conv·(2K + V)) +

@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { mambaDefaults, mambaSchema, mambaWidths, type MambaConfig } from "./config.js";
 import { Mamba } from "./layer.js";
+import { sameLayout, torchDepthwiseConv, torchLinear } from "../shared/reference-parameters.js";
 
 /** Mamba-1 (mamba_ssm `mamba_simple.Mamba`), docs/spec/MODELS.md §4.1. */
 export const mambaDefinition: ModelDefinition<MambaConfig> = {
@@ -24,6 +25,18 @@ export const mambaDefinition: ModelDefinition<MambaConfig> = {
     channelMixing: false,
     // E · N at the defaults (E = 2d, N = 128).
     stateSize: (d) => d * mambaDefaults.expand * mambaDefaults.dState,
+  },
+  // docs/spec/MODELS.md §4.1: in_proj [x, z] and x_proj [δ, B, C] are split as mamba_ssm splits them.
+  referenceParameters: {
+    module: "mamba_ssm.Mamba",
+    parameters: () => ({
+      ...torchLinear("in_proj"),
+      ...torchDepthwiseConv("conv1d", { bias: true }),
+      ...torchLinear("x_proj"),
+      ...torchLinear("dt_proj", { bias: true }),
+      ...sameLayout("A_log", "D"),
+      ...torchLinear("out_proj"),
+    }),
   },
   createLayer: (context, config) => new Mamba(context, config),
   // docs/spec/MODELS.md §4.1: in 2dE + conv (K+1)E + x_proj E(R+2N) + dt_proj (RE + E) + A_log EN + D E + out Ed.

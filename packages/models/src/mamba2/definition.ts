@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { mamba2Defaults, mamba2Schema, mamba2Widths, type Mamba2Config } from "./config.js";
 import { Mamba2 } from "./layer.js";
+import { sameLayout, torchDepthwiseConv, torchLinear } from "../shared/reference-parameters.js";
 
 /** Mamba2 (mamba_ssm `mamba2.Mamba2`), docs/spec/MODELS.md §4.2. */
 export const mamba2Definition: ModelDefinition<Mamba2Config> = {
@@ -23,6 +24,16 @@ export const mamba2Definition: ModelDefinition<Mamba2Config> = {
     channelMixing: false,
     // n_h · P · N = E · N at the defaults (E = 2d, N = 128).
     stateSize: (d) => d * mamba2Defaults.expand * mamba2Defaults.dState,
+  },
+  // docs/spec/MODELS.md §4.2: in_proj [z, xBC, δ] is split as mamba_ssm splits it.
+  referenceParameters: {
+    module: "mamba_ssm.Mamba2",
+    parameters: () => ({
+      ...torchLinear("in_proj"),
+      ...torchDepthwiseConv("conv1d", { bias: true }),
+      ...sameLayout("dt_bias", "A_log", "D", "norm.weight"),
+      ...torchLinear("out_proj"),
+    }),
   },
   createLayer: (context, config) => new Mamba2(context, config),
   // docs/spec/MODELS.md §4.2: in d(2E + 2N + n_h) + conv (K+1)(E + 2N) + dt_bias, A_log, D 3n_h + norm E + out Ed.

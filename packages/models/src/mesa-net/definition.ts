@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { mesaNetDefaults, mesaNetHeadDim, mesaNetSchema, type MesaNetConfig } from "./config.js";
 import { MesaNet } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** MesaNet (fla `MesaNet`), docs/spec/MODELS.md §3.6. */
 export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
@@ -21,6 +22,18 @@ export const mesaNetDefinition: ModelDefinition<MesaNetConfig> = {
     channelMixing: false,
     // Two d_k × d_k states per head with d_k = d/H.
     stateSize: (d, heads) => 2 * heads * (d / heads) * (d / heads),
+  },
+  // docs/spec/MODELS.md §3.6: v has no conv.
+  referenceParameters: {
+    module: "fla.layers.MesaNet",
+    parameters: () => ({
+      ...flaProjectionsAndConvs(["q", "k"]),
+      ...torchLinear("v_proj"),
+      ...torchLinear("a_proj", { bias: true }),
+      ...torchLinear("b_proj", { bias: true }),
+      ...sameLayout("lambda_params", "o_norm.weight"),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new MesaNet(context, config),
   // docs/spec/MODELS.md §3.6: q, k, v, o (d² each) + a_proj, b_proj (dH + H each) + λ (d) + q/k convs (K·d each) + norm

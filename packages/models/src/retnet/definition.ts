@@ -2,6 +2,7 @@ import type { ModelDefinition } from "@selectiv/core";
 import { flaWidths } from "../shared/fla-parts.js";
 import { retNetDefaults, retNetSchema, type RetNetConfig } from "./config.js";
 import { MultiScaleRetention } from "./layer.js";
+import { flaProjectionsAndConvs, sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** RetNet (fla MultiScaleRetention), docs/spec/MODELS.md §3.2. */
 export const retNetDefinition: ModelDefinition<RetNetConfig> = {
@@ -21,6 +22,17 @@ export const retNetDefinition: ModelDefinition<RetNetConfig> = {
     channelMixing: false,
     // H · d_k · d_v with the reference's d_k = d/H, d_v = 2d/H.
     stateSize: (d, heads) => heads * (d / heads) * ((2 * d) / heads),
+  },
+  // docs/spec/MODELS.md §3.2; fla calls the norm g_norm when there is no output gate to fuse with. Its rotary buffer
+  // is not persistent, so not in the state_dict.
+  referenceParameters: {
+    module: "fla.layers.MultiScaleRetention",
+    parameters: (config) => ({
+      ...flaProjectionsAndConvs(["q", "k", "v"]),
+      ...torchLinear("g_proj"),
+      ...sameLayout(["g_norm_swish_gate.weight", config.useOutputGate ? "g_norm_swish_gate.weight" : "g_norm.weight"]),
+      ...torchLinear("o_proj"),
+    }),
   },
   createLayer: (context, config) => new MultiScaleRetention(context, config),
   // docs/spec/MODELS.md §3.2/§7.1: q, k (d·K each) + v, g, o (d·V each) + convs (K_conv·(2K + V)) + norm (V/H).

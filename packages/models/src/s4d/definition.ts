@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { s4dDefaults, s4dModes, s4dSchema, type S4dConfig } from "./config.js";
 import { S4d } from "./layer.js";
+import { sameLayout } from "../shared/reference-parameters.js";
 
 /** S4D (the reference's `S4D` layer), docs/spec/MODELS.md §5.2. */
 export const s4dDefinition: ModelDefinition<S4dConfig> = {
@@ -21,6 +22,14 @@ export const s4dDefinition: ModelDefinition<S4dConfig> = {
     channelMixing: false,
     // N/2 complex modes per channel = N real floats per channel, at the default N = 128.
     stateSize: (d) => d * s4dDefaults.dState,
+  },
+  // docs/spec/MODELS.md §5.2: C is [d, N/2, 2] (torch.view_as_real) on both sides; output_linear.0 is a 1×1 Conv1d.
+  referenceParameters: {
+    module: "S4D (the reference's models/ssm_models.py)",
+    parameters: () => ({
+      ...sameLayout("D", "kernel.log_dt", "kernel.C", "kernel.log_A_real", "kernel.A_imag", "output_linear.0.bias"),
+      "output_linear.0.weight": { name: "output_linear.0.weight", layout: "pointwise-conv" },
+    }),
   },
   createLayer: (context, config) => new S4d(context, config),
   // docs/spec/MODELS.md §5.2: D d + C d·N (N/2 complex) + log_dt d + log_A_real, A_imag d·N/2 each + output conv 2d² + 2d

@@ -1,6 +1,7 @@
 import type { ModelDefinition } from "@selectiv/core";
 import { transformerDefaults, transformerHeadDim, transformerSchema, transformerTrainingWidth, type TransformerConfig } from "./config.js";
 import { TransformerDecoderLayer } from "./layer.js";
+import { sameLayout, torchLinear } from "../shared/reference-parameters.js";
 
 /** The reference's Transformer decoder layer, docs/spec/MODELS.md §5.1. */
 export const transformerDefinition: ModelDefinition<TransformerConfig> = {
@@ -24,6 +25,24 @@ export const transformerDefinition: ModelDefinition<TransformerConfig> = {
     channelMixing: false,
     // Not constant: the KV cache holds 2d floats (k and v of every head) per token seen; this is that per-token size.
     stateSize: (d) => 2 * d,
+  },
+  // docs/spec/MODELS.md §5.1. The reference's Rotary keeps inv_freq = base^(−2j/D_h) as a persistent buffer.
+  referenceParameters: {
+    module: "TransformerDecoderLayer (the reference's models/ssm_models.py)",
+    parameters: () => ({
+      ...torchLinear("q_proj", { bias: true }),
+      ...torchLinear("k_proj", { bias: true }),
+      ...torchLinear("v_proj", { bias: true }),
+      ...torchLinear("out_proj", { bias: true }),
+      ...sameLayout("q_norm.weight", "k_norm.weight", "out_norm.weight", ["beta_swish", "beta"]),
+      ...torchLinear("linear1", { bias: true }),
+      ...torchLinear("linear2", { bias: true }),
+    }),
+    buffers: (dModel, heads, config) => {
+      const headDim = dModel / heads;
+      const values = Float32Array.from({ length: Math.floor(headDim / 2) }, (_, j) => Math.pow(1 / config.ropeBase, (2 * j) / headDim));
+      return { "rotary.inv_freq": { shape: [values.length], values } };
+    },
   },
   createLayer: (context, config) => new TransformerDecoderLayer(context, config),
   trainingWidth: transformerTrainingWidth,
