@@ -89,6 +89,16 @@ def run_one(a, mod, prefix, torch, paths):
         "lossRel": abs(meta["loss"] - float(loss.item())) / abs(float(loss.item())),
         "path": paths.PATHS.get(mid, "reference module (torch only)"),
     }
+    # Buffers our exporter writes (the transformer's rotary inv_freq): against the reference module's own.
+    sd = net.state_dict()
+    buffers = {}
+    for name in meta.get("buffers", []):
+        if name not in sd or name in ref_params:
+            raise SystemExit(f"error: {mid}: exported buffer {name} is not a buffer of the reference RecNet")
+        buffers[name] = rel(get("buffer:" + name), sd[name].detach().cpu().numpy())
+    row["mapping"] = meta.get("mapping", "builtin")
+    row["builtinAgrees"] = meta.get("builtinAgrees")
+    row["buffersRel"] = max(buffers.values()) if buffers else None
     grads = {}
     for name, p in ref_params.items():
         g = p.grad.detach().cpu().numpy() if p.grad is not None else np.zeros(tuple(p.shape))

@@ -4,7 +4,11 @@
 // and every parameter's gradient, for check.py to replay in the reference RecNet.
 //
 //   node benchmarks/reference-check/our-side.mjs --model ID --out PREFIX [--width 64] [--layers 2] [--heads 4]
-//        [--d-state 16] [--batch 3] [--steps 70] [--inputs 5] [--classes 7] [--seed 3]
+//        [--d-state 16] [--batch 3] [--steps 70] [--inputs 5] [--classes 7] [--seed 3] [--mapping exporter|builtin]
+//
+// --mapping: where the reference names and layouts come from: `exporter` (default where packages/core has it) is
+// core's referenceStateDict / RecNet.referenceLayout, what `selectiv weights export` writes; `builtin` is the rule in
+// this file. With the exporter, the builtin rule is checked against it too (meta.builtinAgrees).
 //
 // Writes PREFIX.json (metadata, tensor index) and PREFIX.bin (float32 little-endian, the tensors back to back).
 import { writeFileSync } from "node:fs";
@@ -28,6 +32,7 @@ const { values: a } = parseArgs({
     inputs: { type: "string", default: "5" },
     classes: { type: "string", default: "7" },
     seed: { type: "string", default: "3" },
+    mapping: { type: "string" },
   },
 });
 if (!a.model || !a.out) fail("usage: our-side.mjs --model ID --out PREFIX [--width 64 --layers 2 --heads 4 --d-state 16]");
@@ -64,6 +69,11 @@ try {
 } catch {
   fail(`unknown model ${a.model}`);
 }
+
+const mapping = a.mapping ?? (typeof core.referenceStateDict === "function" ? "exporter" : "builtin");
+if (!["exporter", "builtin"].includes(mapping)) fail(`--mapping must be exporter or builtin, got ${a.mapping}`);
+if (mapping === "exporter" && typeof core.referenceStateDict !== "function")
+  fail("--mapping exporter: this build of packages/core has no referenceStateDict");
 
 // Settings that make our model the reference's layer (everything else: our defaults, which follow the reference).
 const overrides = {
@@ -126,7 +136,6 @@ const y = tf.tensor2d(ys, [b, t], "int32");
 const mask = tf.ones([b, t]);
 
 const entries = net.store.entries();
-const pathOf = new Map(entries.map(([n, v]) => [v.name, n]));
 let logitsT;
 const { value, grads } = tf.variableGrads(
   () => {
@@ -150,14 +159,50 @@ put("input", xs, [b, t, f]);
 put("targets", Float32Array.from(ys), [b, t]);
 put("logits", logitsT.dataSync(), logitsT.shape);
 const params = {};
+const builtin = new Map();
 for (const [name, v] of entries) {
   const ref = refName(name);
   const [pv, ps] = toRefLayout(name, v.shape, v.dataSync());
-  put(`param:${ref}`, pv, ps);
-  const g = grads[v.name];
-  const [gv, gs] = toRefLayout(name, v.shape, g.dataSync());
-  put(`grad:${ref}`, gv, gs);
-  params[ref] = { ours: name, oursShape: v.shape, shape: ps };
+  const [gv, gs] = toRefLayout(name, v.shape, grads[v.name].dataSync());
+  builtin.set(ref, { ours: name, oursShape: v.shape, param: [pv, ps], grad: [gv, gs] });
+}
+let builtinAgrees = null;
+const buffers = [];
+if (mapping === "builtin") {
+  for (const [ref, e] of builtin) {
+    put(`param:${ref}`, ...e.param);
+    put(`grad:${ref}`, ...e.grad);
+    params[ref] = { ours: e.ours, oursShape: e.oursShape, shape: e.param[1] };
+  }
+} else {
+  // What `selectiv weights export` writes: core's referenceStateDict (parameters and buffers) and, for the
+  // gradients, the same per-parameter layouts from RecNet.referenceLayout().
+  const exported = await core.referenceStateDict(net);
+  const layout = net.referenceLayout();
+  const variables = new Map(entries);
+  const same = (x, y) => x.length === y.length && x.every((v, i) => v === y[i]);
+  builtinAgrees = true;
+  for (const p of layout.parameters) {
+    const v = variables.get(p.ours);
+    const e = exported.get(p.reference);
+    const shape = core.referenceShape(p.layout, v.shape);
+    const g = grads[v.name].dataSync();
+    const gv =
+      p.layout === "same"
+        ? g
+        : Float32Array.from({ length: g.length }, (_, k) => g[(k % v.shape[0]) * v.shape[1] + Math.floor(k / v.shape[0])]);
+    put(`param:${p.reference}`, e.data, e.shape);
+    put(`grad:${p.reference}`, gv, shape);
+    params[p.reference] = { ours: p.ours, oursShape: v.shape, shape: e.shape, layout: p.layout };
+    const bi = builtin.get(p.reference);
+    if (!bi || !same(bi.param[1], e.shape) || !same(bi.param[0], e.data) || !same(bi.grad[0], gv)) builtinAgrees = false;
+  }
+  if (layout.parameters.length !== builtin.size) builtinAgrees = false;
+  for (const bf of layout.buffers) {
+    const e = exported.get(bf.reference);
+    put(`buffer:${bf.reference}`, e.data, e.shape);
+    buffers.push(bf.reference);
+  }
 }
 const meta = {
   model: a.model,
@@ -177,9 +222,11 @@ const meta = {
     d_state: dState,
     ...(a.model === "transformer" ? { rope_base: config.ropeBase } : {}),
   },
+  mapping,
+  builtinAgrees,
+  buffers,
   params,
   index,
-  pathCheck: [...pathOf.values()].length,
 };
 writeFileSync(`${a.out}.bin`, Buffer.concat(chunks));
 writeFileSync(`${a.out}.json`, JSON.stringify(meta, null, 1));
