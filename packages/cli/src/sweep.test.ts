@@ -1,7 +1,7 @@
 // End-to-end tests of `selectiv sweep` (the built command): W&B sweep files of the reference, one-line errors, the
 // local executor, and BullMQ on a real redis-server with a worker SIGKILLed mid-job.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -415,6 +415,14 @@ describe("selectiv sweep run (local executor)", () => {
     expect(JSON.parse(again.stdout).summary).toMatchObject({ alreadyDone: 4, completed: 0 });
     const status = selectiv(["sweep", "status", out]);
     expect(status.stdout).toMatch(/4 done, 0 running, 0 failed, 0 queued \(4 runs\)/);
+
+    // Finished run folders copied into a fresh sweep folder (another machine's results) count as done there too.
+    const elsewhere = join(dir, "elsewhere");
+    for (const run of readdirSync(out).filter((name) => name.startsWith("task1-")))
+      cpSync(join(out, run), join(elsewhere, run), { recursive: true });
+    const joined = selectiv(["sweep", "run", file, "--out", elsewhere, "--json"]);
+    expect(joined.status, joined.stderr).toBe(0);
+    expect(JSON.parse(joined.stdout).summary).toMatchObject({ alreadyDone: 4, completed: 0 });
   });
 });
 
