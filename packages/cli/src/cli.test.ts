@@ -44,6 +44,7 @@ describe("selectiv bench run", () => {
     const out = tempDir("smoke");
     const first = selectiv(["bench", "run", "--preset", "smoke", "--model", "gla", "--json", "--out", out, "--backend", "cpu"]);
     expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).not.toMatch(/tfjs-node/);
     const doc = JSON.parse(first.stdout) as { runs: Record<string, unknown>[]; backend: { name: string } };
     expect(doc.runs).toHaveLength(1);
     const run = doc.runs[0]!;

@@ -212,7 +212,11 @@ async function tryWasm(): Promise<Attempt> {
 }
 
 async function tryCpu(): Promise<Attempt> {
-  return (await tf.setBackend("cpu")) ? { ok: true } : { ok: false, why: "the cpu backend failed to initialise" };
+  if (!(await tf.setBackend("cpu"))) return { ok: false, why: "the cpu backend failed to initialise" };
+  // TF.js's cpu backend prints a banner urging tfjs-node on its first write; that package cannot install here (its
+  // binary download fails), and the banner would land in the middle of every table.
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  return { ok: true };
 }
 
 const attempts: Record<BackendName, (explicit: boolean) => Promise<Attempt>> = {
