@@ -11,3 +11,15 @@ export function prefersFusedKernels(): boolean {
   if (forced === "fused") return true;
   return ["cpu", "wasm", "tensorflow"].includes(tf.getBackend());
 }
+
+/**
+ * Whether the recurrences should run as registered TF.js kernels (hand-written WGSL on webgpu): true on webgpu
+ * unless SELECTIV_KERNELS=ops forces the TF-op forms; SELECTIV_KERNELS=registered forces them on any backend
+ * (on cpu and wasm the registered kernels are the fused Float32Array scans).
+ */
+export function prefersRegisteredKernels(): boolean {
+  const forced = process.env.SELECTIV_KERNELS;
+  if (forced === "ops" || forced === "fused") return false;
+  if (forced === "registered") return true;
+  return tf.getBackend() === "webgpu";
+}
