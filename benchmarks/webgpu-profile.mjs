@@ -13,7 +13,9 @@ function parse(argv) {
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
     else if (["--steps", "--warmup", "--top"].includes(flag) && /^\d+$/.test(value ?? "")) opts[flag.slice(2)] = Number(value);
     else {
-      console.error(`webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top`);
+      console.error(
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top`,
+      );
       process.exit(2);
     }
   }
@@ -26,7 +28,8 @@ function countDispatches(backend) {
   const run = backend.runWebGPUProgram.bind(backend);
   backend.runWebGPUProgram = (program, ...rest) => {
     counter.total++;
-    const name = program.constructor?.name && program.constructor.name !== "Object" ? program.constructor.name : program.shaderKey.split("_dk")[0];
+    const name =
+      program.constructor?.name && program.constructor.name !== "Object" ? program.constructor.name : program.shaderKey.split("_dk")[0];
     counter.byProgram.set(name, (counter.byProgram.get(name) ?? 0) + 1);
     return run(program, ...rest);
   };
@@ -63,7 +66,9 @@ const opts = parse(process.argv.slice(2));
 const selectiv = await loadSelectiv("webgpu");
 const adapter = await selectiv.core.probeWebgpu();
 const counter = countDispatches(selectiv.core.tf.backend());
-console.log(`adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`);
+console.log(
+  `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
+);
 console.log(`shape: ${opts.shape}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`);
 console.log("model | recurrence | batch×T | dispatches/step | ms/step | top programs");
 for (const model of opts.models) {
