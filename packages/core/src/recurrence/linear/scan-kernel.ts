@@ -12,7 +12,7 @@ import {
 } from "./scan-webgpu.js";
 
 /**
- * The decayed linear scan of docs/spec/MODELS.md §8 as two registered TF.js kernels, one program each per backend:
+ * The decayed linear scan of docs/spec/MODELS.md §6.1 as two registered TF.js kernels, one program each per backend:
  * WGSL on webgpu (./scan-webgpu.ts), the fused Float32Array scan of ./fused.ts on cpu and wasm (the oracle the
  * WGSL kernels are tested against, with ./naive.ts).
  *
@@ -169,7 +169,7 @@ export function registerDecayedLinearScanKernels(): void {
 /**
  * The recurrence through the registered kernels, with the gradient of SelectivDecayedLinearScanGrad. A scalar
  * decay is broadcast to every key channel and a query/key head shared by every head (Mamba2's C and B) to every
- * head: the broadcasts' gradients sum the per-channel and per-head results back (§8).
+ * head: the broadcasts' gradients sum the per-channel and per-head results back (§6.1).
  */
 export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
   registerDecayedLinearScanKernels();

@@ -1,4 +1,4 @@
-// WGSL programs of the decayed linear scan (docs/spec/MODELS.md §8), run by the webgpu backend's
+// WGSL programs of the decayed linear scan (docs/spec/MODELS.md §6.1), run by the webgpu backend's
 // runWebGPUProgram. Every tensor is per lane (batch × head) and contiguous; the decay is per key channel
 // (log α [B, H, T, d_k]); scalar decays and shared query/key heads are broadcast by the caller (./scan-kernel.ts).
 //
