@@ -1,20 +1,23 @@
 // WebGPU dispatches and wall time per training step (core's trainingStep at a benchmark shape), with the
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
+//                                      [--micro-batch N]
+// Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
 // times are only meaningful on a real GPU: on a software adapter (Mesa's lavapipe) they measure the CPU rasteriser.
 import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
 
 function parse(argv) {
-  const opts = { models: ["gla"], shape: "quick", steps: 2, warmup: 1, top: 8 };
+  const opts = { models: ["gla"], shape: "quick", steps: 2, warmup: 1, top: 8, "micro-batch": 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
-    else if (["--steps", "--warmup", "--top"].includes(flag) && /^\d+$/.test(value ?? "")) opts[flag.slice(2)] = Number(value);
+    else if (["--steps", "--warmup", "--top", "--micro-batch"].includes(flag) && /^\d+$/.test(value ?? ""))
+      opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch`,
       );
       process.exit(2);
     }
@@ -38,16 +41,17 @@ function countDispatches(backend) {
 
 async function profile(selectiv, counter, model, opts) {
   const { core } = selectiv;
-  const built = buildAtShape(selectiv, model, opts.shape);
+  const built = buildAtShape(selectiv, model, opts.shape, opts["micro-batch"] ? { microBatch: opts["micro-batch"] } : {});
   const variables = new Map(built.net.store.entries());
   const adam = new core.Adam();
   const batch = built.task.batch("train", 0, built.training.batchSize);
   const rows = [];
+  let last;
   for (let s = 0; s < opts.warmup + opts.steps; s++) {
     counter.total = 0;
     counter.byProgram.clear();
     const t0 = performance.now();
-    await core.trainingStep(built.net, adam, variables, batch, {
+    last = await core.trainingStep(built.net, adam, variables, batch, {
       seed: 1,
       step: s,
       lr: 1e-3,
@@ -59,7 +63,7 @@ async function profile(selectiv, counter, model, opts) {
   }
   adam.dispose();
   built.net.dispose();
-  return { batch: batch.size, steps: batch.steps, rows };
+  return { batch: batch.size, steps: batch.steps, rows, loss: last.loss, gradNorm: last.gradNorm };
 }
 
 const opts = parse(process.argv.slice(2));
@@ -70,7 +74,7 @@ console.log(
   `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
 );
 console.log(`shape: ${opts.shape}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`);
-console.log("model | recurrence | batch×T | dispatches/step | ms/step | top programs");
+console.log("model | recurrence | batch×T | dispatches/step | ms/step | last loss | last grad norm | top programs");
 for (const model of opts.models) {
   for (const kernels of ["ops", "registered"]) {
     // Read at each call by linearRecurrence: "ops" forces the chunked TF-op form, unset leaves webgpu's default.
@@ -84,6 +88,8 @@ for (const model of opts.models) {
       .map(([name, n]) => `${name} ${n}`)
       .join(", ");
     const label = kernels === "ops" ? "TF ops (SELECTIV_KERNELS=ops)" : "WGSL kernels";
-    console.log(`${model} | ${label} | ${r.batch}×${r.steps} | ${mid.dispatches} | ${mid.ms.toFixed(0)} | ${top}`);
+    console.log(
+      `${model} | ${label} | ${r.batch}×${r.steps} | ${mid.dispatches} | ${mid.ms.toFixed(0)} | ${r.loss.toFixed(6)} | ${r.gradNorm.toFixed(6)} | ${top}`,
+    );
   }
 }
