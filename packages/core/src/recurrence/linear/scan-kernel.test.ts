@@ -1,6 +1,6 @@
 // The registered decayed-linear-scan kernels (./scan-kernel.ts) ≡ the step-by-step oracle (./naive.ts, on cpu):
-// outputs, final state and every input's gradient, at awkward sizes and extreme decays. The cpu kernel (the fused
-// Float32Array scan) runs everywhere; the WGSL kernels run where a WebGPU adapter exists (CI: Mesa's lavapipe),
+// outputs, final state and every input's gradient, at awkward sizes and extreme decays. The cpu and wasm kernels
+// (the fused Float32Array scan) run everywhere; the WGSL kernels run where a WebGPU adapter exists (CI: Mesa's lavapipe),
 // and SELECTIV_REQUIRE_WEBGPU=1 makes a missing adapter a failure.
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../../backend.js";
@@ -124,13 +124,15 @@ describe("registered decayed linear scan ≡ step-by-step oracle (values and eve
     await initBackend("cpu");
   });
 
-  for (const [i, c] of CASES.entries()) {
-    it(`cpu kernel: ${c.name} (${c.kind}, B=${c.B}, H=${c.H}, T=${c.T}, d_k=${c.dk}, d_v=${c.dv})`, async () => {
-      const d = draw(c, 500 + i);
-      const want = await oracle(c, d);
-      await initBackend("cpu");
-      expectClose(await evaluate(c, d, kernelScan), want, c.name);
-    });
+  for (const backend of ["cpu", "wasm"] as const) {
+    for (const [i, c] of CASES.entries()) {
+      it(`${backend} kernel: ${c.name} (${c.kind}, B=${c.B}, H=${c.H}, T=${c.T}, d_k=${c.dk}, d_v=${c.dv})`, async () => {
+        const d = draw(c, 500 + i);
+        const want = await oracle(c, d);
+        await initBackend(backend);
+        expectClose(await evaluate(c, d, kernelScan), want, c.name);
+      });
+    }
   }
 
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
