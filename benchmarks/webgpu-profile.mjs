@@ -1,23 +1,24 @@
 // WebGPU dispatches and wall time per training step (core's trainingStep at a benchmark shape), with the
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
-//                                      [--micro-batch N]
+//                                      [--micro-batch N] [--width N] [--batch N]
+// --width and --batch override the shape's (dispatch counts do not depend on them, memory does).
 // Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
 // times are only meaningful on a real GPU: on a software adapter (Mesa's lavapipe) they measure the CPU rasteriser.
 import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
 
 function parse(argv) {
-  const opts = { models: ["gla"], shape: "quick", steps: 2, warmup: 1, top: 8, "micro-batch": 0 };
+  const opts = { models: ["gla"], shape: "quick", steps: 2, warmup: 1, top: 8, "micro-batch": 0, width: 0, batch: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
-    else if (["--steps", "--warmup", "--top", "--micro-batch"].includes(flag) && /^\d+$/.test(value ?? ""))
+    else if (["--steps", "--warmup", "--top", "--micro-batch", "--width", "--batch"].includes(flag) && /^\d+$/.test(value ?? ""))
       opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch`,
       );
       process.exit(2);
     }
@@ -41,7 +42,11 @@ function countDispatches(backend) {
 
 async function profile(selectiv, counter, model, opts) {
   const { core } = selectiv;
-  const built = buildAtShape(selectiv, model, opts.shape, opts["micro-batch"] ? { microBatch: opts["micro-batch"] } : {});
+  const train = {};
+  if (opts["micro-batch"]) train.microBatch = opts["micro-batch"];
+  if (opts.width) train.width = opts.width;
+  if (opts.batch) train.batchSize = opts.batch;
+  const built = buildAtShape(selectiv, model, opts.shape, train);
   const variables = new Map(built.net.store.entries());
   const adam = new core.Adam();
   const batch = built.task.batch("train", 0, built.training.batchSize);
@@ -73,7 +78,10 @@ const counter = countDispatches(selectiv.core.tf.backend());
 console.log(
   `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
 );
-console.log(`shape: ${opts.shape}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`);
+const overridden = [opts.width && `width ${opts.width}`, opts.batch && `batch ${opts.batch}`].filter(Boolean).join(", ");
+console.log(
+  `shape: ${opts.shape}${overridden ? ` (${overridden})` : ""}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`,
+);
 console.log("model | recurrence | batch×T | dispatches/step | ms/step | last loss | last grad norm | top programs");
 for (const model of opts.models) {
   for (const kernels of ["ops", "registered"]) {
