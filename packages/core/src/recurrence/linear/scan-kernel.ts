@@ -128,7 +128,7 @@ function webgpuKernels(): tf.KernelConfig[] {
         const gpu = backend as unknown as WebgpuBackend;
         const { B, H, T, dk, dv } = sizes(x);
         const u = uniforms(B, H, T);
-        const dq = gpu.runWebGPUProgram(
+        const queryGradient = gpu.runWebGPUProgram(
           queryGradientProgram(B, H, T, dk, dv),
           [x.key!, x.value!, x.logAlpha!, x.initialState!, x.outputGradient!],
           "float32",
@@ -136,11 +136,11 @@ function webgpuKernels(): tf.KernelConfig[] {
         );
         const packed = gpu.runWebGPUProgram(
           keyDecayGradientProgram(B, H, T, dk, dv),
-          [x.query!, x.key!, x.value!, x.logAlpha!, dq, x.outputGradient!, x.forwardOutput!],
+          [x.query!, x.key!, x.value!, x.logAlpha!, queryGradient, x.outputGradient!, x.forwardOutput!],
           "float32",
           u,
         );
-        gpu.disposeData(dq.dataId);
+        gpu.disposeData(queryGradient.dataId);
         // dv goes into its own region of the same buffer.
         gpu.runWebGPUProgram(
           valueGradientProgram(B, H, T, dk, dv),
@@ -214,12 +214,13 @@ export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D)
           at += n;
           return r;
         };
-        const dq = part(T * dk, [B, H, T, dk]);
+        // The packed order (dq, dk, d log α, dv, ∂L/∂S_0), returned in the inputs' order.
+        const queryGradient = part(T * dk, [B, H, T, dk]);
         const keyGradient = part(T * dk, [B, H, T, dk]);
-        const dLogAlpha = part(T * dk, [B, H, T, dk]);
+        const logAlphaGradient = part(T * dk, [B, H, T, dk]);
         const valueGradient = part(T * dv, [B, H, T, dv]);
-        const dInitialState = part(dk * dv, [B, H, dk, dv]);
-        return [dq, keyGradient, valueGradient, dLogAlpha, dInitialState];
+        const initialStateGradient = part(dk * dv, [B, H, dk, dv]);
+        return [queryGradient, keyGradient, valueGradient, logAlphaGradient, initialStateGradient];
       },
     };
   });
