@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { SelectivError } from "./errors.js";
 import { tf } from "./tf.js";
+import { type AdapterCapabilities, deviceRequestFor, diagnoseNvidiaVulkan } from "./webgpu-device.js";
 
 export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
 export type BackendPreference = BackendName | "auto";
@@ -13,7 +14,7 @@ export interface BackendChoice {
   readonly reason: string;
 }
 
-type Attempt = { ok: true } | { ok: false; why: string };
+type Attempt = { ok: true; note?: string } | { ok: false; why: string };
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 160);
@@ -55,9 +56,10 @@ function vulkanLoaderFound(): boolean {
   return dirs.some((d) => existsSync(join(d, "libvulkan.so.1")));
 }
 
-interface AdapterLike {
+interface AdapterLike extends AdapterCapabilities {
   readonly info?: { readonly architecture?: string; readonly description?: string };
   readonly isFallbackAdapter?: boolean;
+  requestDevice(descriptor: { requiredFeatures: string[]; requiredLimits: Record<string, number> }): Promise<unknown>;
 }
 
 /** A CPU rasteriser posing as a GPU (Mesa's llvmpipe, SwiftShader): fine for tests, slower than wasm for training. */
@@ -110,7 +112,9 @@ async function findAdapter(): Promise<{ adapter: AdapterLike } | { why: string }
     });
   }
   const adapter = await g.navigator!.gpu!.requestAdapter();
-  return adapter ? { adapter } : { why: "no GPU adapter (navigator.gpu.requestAdapter() returned null)" };
+  if (adapter) return { adapter };
+  const nvidia = diagnoseNvidiaVulkan();
+  return { why: `no GPU adapter (navigator.gpu.requestAdapter() returned null${nvidia ? `: ${nvidia}` : ""})` };
 }
 
 /**
@@ -164,7 +168,16 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
       };
     }
     // Import the backend only once an adapter exists: a registered-but-failed backend breaks the others.
-    await importOptional("@tensorflow/tfjs-backend-webgpu");
+    const webgpu = (await importOptional("@tensorflow/tfjs-backend-webgpu")) as {
+      WebGPUBackend: new (device: unknown, adapterInfo: unknown) => tf.KernelBackend;
+    };
+    const request = deviceRequestFor(adapter);
+    if (!patched) {
+      // Our device instead of the package's: the adapter's own limits (TF.js leaves the storage-buffer count at
+      // WebGPU's default of 8) and features (timestamp-query, subgroups) where it has them.
+      if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
+      tf.registerBackend("webgpu", async () => new webgpu.WebGPUBackend(await adapter.requestDevice(request), adapter.info), 3);
+    }
     if (!(await tf.setBackend("webgpu"))) return { ok: false, why: "the webgpu backend failed to initialise" };
     tf.env().set("WEBGPU_CPU_FORWARD", false);
     if (!patched) {
@@ -172,7 +185,7 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
       keyProgramsByShape();
     }
     patched = true;
-    return { ok: true };
+    return request.note ? { ok: true, note: request.note } : { ok: true };
   } catch (e) {
     return { ok: false, why: `webgpu unavailable (${firstLine(e)})` };
   }
@@ -241,14 +254,15 @@ export async function initBackend(preference: BackendPreference): Promise<Backen
   if (preference !== "auto") {
     const r = await attempts[preference](true);
     if (!r.ok) throw new SelectivError(`--backend ${preference}: ${r.why}; allowed here: auto, cpu, wasm`);
-    current = { name: preference, reason: "requested with --backend" };
+    current = { name: preference, reason: `requested with --backend${r.note ? ` (${r.note})` : ""}` };
     return current;
   }
   const skipped: string[] = [];
   for (const name of ["tensorflow", "webgpu", "wasm", "cpu"] as const) {
     const r = await attempts[name](false);
     if (r.ok) {
-      current = { name, reason: skipped.length ? `auto: ${skipped.join("; ")}` : `auto: ${name} is available` };
+      const note = r.note ? ` (${r.note})` : "";
+      current = { name, reason: (skipped.length ? `auto: ${skipped.join("; ")}` : `auto: ${name} is available`) + note };
       return current;
     }
     skipped.push(`${name}: ${r.why}`);

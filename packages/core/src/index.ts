@@ -113,11 +113,15 @@ export {
   zeroState,
   type RecurrenceResult,
 } from "./recurrence/tensor-ops.js";
-export { prefersFusedKernels } from "./recurrence/kernels.js";
+export { prefersFusedKernels, prefersRegisteredKernels } from "./recurrence/kernels.js";
 export {
   chunkedScan,
+  DECAYED_LINEAR_SCAN,
+  DECAYED_LINEAR_SCAN_GRAD,
   fusedScan,
+  kernelScan,
   linearRecurrence,
+  registerDecayedLinearScanKernels,
   recurrenceStep,
   stepwiseScan,
   type ChunkOptions,

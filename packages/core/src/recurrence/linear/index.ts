@@ -1,19 +1,22 @@
 import type { tf } from "../../tf.js";
-import { prefersFusedKernels } from "../kernels.js";
+import { prefersFusedKernels, prefersRegisteredKernels } from "../kernels.js";
 import type { RecurrenceResult } from "../tensor-ops.js";
 import { type ChunkOptions, chunkedScan } from "./chunked.js";
 import { fusedScan } from "./fused.js";
 import type { RecurrenceInputs } from "./inputs.js";
+import { kernelScan } from "./scan-kernel.js";
 import { stepwiseScan } from "./naive.js";
 
 export type { Decay, RecurrenceInputs } from "./inputs.js";
 export { recurrenceStep, stepwiseScan } from "./naive.js";
 export { type ChunkOptions, chunkedScan } from "./chunked.js";
 export { fusedScan } from "./fused.js";
+export { DECAYED_LINEAR_SCAN, DECAYED_LINEAR_SCAN_GRAD, kernelScan, registerDecayedLinearScanKernels } from "./scan-kernel.js";
 
 /**
  * Runs the recurrence in the requested form. The training form is the fused kernel on backends whose tensors
- * live in CPU memory (many small TF ops cost far more there) and the chunked matmul form elsewhere (GPU).
+ * live in CPU memory (many small TF ops cost far more there), the registered WGSL kernels on webgpu
+ * (./scan-kernel.ts), and the chunked matmul form where SELECTIV_KERNELS=ops asks for TF ops.
  */
 export function linearRecurrence(
   inputs: RecurrenceInputs,
@@ -22,5 +25,7 @@ export function linearRecurrence(
   initialState?: tf.Tensor4D,
 ): RecurrenceResult {
   if (form === "stepwise") return stepwiseScan(inputs, initialState);
-  return prefersFusedKernels() ? fusedScan(inputs, initialState) : chunkedScan(inputs, options, initialState);
+  if (prefersFusedKernels()) return fusedScan(inputs, initialState);
+  if (prefersRegisteredKernels()) return kernelScan(inputs, initialState);
+  return chunkedScan(inputs, options, initialState);
 }

@@ -1,0 +1,228 @@
+import { tf } from "../../tf.js";
+import { type RecurrenceResult, unpack } from "../tensor-ops.js";
+import { fusedScanArrays } from "./fused.js";
+import type { RecurrenceInputs } from "./inputs.js";
+import {
+  type WgslProgram,
+  forwardProgram,
+  gradientWidth,
+  keyDecayGradientProgram,
+  queryGradientProgram,
+  valueGradientProgram,
+} from "./scan-webgpu.js";
+
+/**
+ * The decayed linear scan of docs/spec/MODELS.md §6.1 as two registered TF.js kernels, one program each per backend:
+ * WGSL on webgpu (./scan-webgpu.ts), the fused Float32Array scan of ./fused.ts on cpu and wasm (the oracle the
+ * WGSL kernels are tested against, with ./naive.ts).
+ *
+ * SelectivDecayedLinearScan — inputs query, key [B, H, T, d_k], value [B, H, T, d_v], logAlpha [B, H, T, d_k]
+ * (a diagonal decay), initialState [B, H, d_k, d_v]; output [B, H, T·d_v + d_k·d_v]: the readouts o_t = S_tᵀ q_t,
+ * then the final state.
+ * SelectivDecayedLinearScanGrad — the same inputs plus forwardOutput (the output above) and outputGradient (its
+ * gradient); output [B, H, 3·T·d_k + T·d_v + d_k·d_v]: dq, dk, d log α, dv, ∂L/∂S_0 of each lane, packed.
+ */
+export const DECAYED_LINEAR_SCAN = "SelectivDecayedLinearScan";
+export const DECAYED_LINEAR_SCAN_GRAD = "SelectivDecayedLinearScanGrad";
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+function sizes(inputs: Inputs) {
+  const [B, H, T, dv] = inputs.value!.shape as number[];
+  const dk = inputs.key!.shape[3]!;
+  return { B: B!, H: H!, T: T!, dk, dv: dv! };
+}
+
+interface ArrayBackend {
+  readSync(dataId: tf.DataId): unknown;
+  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+}
+
+function cpuScan(inputs: Inputs, backend: ArrayBackend) {
+  const { B, H, T, dk, dv } = sizes(inputs);
+  const read = (name: string) => backend.readSync(inputs[name]!.dataId) as Float32Array;
+  const dims = { B, H, T, dk, dv, kind: "diagonal" as const, queryHeads: H, keyHeads: H };
+  return fusedScanArrays(dims, read("query"), read("key"), read("value"), read("logAlpha"), read("initialState"));
+}
+
+function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: DECAYED_LINEAR_SCAN,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as ArrayBackend;
+        const { B, H, T, dk, dv } = sizes(inputs as Inputs);
+        const shape = [B, H, T * dv + dk * dv];
+        return { dataId: b.write(cpuScan(inputs as Inputs, b).out, shape, "float32"), shape, dtype: "float32" };
+      },
+    },
+    {
+      kernelName: DECAYED_LINEAR_SCAN_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as ArrayBackend;
+        const { B, H, T, dk, dv } = sizes(inputs as Inputs);
+        // The forward scan again (it keeps the states the backward scan starts its segments from).
+        const g = cpuScan(inputs as Inputs, b).backward(b.readSync((inputs as Inputs).outputGradient!.dataId) as Float32Array);
+        const width = gradientWidth(T, dk, dv);
+        const packed = new Float32Array(B * H * width);
+        for (let lane = 0; lane < B * H; lane++) {
+          let at = lane * width;
+          for (const [part, n] of [
+            [g.dq, T * dk],
+            [g.dk, T * dk],
+            [g.dLogAlpha, T * dk],
+            [g.dv, T * dv],
+            [g.dInitialState, dk * dv],
+          ] as const) {
+            packed.set(part.subarray(lane * n, (lane + 1) * n), at);
+            at += n;
+          }
+        }
+        const shape = [B, H, width];
+        return { dataId: b.write(packed, shape, "float32"), shape, dtype: "float32" };
+      },
+    },
+  ];
+}
+
+interface WebgpuBackend {
+  runWebGPUProgram(
+    program: WgslProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+    output?: tf.TensorInfo,
+  ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): void;
+}
+
+function webgpuKernels(): tf.KernelConfig[] {
+  // One entry per i32 field: the backend aligns a two-element entry as a vec2 (8 bytes), the struct's i32s at 4.
+  const uniforms = (B: number, H: number, T: number) => [
+    { type: "int32", data: [B * H] },
+    { type: "int32", data: [T] },
+  ];
+  return [
+    {
+      kernelName: DECAYED_LINEAR_SCAN,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs as Inputs;
+        const { B, H, T, dk, dv } = sizes(x);
+        const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, x.initialState!];
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(
+          forwardProgram(B, H, T, dk, dv),
+          ordered,
+          "float32",
+          uniforms(B, H, T),
+        );
+      },
+    },
+    {
+      kernelName: DECAYED_LINEAR_SCAN_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs as Inputs;
+        const gpu = backend as unknown as WebgpuBackend;
+        const { B, H, T, dk, dv } = sizes(x);
+        const u = uniforms(B, H, T);
+        const queryGradient = gpu.runWebGPUProgram(
+          queryGradientProgram(B, H, T, dk, dv),
+          [x.key!, x.value!, x.logAlpha!, x.initialState!, x.outputGradient!],
+          "float32",
+          u,
+        );
+        const packed = gpu.runWebGPUProgram(
+          keyDecayGradientProgram(B, H, T, dk, dv),
+          [x.query!, x.key!, x.value!, x.logAlpha!, queryGradient, x.outputGradient!, x.forwardOutput!],
+          "float32",
+          u,
+        );
+        gpu.disposeData(queryGradient.dataId);
+        // dv goes into its own region of the same buffer.
+        gpu.runWebGPUProgram(
+          valueGradientProgram(B, H, T, dk, dv),
+          [x.query!, x.key!, x.logAlpha!, x.outputGradient!],
+          "float32",
+          u,
+          packed,
+        );
+        return packed;
+      },
+    },
+  ];
+}
+
+let registered = false;
+
+/** Registers both kernels for cpu, wasm and webgpu (once; a backend that is never started costs nothing). */
+export function registerDecayedLinearScanKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+}
+
+/**
+ * The recurrence through the registered kernels, with the gradient of SelectivDecayedLinearScanGrad. A scalar
+ * decay is broadcast to every key channel and a query/key head shared by every head (Mamba2's C and B) to every
+ * head: the broadcasts' gradients sum the per-channel and per-head results back (§6.1).
+ */
+export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
+  registerDecayedLinearScanKernels();
+  const { query, key, value, decay } = inputs;
+  const [B, H, T, dv] = value.shape;
+  const dk = key.shape[3];
+  const perLane = (x: tf.Tensor4D) => (x.shape[1] === H ? x : tf.broadcastTo(x, [B, H, T, dk]));
+  const logAlpha =
+    decay.kind === "diagonal"
+      ? decay.logAlpha
+      : decay.kind === "scalar"
+        ? tf.broadcastTo(tf.reshape(decay.logAlpha, [B, H, T, 1]), [B, H, T, dk])
+        : tf.zeros([B, H, T, dk]);
+  const s0 = initialState ?? tf.zeros([B, H, dk, dv]);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q, k, v, la, s] = args as tf.Tensor[];
+    const save = args[5] as tf.GradSaveFunc;
+    const forward = tf.engine().runKernel(DECAYED_LINEAR_SCAN, {
+      query: q!,
+      key: k!,
+      value: v!,
+      logAlpha: la!,
+      initialState: s!,
+    }) as tf.Tensor3D;
+    save([q!, k!, v!, la!, s!, forward]);
+    return {
+      value: forward,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, sla, ss, sf] = saved;
+        const g = tf.engine().runKernel(DECAYED_LINEAR_SCAN_GRAD, {
+          query: sq!,
+          key: sk!,
+          value: sv!,
+          logAlpha: sla!,
+          initialState: ss!,
+          forwardOutput: sf!,
+          outputGradient: dy,
+        }) as tf.Tensor3D;
+        let at = 0;
+        const part = (n: number, shape: number[]) => {
+          const r = tf.reshape(tf.slice(g, [0, 0, at], [B, H, n]), shape);
+          at += n;
+          return r;
+        };
+        // The packed order (dq, dk, d log α, dv, ∂L/∂S_0), returned in the inputs' order.
+        const queryGradient = part(T * dk, [B, H, T, dk]);
+        const keyGradient = part(T * dk, [B, H, T, dk]);
+        const logAlphaGradient = part(T * dk, [B, H, T, dk]);
+        const valueGradient = part(T * dv, [B, H, T, dv]);
+        const initialStateGradient = part(dk * dv, [B, H, dk, dv]);
+        return [queryGradient, keyGradient, valueGradient, logAlphaGradient, initialStateGradient];
+      },
+    };
+  });
+  return unpack(op(perLane(query), perLane(key), value, logAlpha, s0) as tf.Tensor3D, T, dk, dv);
+}
