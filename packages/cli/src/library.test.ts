@@ -15,7 +15,7 @@ describe("library API (docs/LIBRARY.md)", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^models: .*gla \(diagonal\)/m);
     expect(r.stdout).toMatch(/^tasks: .*task1/m);
-    expect(r.stdout).toMatch(/^batch: 2 samples × \d+ steps × 5 inputs, first classes [\d,]+$/m);
+    expect(r.stdout).toMatch(/^batch: 2 samples × \d+ steps × 13 inputs, first classes [\d,]+$/m);
     expect(r.stdout).toMatch(/^run: task1 gla seed 1: accuracy 0\.\d{4}$/m);
     expect(r.stdout).toMatch(/^backend: cpu$/m);
     expect(r.stdout).toMatch(/^result: task1 gla seed 1 completed params \d+$/m);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseSeeds } from "./commands/bench/suite.js";
-import { rankTask, rankingText } from "./suite/ranking.js";
+import { rankTask, rankingCsv, rankingText } from "./suite/ranking.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 const bin = join(root, "packages/cli/bin/run.js");
@@ -62,7 +62,7 @@ describe("bench suite", () => {
     expect(rows[0]!.accuracy.mean).toBeCloseTo(0.91, 12);
     expect(rows[0]!.accuracy.std).toBeCloseTo(Math.sqrt(0.0002), 12);
     // mamba2 − gla = 0.11 < 0.0141 + 0.1414; gla − delta-net = 0.39 > 0.1414 + 0.0141.
-    expect(rows.map((r) => r.separatedFromNext)).toEqual([false, true, false]);
+    expect(rows.map((r) => r.separatedFromNext)).toEqual([false, true, undefined]);
     expect(rows[2]!.accuracy.n).toBe(2);
     // Mamba is in the paper's table but not ranked here, so it does not take a paper rank.
     expect(rows.map((r) => r.paper?.rank)).toEqual([1, 2, 3]);
@@ -70,6 +70,11 @@ describe("bench suite", () => {
     const text = rankingText({ task: "task1", rows });
     expect(text).toMatch(/1\s+mamba2\s+0\.9100 ± 0\.0141\s+2\s+≈\s+0\.9500\s+0\.2000\s+1\s+0\.92 ± 0\.007/);
     expect(text).toMatch(/2\s+gla\s+0\.8000 ± 0\.1414\s+2\s+>/);
+    // One seed gives no spread: the neighbours' separation is unknown ("?"), not decided on the means alone.
+    const single = rankTask("task1", [result("mamba2", 1, 0.9), result("gla", 1, 0.5)], undefined);
+    expect(single.rows.map((r) => r.separatedFromNext)).toEqual([undefined, undefined]);
+    expect(rankingText(single)).toMatch(/1\s+mamba2\s+0\.9000\s+1\s+\?/);
+    expect(rankingCsv([single]).split("\n")[1]).toMatch(/^task1,1,mamba2,0\.9,,1,,/);
   });
 
   it("runs Tasks 1–4 end to end, prints a ranking per task, writes suite files, and reuses its runs when run again", () => {

@@ -9,8 +9,11 @@ export interface RankingRow {
   readonly accuracy: Stat;
   readonly ceiling: Stat;
   readonly baseline: Stat;
-  /** Whether this model's mean exceeds the next one's by more than their two standard deviations together. */
-  readonly separatedFromNext: boolean;
+  /**
+   * Whether this model's mean exceeds the next one's by more than the sum of their standard deviations; undefined
+   * when either has fewer than two seeds (no spread to compare), and for the last row.
+   */
+  readonly separatedFromNext: boolean | undefined;
   readonly paper?: { readonly mean: number; readonly std: number; readonly rank: number };
 }
 
@@ -40,11 +43,11 @@ export function rankTask(task: string, runs: readonly RunResult[], suite: SuiteE
     };
   });
   const sorted = unsorted.sort((a, b) => (b.accuracy.mean || -1) - (a.accuracy.mean || -1) || a.model.localeCompare(b.model));
-  const spread = (s: Stat) => (Number.isFinite(s.std) ? s.std : 0);
   const rows = sorted.map((row, i) => {
     const next = sorted[i + 1];
+    const decidable = next !== undefined && Number.isFinite(row.accuracy.std) && Number.isFinite(next.accuracy.std);
     const gap = next ? row.accuracy.mean - next.accuracy.mean : NaN;
-    return { ...row, separatedFromNext: next !== undefined && gap > spread(row.accuracy) + spread(next.accuracy) };
+    return { ...row, separatedFromNext: decidable ? gap > row.accuracy.std + next.accuracy.std : undefined };
   });
   return { task, rows, ...(suite?.paperFinding ? { paperFinding: suite.paperFinding } : {}) };
 }
@@ -54,16 +57,20 @@ function stat(s: Stat): string {
   return Number.isFinite(s.std) ? `${s.mean.toFixed(4)} ± ${s.std.toFixed(4)}` : s.mean.toFixed(4);
 }
 
+/** What the ranking's separation marks mean. */
+export const SEPARATION_LEGEND =
+  '">": ahead of the next model by more than the sum of their standard deviations; "≈": not; "?": one seed, no spread to compare.';
+
 const HEADER = ["rank", "model", "test acc (mean ± std)", "seeds", "", "ceiling", "majority baseline", "paper rank", "paper acc"];
 
-/** Table rows; the blank column holds ">" where a model is ahead of the next by more than their spread, "≈" where not. */
+/** Table rows; the blank column holds ">" where a model is ahead of the next by more than their spread, "≈" where not, "?" where a single seed leaves no spread. */
 function cells(r: RankingRow, i: number, last: boolean): string[] {
   return [
     String(i + 1),
     r.model,
     stat(r.accuracy),
     String(r.accuracy.n),
-    last ? "" : r.separatedFromNext ? ">" : "≈",
+    last ? "" : r.separatedFromNext === undefined ? "?" : r.separatedFromNext ? ">" : "≈",
     Number.isFinite(r.ceiling.mean) ? r.ceiling.mean.toFixed(4) : "–",
     Number.isFinite(r.baseline.mean) ? r.baseline.mean.toFixed(4) : "–",
     r.paper ? String(r.paper.rank) : "–",
@@ -80,7 +87,7 @@ export function rankingText(ranking: TaskRanking): string {
 }
 
 export function rankingMarkdown(rankings: readonly TaskRanking[]): string {
-  const parts = ["# SelectivBench suite", "", "`>`: ahead of the next model by more than their two standard deviations; `≈`: not.", ""];
+  const parts = ["# SelectivBench suite", "", `${SEPARATION_LEGEND.replaceAll('"', "`")}`, ""];
   for (const ranking of rankings) {
     parts.push(`## ${ranking.task}`, "", `| ${HEADER.map((h) => h || "sep").join(" | ")} |`, `|${HEADER.map(() => "---").join("|")}|`);
     ranking.rows.forEach((r, i) => parts.push(`| ${cells(r, i, i === ranking.rows.length - 1).join(" | ")} |`));
@@ -102,7 +109,7 @@ export function rankingCsv(rankings: readonly TaskRanking[]): string {
         num(r.accuracy.mean),
         num(r.accuracy.std),
         r.accuracy.n,
-        r.separatedFromNext,
+        r.separatedFromNext ?? "",
         num(r.ceiling.mean),
         num(r.baseline.mean),
         r.paper?.rank ?? "",

@@ -18,7 +18,15 @@ import { join, resolve } from "node:path";
 import { SelectivCommand } from "../../base.js";
 import { formatDuration } from "../../format.js";
 import { svgToPng } from "../../report/index.js";
-import { type TaskRanking, rankTask, rankingCsv, rankingFigure, rankingMarkdown, rankingText } from "../../suite/ranking.js";
+import {
+  SEPARATION_LEGEND,
+  type TaskRanking,
+  rankTask,
+  rankingCsv,
+  rankingFigure,
+  rankingMarkdown,
+  rankingText,
+} from "../../suite/ranking.js";
 
 /** "1-4", "1,3,5" or "2": seeds as a list; anything else is a one-line error naming the flag. */
 export function parseSeeds(text: string): number[] {
@@ -102,7 +110,7 @@ export default class BenchSuite extends SelectivCommand {
     }
     process.stderr.write(`backend: ${report.backend.name} (${report.backend.reason})\n`);
     this.log(rankings.map(rankingText).join("\n\n"));
-    this.log(`\n">": ahead of the next model by more than their two standard deviations; "≈": not.`);
+    this.log(`\n${SEPARATION_LEGEND}`);
     this.log(`Suite tables and figure: ${outDir}/suite.{md,csv,svg,png}; run folders under ${outDir}/`);
   }
 }
