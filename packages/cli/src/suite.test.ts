@@ -104,6 +104,9 @@ describe("bench suite", () => {
     const again = spawnSync(process.execPath, args, { encoding: "utf8" });
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toBe(first.stdout);
+    // Tasks 1–3 are reused whole: no time estimate from them; Task 4 evaluates again, so its runs give one.
+    expect(again.stderr).toMatch(/^\[suite 2\/8\] \S+ \S+ seed 1: starting \(1 done, 7 left\)$/m);
+    expect(again.stderr).toMatch(/\[suite 8\/8\] task4 mamba2 seed 1: starting \(7 done, 1 left, about \S+ left\)/);
     const report = spawnSync(process.execPath, [bin, "report", out], { encoding: "utf8" });
     expect(report.status, report.stderr).toBe(0);
     expect(readFileSync(join(out, "report", "summary.md"), "utf8")).toMatch(/# SelectivBench suite/);

@@ -87,18 +87,22 @@ export default class BenchSuite extends SelectivCommand {
     const outDir = resolve(flags.out ?? join("results", `suite-${preset}`));
     const json = flags.json ?? false;
     const total = tasks.length * models.length * seeds.length;
-    const started = Date.now();
     const note = (line: string) => json || process.stderr.write(`${line}\n`);
-    let done = 0;
+    const progress = new SuiteProgress(total);
     const report = await runBenchmark(
       container,
       { tasks, models, seeds, preset, overrides, backend: (flags.backend ?? "auto") as BackendPreference, outDir, resume: !flags.fresh },
       {
-        onRunStart: (p, i) =>
-          note(`[suite ${i + 1}/${total}] ${p.task.id} ${p.model.id} seed ${p.seed}: starting${eta(done, total, started)}`),
+        onRunStart: (p, i) => {
+          progress.start(p.task.transfer !== undefined);
+          note(`[suite ${i + 1}/${total}] ${p.task.id} ${p.model.id} seed ${p.seed}: starting${progress.left()}`);
+        },
+        onResume: (_step, _total, reused) => {
+          if (reused) progress.reused();
+        },
         onRunEnd: (r, i) => {
-          done = i + 1;
-          note(`[suite ${done}/${total}] ${r.task} ${r.model} seed ${r.seed}: ${r.status}, test accuracy ${r.testAccuracy.toFixed(4)}`);
+          progress.end();
+          note(`[suite ${i + 1}/${total}] ${r.task} ${r.model} seed ${r.seed}: ${r.status}, test accuracy ${r.testAccuracy.toFixed(4)}`);
         },
       },
     );
@@ -115,11 +119,42 @@ export default class BenchSuite extends SelectivCommand {
   }
 }
 
-/** Time left from the average time of the runs done so far (reused runs make it shrink fast, which is right). */
-function eta(done: number, total: number, started: number): string {
-  if (done === 0) return ` (${total} runs)`;
-  const perRun = (Date.now() - started) / 1000 / done;
-  return ` (${done} done, ${total - done} left, about ${formatDuration(perRun * (total - done))} left)`;
+/**
+ * Runs done and left, and the time left from the runs that did work here: a finished run reused whole takes no time
+ * and would make the estimate drop to nothing while real runs remain (a transfer run that reuses its training run
+ * still evaluates, so it counts).
+ */
+class SuiteProgress {
+  private done = 0;
+  private worked = 0;
+  private workSeconds = 0;
+  private startedAt = 0;
+  private transfer = false;
+  private wasReused = false;
+
+  constructor(private readonly total: number) {}
+
+  start(transfer: boolean): void {
+    [this.startedAt, this.transfer, this.wasReused] = [Date.now(), transfer, false];
+  }
+
+  reused(): void {
+    if (!this.transfer) this.wasReused = true;
+  }
+
+  end(): void {
+    this.done++;
+    if (this.wasReused) return;
+    this.worked++;
+    this.workSeconds += (Date.now() - this.startedAt) / 1000;
+  }
+
+  left(): string {
+    if (this.done === 0) return ` (${this.total} runs)`;
+    const left = this.total - this.done;
+    const time = this.worked > 0 ? `, about ${formatDuration((this.workSeconds / this.worked) * left)} left` : "";
+    return ` (${this.done} done, ${left} left${time})`;
+  }
 }
 
 function writeSuiteFiles(outDir: string, rankings: readonly TaskRanking[]): void {
