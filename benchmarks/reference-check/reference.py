@@ -5,6 +5,7 @@ Nothing from the reference, fla or mamba_ssm lives in this repository: the refer
 given with --reference, fla from the Python environment, mamba_ssm's module files from --mamba-ssm."""
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -39,8 +40,15 @@ def load_reference(ref_dir):
     path = os.path.join(ref_dir, "models", "ssm_models.py")
     if not os.path.isfile(path):
         fail(f"no models/ssm_models.py under --reference {ref_dir}")
-    if importlib.util.find_spec("wandb") is None:
-        sys.modules.setdefault("wandb", types.ModuleType("wandb"))
+    try:
+        absent = importlib.util.find_spec("wandb") is None
+    except ValueError:  # a module named wandb is already loaded without a spec (a stub): nothing to do
+        absent = False
+    if absent:
+        stub = types.ModuleType("wandb")
+        # With a spec, libraries that probe for wandb (importlib.util.find_spec) see a module rather than fail.
+        stub.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+        sys.modules.setdefault("wandb", stub)
     spec = importlib.util.spec_from_file_location("selectivbench_ssm_models", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -1,5 +1,6 @@
 import { tf } from "./tf.js";
 import { sumOfTensors } from "./nn/layers.js";
+import { adamStep, squaredGlobalNorm } from "./optim-kernel.js";
 
 /** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (docs/spec/TASKS.md §5). */
 export function learningRateAt(step: number, peak: number, warmup: number, total: number): number {
@@ -67,6 +68,56 @@ export class Adam {
         variable.assign(tf.sub(variable, update));
       }
     });
+  }
+
+  /**
+   * Global-norm clipping and this update as registered kernels (./optim-kernel.ts), with nothing read back: the
+   * gradients are clipped to `maxNorm` (0: not clipped) and the step is skipped on the device when `loss` or the
+   * norm is not finite. Returns ‖g‖² (a [1] tensor the caller reads and disposes). The step counts as taken; call
+   * `uncountStep()` when the readback shows that it was skipped.
+   */
+  applyClipped(
+    variables: ReadonlyMap<string, tf.Variable>,
+    grads: tf.NamedTensorMap,
+    lr: number,
+    maxNorm: number,
+    loss: tf.Tensor,
+  ): tf.Tensor1D {
+    const names = Object.keys(grads).filter((n) => variables.has(n) && grads[n]);
+    const squaredNorm = squaredGlobalNorm(names.map((n) => grads[n]!));
+    this.t++;
+    const attrs = {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      stepSize: lr / (1 - this.beta1 ** this.t),
+      secondCorrection: 1 - this.beta2 ** this.t,
+      maxNorm: maxNorm > 0 ? maxNorm : 0,
+    };
+    tf.tidy(() => {
+      const loss1 = tf.reshape(loss, [1]) as tf.Tensor1D;
+      for (const name of names) {
+        const variable = variables.get(name)!;
+        let m = this.m.get(name);
+        let v = this.v.get(name);
+        if (!m || !v) {
+          m = tf.variable(tf.zerosLike(variable), false);
+          v = tf.variable(tf.zerosLike(variable), false);
+          this.m.set(name, m);
+          this.v.set(name, v);
+        }
+        const [p2, m2, v2] = adamStep(variable, grads[name]!, m, v, squaredNorm, loss1, attrs);
+        variable.assign(p2);
+        m.assign(m2);
+        v.assign(v2);
+      }
+    });
+    return squaredNorm;
+  }
+
+  /** Takes back the step count of an applyClipped step that the device skipped (loss or norm not finite). */
+  uncountStep(): void {
+    this.t--;
   }
 
   /** Moments by parameter name, for checkpoints. */

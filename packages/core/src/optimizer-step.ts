@@ -4,6 +4,7 @@ import { sumOfTensors } from "./nn/layers.js";
 import { type BatchTensors, batchTensors } from "./batch-tensors.js";
 import { maskedCrossEntropySum } from "./metric.js";
 import { type Adam, clipByGlobalNorm } from "./optim.js";
+import { prefersRegisteredKernels } from "./recurrence/kernels.js";
 import type { RecNet } from "./recnet.js";
 import { hashSeed } from "./rng.js";
 import type { Batch } from "./task.js";
@@ -195,6 +196,7 @@ export async function trainingStep(
   }
   tf.dispose([full.inputs, full.targets, full.mask, validSteps]);
   const lossTensor = sumOfTensors(losses);
+  if (prefersRegisteredKernels()) return clippedUpdateOnDevice(optimizer, variables, grads, lossTensor, losses, options);
   const loss = (await lossTensor.data())[0]!;
   assertBackendHealthy();
   tf.dispose([lossTensor, ...losses]);
@@ -205,5 +207,29 @@ export async function trainingStep(
   if (applied) optimizer.apply(variables, clipped.grads, options.lr);
   tf.dispose(clipped.grads);
   if (clipped.grads !== grads) tf.dispose(grads);
+  return { loss, gradNorm, applied };
+}
+
+/**
+ * The end of a step on the device (registered kernels, the webgpu default): clipping and Adam run before anything
+ * is read back (Adam.applyClipped), then the loss and ‖g‖² come back together. Same outcome as the readback path:
+ * a step whose loss or norm is not finite changes nothing, and does not count.
+ */
+async function clippedUpdateOnDevice(
+  optimizer: Adam,
+  variables: Map<string, tf.Variable>,
+  grads: tf.NamedTensorMap,
+  lossTensor: tf.Scalar,
+  losses: tf.Scalar[],
+  options: TrainingStepOptions,
+): Promise<TrainingStepResult> {
+  const squaredNorm = optimizer.applyClipped(variables, grads, options.lr, options.clipNorm, lossTensor);
+  const [lossValue, squaredValue] = await Promise.all([lossTensor.data(), squaredNorm.data()]);
+  assertBackendHealthy();
+  tf.dispose([lossTensor, squaredNorm, ...losses, ...Object.values(grads)]);
+  const loss = lossValue[0]!;
+  const gradNorm = Math.sqrt(squaredValue[0]!);
+  const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
+  if (!applied) optimizer.uncountStep();
   return { loss, gradNorm, applied };
 }

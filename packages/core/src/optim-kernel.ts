@@ -1,0 +1,299 @@
+import type { WgslProgram } from "./recurrence/linear/scan-webgpu.js";
+import { tf } from "./tf.js";
+
+/**
+ * Global-norm clipping and Adam (docs/spec/TASKS.md §5) as registered TF.js kernels, so that a GPU step needs no
+ * readback between the backward pass and the update, and 4 dispatches per parameter instead of ~16 TF ops:
+ *
+ * SelectivSquaredSum — inputs total [1], x [any]; output [1] = total + Σ x². Chained over the gradients it gives
+ *   the squared global norm ‖g‖² on the device.
+ * SelectivAdamStep — inputs param, gradient, firstMoment, secondMoment (one shape), squaredNorm [1], loss [1];
+ *   attrs beta1, beta2, epsilon, stepSize (= lr / (1 − β₁ᵗ)), secondCorrection (= 1 − β₂ᵗ), maxNorm;
+ *   outputs [param′, m′, v′]:
+ *     s = maxNorm / (‖g‖ + 1e-6) if 0 < maxNorm < ‖g‖, else 1;   g′ = s·g
+ *     m′ = β₁ m + (1 − β₁) g′;   v′ = β₂ v + (1 − β₂) g′²;   param′ = param − stepSize · m′ / (√(v′ / c₂) + ε)
+ *   and, when the loss or ‖g‖ is not finite, the inputs unchanged (the step is not applied).
+ *
+ * Same maths and order of operations as Adam.apply after clipByGlobalNorm (./optim.ts), which cpu and wasm keep
+ * using (bit for bit as before); the cpu/wasm kernels here are the plain-loop oracle the WGSL kernels are tested
+ * against (optim-kernel.test.ts).
+ */
+export const SQUARED_SUM = "SelectivSquaredSum";
+export const ADAM_STEP = "SelectivAdamStep";
+
+export interface AdamStepAttrs {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly stepSize: number;
+  readonly secondCorrection: number;
+  readonly maxNorm: number;
+}
+
+type Inputs = Record<string, tf.TensorInfo>;
+const f = Math.fround;
+
+/** The update of one parameter in float32 arithmetic, step by step (the oracle). */
+export function adamStepArrays(
+  param: Float32Array,
+  gradient: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  squaredNorm: number,
+  loss: number,
+  a: AdamStepAttrs,
+): [Float32Array, Float32Array, Float32Array] {
+  const norm = f(Math.sqrt(squaredNorm));
+  if (!Number.isFinite(loss) || !Number.isFinite(norm)) return [param.slice(), m.slice(), v.slice()];
+  const scale = a.maxNorm > 0 && norm > a.maxNorm ? f(f(a.maxNorm) / f(norm + f(1e-6))) : 1;
+  const [b1, b2, c1, c2] = [f(a.beta1), f(a.beta2), f(1 - a.beta1), f(1 - a.beta2)];
+  const [stepSize, correction, eps] = [f(a.stepSize), f(a.secondCorrection), f(a.epsilon)];
+  const p2 = new Float32Array(param.length);
+  const m2 = new Float32Array(param.length);
+  const v2 = new Float32Array(param.length);
+  for (let i = 0; i < param.length; i++) {
+    const g = f(gradient[i]! * scale);
+    const mi = f(f(b1 * m[i]!) + f(c1 * g));
+    const vi = f(f(b2 * v[i]!) + f(c2 * f(g * g)));
+    m2[i] = mi;
+    v2[i] = vi;
+    p2[i] = f(param[i]! - f(f(stepSize * mi) / f(f(Math.sqrt(f(vi / correction))) + eps)));
+  }
+  return [p2, m2, v2];
+}
+
+interface ArrayBackend {
+  readSync(dataId: tf.DataId): unknown;
+  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+}
+
+function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
+  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
+    dataId: b.write(values, shape, "float32"),
+    shape,
+    dtype: "float32",
+  });
+  return [
+    {
+      kernelName: SQUARED_SUM,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = b.readSync((inputs as Inputs).x!.dataId) as Float32Array;
+        // Accumulated in float64 (as the cpu backend's sum): the oracle should be the accurate one.
+        let sum = 0;
+        for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+        const total = (b.readSync((inputs as Inputs).total!.dataId) as Float32Array)[0]!;
+        return out(b, Float32Array.of(total + sum), [1]);
+      },
+    },
+    {
+      kernelName: ADAM_STEP,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const read = (name: string) => b.readSync(x[name]!.dataId) as Float32Array;
+        const shape = x.param!.shape as number[];
+        const [p, m, v] = adamStepArrays(
+          read("param"),
+          read("gradient"),
+          read("firstMoment"),
+          read("secondMoment"),
+          read("squaredNorm")[0]!,
+          read("loss")[0]!,
+          attrs as unknown as AdamStepAttrs,
+        );
+        return [out(b, p, shape), out(b, m, shape), out(b, v, shape)];
+      },
+    },
+  ];
+}
+
+const WORKGROUP = 64;
+const REDUCE_WORKGROUP = 256;
+
+// WGSL may assume that no value is NaN or infinite, so `x != x` can be folded away: test the exponent bits.
+const FINITE = `fn finite(x : f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
+
+/** One workgroup sums total + Σ x² (each invocation a strided share, then a tree in workgroup memory). */
+function squaredSumProgram(): WgslProgram {
+  return {
+    variableNames: ["total", "x"],
+    outputShape: [1],
+    // Nothing shape-dependent is baked into the code ("|": backend.ts adds no shapes to the key).
+    shaderKey: "selectiv_squared_sum|",
+    dispatchLayout: { x: [0] },
+    dispatch: [1, 1, 1],
+    workgroupSize: [REDUCE_WORKGROUP, 1, 1],
+    uniforms: "n : i32,",
+    getUserCode: () => `
+      var<workgroup> partial : array<f32, ${REDUCE_WORKGROUP}>;
+      fn main(index : i32) {
+        let lid = i32(localIndex);
+        var acc = 0.0;
+        for (var i = lid; i < uniforms.n; i += ${REDUCE_WORKGROUP}) { acc += x[i] * x[i]; }
+        partial[lid] = acc;
+        workgroupBarrier();
+        for (var width = ${REDUCE_WORKGROUP / 2}; width > 0; width /= 2) {
+          if (lid < width) { partial[lid] += partial[lid + width]; }
+          workgroupBarrier();
+        }
+        if (lid == 0) { result[0] = total[0] + partial[0]; }
+      }
+    `,
+  };
+}
+
+// 1 − β in float64 then rounded, as the TF-op path does (in float32, 1 − 0.999 is off by 1.3e-5 relative).
+const ADAM_UNIFORMS =
+  "n : i32, beta1 : f32, beta2 : f32, oneMinusBeta1 : f32, oneMinusBeta2 : f32, epsilon : f32, stepSize : f32, secondCorrection : f32, maxNorm : f32,";
+
+/** The clip scale and whether the step applies, from ‖g‖² and the loss. */
+const CLIP = `
+        let norm = sqrt(squaredNorm[0]);
+        let ok = finite(loss[0]) && finite(norm);
+        var scale = 1.0;
+        if (uniforms.maxNorm > 0.0 && norm > uniforms.maxNorm) { scale = uniforms.maxNorm / (norm + 1e-6); }`;
+
+function elementwise(name: string, variableNames: string[], shape: number[], body: string): WgslProgram {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames,
+    outputShape: shape,
+    shaderKey: `selectiv_adam_${name}|`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    uniforms: ADAM_UNIFORMS,
+    getUserCode: () => `
+      ${FINITE}
+      fn main(index : i32) {
+        if (index >= uniforms.n) { return; }
+        ${CLIP}
+        ${body}
+      }
+    `,
+  };
+}
+
+/** m′ (first) or v′ (second); the old moment where the step does not apply. */
+function momentProgram(shape: number[], which: "first" | "second"): WgslProgram {
+  const update =
+    which === "first"
+      ? "uniforms.beta1 * moment[index] + uniforms.oneMinusBeta1 * g"
+      : "uniforms.beta2 * moment[index] + uniforms.oneMinusBeta2 * (g * g)";
+  return elementwise(
+    which,
+    ["moment", "gradient", "squaredNorm", "loss"],
+    shape,
+    `
+        if (!ok) { result[index] = moment[index]; return; }
+        let g = gradient[index] * scale;
+        result[index] = ${update};`,
+  );
+}
+
+function paramProgram(shape: number[]): WgslProgram {
+  return elementwise(
+    "param",
+    ["param", "firstMoment", "secondMoment", "squaredNorm", "loss"],
+    shape,
+    `
+        if (!ok) { result[index] = param[index]; return; }
+        let step = (uniforms.stepSize * firstMoment[index]) / (sqrt(secondMoment[index] / uniforms.secondCorrection) + uniforms.epsilon);
+        result[index] = param[index] - step;`,
+  );
+}
+
+interface WebgpuBackend {
+  runWebGPUProgram(
+    program: WgslProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+  ): tf.TensorInfo;
+}
+
+function webgpuKernels(): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: SQUARED_SUM,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs as Inputs;
+        const n = x.x!.shape.reduce((a, b) => a * b, 1);
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(squaredSumProgram(), [x.total!, x.x!], "float32", [
+          { type: "int32", data: [n] },
+        ]);
+      },
+    },
+    {
+      kernelName: ADAM_STEP,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = inputs as Inputs;
+        const a = attrs as unknown as AdamStepAttrs;
+        const gpu = backend as unknown as WebgpuBackend;
+        const shape = x.param!.shape as number[];
+        const n = shape.reduce((p, q) => p * q, 1);
+        // One entry per field: each is 4-byte aligned as the struct declares.
+        const uniforms = [
+          { type: "int32", data: [n] },
+          ...[a.beta1, a.beta2, 1 - a.beta1, 1 - a.beta2, a.epsilon, a.stepSize, a.secondCorrection, a.maxNorm].map((value) => ({
+            type: "float32",
+            data: [value],
+          })),
+        ];
+        const shared = [x.gradient!, x.squaredNorm!, x.loss!];
+        const m = gpu.runWebGPUProgram(momentProgram(shape, "first"), [x.firstMoment!, ...shared], "float32", uniforms);
+        const v = gpu.runWebGPUProgram(momentProgram(shape, "second"), [x.secondMoment!, ...shared], "float32", uniforms);
+        const p = gpu.runWebGPUProgram(paramProgram(shape), [x.param!, m, v, x.squaredNorm!, x.loss!], "float32", uniforms);
+        return [p, m, v];
+      },
+    },
+  ];
+}
+
+let registered = false;
+
+/** Registers both kernels for cpu, wasm and webgpu (once). */
+export function registerOptimizerKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+}
+
+/** ‖g‖² of all gradients on the device: a chain of SelectivSquaredSum, in the gradients' order. */
+export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Tensor1D {
+  registerOptimizerKernels();
+  let total = tf.zeros([1]) as tf.Tensor1D;
+  for (const g of grads) {
+    const next = tf.engine().runKernel(SQUARED_SUM, { total, x: g }) as tf.Tensor1D;
+    total.dispose();
+    total = next;
+  }
+  return total;
+}
+
+/** One parameter's update through SelectivAdamStep: [param′, m′, v′]. */
+export function adamStep(
+  param: tf.Tensor,
+  gradient: tf.Tensor,
+  firstMoment: tf.Tensor,
+  secondMoment: tf.Tensor,
+  squaredNorm: tf.Tensor1D,
+  loss: tf.Tensor1D,
+  attrs: AdamStepAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  registerOptimizerKernels();
+  return tf
+    .engine()
+    .runKernel(
+      ADAM_STEP,
+      { param, gradient, firstMoment, secondMoment, squaredNorm, loss },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
