@@ -155,6 +155,22 @@ function planSweepRun(container: DependencyContainer, run: SweepRun) {
   return planned!;
 }
 
+describe("Task 4 reuses Task 2's trained runs", () => {
+  it("at medium and paper its trained run is Task 2's own run (same run id); at quick it is its own (100 test samples)", async () => {
+    const container = await createContainer();
+    const trainTask = container.resolve<TaskRegistry>(Tokens.TaskRegistry).get("task2");
+    const plan = (task: string, preset: "quick" | "medium" | "paper") => {
+      const request = { tasks: [task], models: ["gla"], seeds: [3], preset, overrides: emptyOverrides(), backend: "cpu" as const };
+      const [planned] = planBenchmark(container, { ...request, outDir: "." });
+      return { ...planned!, backend: { name: "cpu" as const, reason: "" }, outDir: "." };
+    };
+    for (const preset of ["medium", "paper"] as const) {
+      expect(runId(transferTrainingSpec(plan("task4", preset), trainTask)), preset).toBe(runId(plan("task2", preset)));
+    }
+    expect(runId(transferTrainingSpec(plan("task4", "quick"), trainTask))).not.toBe(runId(plan("task2", "quick")));
+  });
+});
+
 // fixtures/wb_configs holds two of the reference's five files; the other three (task1_model_size.yaml, task3.yaml,
 // task4.yaml) differ from task2.yaml only in the values below, which are written here from task2.yaml.
 describe("the reference's other W&B files, as task2.yaml edited to their settings", () => {
