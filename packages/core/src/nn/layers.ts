@@ -1,5 +1,7 @@
 import { tf } from "../tf.js";
+import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { init, type ParameterScope } from "./parameters.js";
+import { shortConvKernel } from "./short-conv-kernel.js";
 
 export function silu<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.sigmoid(x));
@@ -83,8 +85,15 @@ export class ShortConv {
 
   private readonly activation: "silu" | "none";
 
-  /** x: [B, T, D]. */
+  /** x: [B, T, D]. As registered kernels where they are preferred (webgpu: 5 dispatches instead of ~60). */
   apply(x: tf.Tensor3D): tf.Tensor3D {
+    if (prefersRegisteredKernels())
+      return shortConvKernel(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | undefined, this.activation === "silu");
+    return this.applyOps(x);
+  }
+
+  /** The TF-op form (cpu and wasm train with it; the oracle of ./short-conv-kernel.ts). */
+  applyOps(x: tf.Tensor3D): tf.Tensor3D {
     const [b, t, d] = x.shape;
     const k = this.kernelSize;
     const padded = tf.concat([tf.zeros([b, k - 1, d]), x], 1);
