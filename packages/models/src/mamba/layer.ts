@@ -2,7 +2,10 @@ import {
   Linear,
   ShortConv,
   init,
+  fitsSelectiveScanKernel,
   prefersFusedKernels,
+  prefersRegisteredKernels,
+  selectiveScanByLinearScan,
   selectiveScan,
   selectiveScanStep,
   selectiveScanStepwise,
@@ -78,10 +81,13 @@ export class Mamba implements SequenceLayer {
       const u = this.conv.apply(tf.slice(xz, [0, 0, 0], [b, t, this.inner]));
       const parts = this.scanParts(u);
       const inputs = { x: parts.x, delta: parts.delta, a: this.transition(), b: parts.b, c: parts.c };
-      // "chunked" is the training form: the fused scan with the §6.5 adjoint gradient, on CPU backends; a GPU
-      // backend takes the step-by-step ops (the fused scan reads its inputs back synchronously).
-      const fused = options.form !== "stepwise" && prefersFusedKernels();
-      const y = fused ? selectiveScan(inputs) : selectiveScanStepwise(inputs).y;
+      // "chunked" is the training form: the fused scan with the §6.5 adjoint gradient on CPU backends; on webgpu
+      // the scan as the decayed linear scan's registered kernels while its [B, E, T, N] tensors fit, else the
+      // step-by-step ops (the fused scan reads its inputs back synchronously).
+      const trainingForm = options.form !== "stepwise";
+      const fused = trainingForm && prefersFusedKernels();
+      const kernel = trainingForm && !fused && prefersRegisteredKernels() && fitsSelectiveScanKernel(inputs);
+      const y = fused ? selectiveScan(inputs) : kernel ? selectiveScanByLinearScan(inputs) : selectiveScanStepwise(inputs).y;
       return this.finish(y, u, z);
     });
   }
