@@ -1,0 +1,125 @@
+// LayerNorm and RMSNorm as registered kernels (./norm-kernel.ts) ≡ their TF-op forms (applyOps, what cpu and wasm
+// train with): values and the gradients of x, γ and β, at awkward sizes (one feature, one row, 33 features, rank 4),
+// on cpu and wasm everywhere and on webgpu where an adapter exists (CI: Mesa's lavapipe).
+import { afterAll, describe, expect, it } from "vitest";
+import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
+import { Rng } from "../rng.js";
+import { tf } from "../tf.js";
+import { LayerNorm, RMSNorm } from "./layers.js";
+import { ParameterStore } from "./parameters.js";
+
+const probe = await probeWebgpu();
+const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
+
+interface Case {
+  readonly kind: "layer" | "rms";
+  readonly shape: number[];
+  /** Shift of x's mean (a large one tests the centring). */
+  readonly shift: number;
+}
+
+const CASES: Case[] = [
+  { kind: "layer", shape: [1, 1, 3], shift: 0 },
+  { kind: "layer", shape: [3, 7, 1], shift: 0 },
+  { kind: "layer", shape: [2, 70, 33], shift: 5 },
+  { kind: "layer", shape: [2, 3, 7, 16], shift: 0 },
+  { kind: "rms", shape: [1, 1, 3], shift: 0 },
+  { kind: "rms", shape: [3, 7, 5], shift: 2 },
+  { kind: "rms", shape: [2, 3, 70, 33], shift: 0 },
+];
+const NAMES = ["y", "dx", "dγ", "dβ"];
+const label = (c: Case) => `${c.kind === "layer" ? "LayerNorm" : "RMSNorm"} [${c.shape.join(", ")}], mean shift ${c.shift}`;
+
+async function evaluate(c: Case, seed: number, form: "ops" | "kernel"): Promise<Float32Array[]> {
+  const rng = new Rng(seed);
+  const D = c.shape.at(-1)!;
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  const xs = Float32Array.from({ length: size }, () => c.shift + rng.normal());
+  const gamma = Float32Array.from({ length: D }, () => 1 + 0.5 * rng.normal());
+  const beta = Float32Array.from({ length: D }, () => 0.5 * rng.normal());
+  const store = new ParameterStore(1);
+  const norm = c.kind === "layer" ? new LayerNorm(store.scope("n"), "norm", D) : new RMSNorm(store.scope("n"), "norm", D);
+  norm.weight.assign(tf.tensor1d(gamma));
+  if (norm instanceof LayerNorm) norm.bias.assign(tf.tensor1d(beta));
+  const params = norm instanceof LayerNorm ? [norm.weight, norm.bias] : [norm.weight];
+  const results = tf.tidy(() => {
+    const x = tf.tensor(xs, c.shape);
+    const apply = (input: tf.Tensor) => (form === "ops" ? norm.applyOps(input) : norm.apply(input));
+    const weights = tf.sin(tf.range(0, size).reshape(c.shape));
+    const loss = (input: tf.Tensor) => tf.sum(tf.mul(apply(input), weights)) as tf.Scalar;
+    const { value, grads } = tf.variableGrads(() => loss(x), params);
+    value.dispose();
+    return [apply(x), tf.grad(loss)(x), ...params.map((p) => grads[p.name]!)];
+  });
+  const values = await Promise.all(results.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(results);
+  store.dispose();
+  return values;
+}
+
+function expectClose(got: Float32Array[], want: Float32Array[], name: string) {
+  expect(got.length).toBe(want.length);
+  want.forEach((w, i) => {
+    let scale = 1;
+    let worst = 0;
+    for (let j = 0; j < w.length; j++) {
+      scale = Math.max(scale, Math.abs(w[j]!));
+      worst = Math.max(worst, Math.abs(got[i]![j]! - w[j]!));
+    }
+    expect(worst / scale, `${name}: ${NAMES[i]}`).toBeLessThan(1e-4);
+  });
+}
+
+const oracles = new Map<number, Float32Array[]>();
+async function oracle(i: number) {
+  if (!oracles.has(i)) {
+    await initBackend("cpu");
+    oracles.set(i, await evaluate(CASES[i]!, 60 + i, "ops"));
+  }
+  return oracles.get(i)!;
+}
+
+describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values and the gradients of x, γ, β)", () => {
+  // On cpu and wasm, apply() takes the kernels only when SELECTIV_KERNELS=registered asks for them.
+  const saved = process.env.SELECTIV_KERNELS;
+  const restore = () => {
+    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
+    else process.env.SELECTIV_KERNELS = saved;
+  };
+  afterAll(async () => {
+    restore();
+    await initBackend("cpu");
+  });
+
+  for (const backend of ["cpu", "wasm"] as const) {
+    CASES.forEach((c, i) => {
+      it(`${backend} kernels: ${label(c)}`, async () => {
+        const want = await oracle(i);
+        await initBackend(backend);
+        process.env.SELECTIV_KERNELS = "registered";
+        try {
+          expectClose(await evaluate(c, 60 + i, "kernel"), want, label(c));
+        } finally {
+          restore();
+        }
+      });
+    });
+  }
+
+  it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
+    expect(probe.ok ? "" : probe.why).toBe("");
+  });
+
+  CASES.forEach((c, i) => {
+    it.runIf(probe.ok)(
+      `webgpu (WGSL) kernels: ${label(c)}`,
+      async () => {
+        const want = await oracle(i);
+        await initBackend("webgpu");
+        expectClose(await evaluate(c, 60 + i, "kernel"), want, label(c));
+        assertBackendHealthy();
+      },
+      120_000,
+    );
+  });
+});

@@ -1,0 +1,339 @@
+import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { tf } from "../tf.js";
+
+/**
+ * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
+ * forward and four backward on webgpu, where the TF-op forms cost ~25. Per row x of D values:
+ *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β).
+ * Backward, with ĝ = ∂L/∂y ⊙ γ:
+ *   ∂L/∂x = r · (ĝ − mean(ĝ) [LayerNorm only] − x̂ · mean(ĝ ⊙ x̂)),   ∂L/∂γ = Σ_rows ∂L/∂y ⊙ x̂,   ∂L/∂β = Σ_rows ∂L/∂y.
+ *
+ * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again when there is none); attrs centered, hasBias, eps.
+ * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs [dx, dweight, dbias] (dbias zeros without a bias).
+ * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op forms that cpu and wasm
+ * keep training with (norm-kernel.test.ts).
+ */
+export const NORM = "SelectivNorm";
+export const NORM_GRAD = "SelectivNormGrad";
+
+interface NormAttrs {
+  readonly centered: boolean;
+  readonly hasBias: boolean;
+  readonly eps: number;
+}
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+function sizes(x: tf.TensorInfo) {
+  const D = x.shape[x.shape.length - 1]!;
+  return { D, rows: x.shape.reduce((a, b) => a * b, 1) / D };
+}
+
+/** Each row's mean (0 for RMSNorm) and 1/√(mean(c²) + ε), in float64. */
+function rowStats(x: Float32Array, rows: number, D: number, a: NormAttrs) {
+  const mean = new Float64Array(rows);
+  const inv = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    if (a.centered) {
+      for (let d = 0; d < D; d++) m += x[r * D + d]!;
+      m /= D;
+    }
+    let v = 0;
+    for (let d = 0; d < D; d++) v += (x[r * D + d]! - m) ** 2;
+    mean[r] = m;
+    inv[r] = 1 / Math.sqrt(v / D + Math.fround(a.eps));
+  }
+  return { mean, inv };
+}
+
+interface ArrayBackend {
+  readSync(dataId: tf.DataId): unknown;
+  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+}
+
+function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
+  const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
+  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
+    dataId: b.write(values, shape, "float32"),
+    shape,
+    dtype: "float32",
+  });
+  return [
+    {
+      kernelName: NORM,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const a = attrs as unknown as NormAttrs;
+        const { D, rows } = sizes(x.x!);
+        const xs = read(b, x, "x");
+        const w = read(b, x, "weight");
+        const bias = a.hasBias ? read(b, x, "bias") : undefined;
+        const { mean, inv } = rowStats(xs, rows, D, a);
+        const y = new Float32Array(rows * D);
+        for (let r = 0; r < rows; r++)
+          for (let d = 0; d < D; d++) y[r * D + d] = (xs[r * D + d]! - mean[r]!) * inv[r]! * w[d]! + (bias ? bias[d]! : 0);
+        return out(b, y, x.x!.shape as number[]);
+      },
+    },
+    {
+      kernelName: NORM_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const a = attrs as unknown as NormAttrs;
+        const { D, rows } = sizes(x.x!);
+        const xs = read(b, x, "x");
+        const w = read(b, x, "weight");
+        const dy = read(b, x, "dy");
+        const { mean, inv } = rowStats(xs, rows, D, a);
+        const dx = new Float32Array(rows * D);
+        const dw = new Float64Array(D);
+        const db = new Float64Array(D);
+        for (let r = 0; r < rows; r++) {
+          let gMean = 0;
+          let gxMean = 0;
+          for (let d = 0; d < D; d++) {
+            const xh = (xs[r * D + d]! - mean[r]!) * inv[r]!;
+            const g = dy[r * D + d]! * w[d]!;
+            gMean += g;
+            gxMean += g * xh;
+            dw[d] += dy[r * D + d]! * xh;
+            db[d] += dy[r * D + d]!;
+          }
+          gMean = a.centered ? gMean / D : 0;
+          gxMean /= D;
+          for (let d = 0; d < D; d++) {
+            const xh = (xs[r * D + d]! - mean[r]!) * inv[r]!;
+            dx[r * D + d] = inv[r]! * (dy[r * D + d]! * w[d]! - gMean - xh * gxMean);
+          }
+        }
+        return [
+          out(b, dx, x.x!.shape as number[]),
+          out(b, Float32Array.from(dw), [D]),
+          out(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
+        ];
+      },
+    },
+  ];
+}
+
+const WORKGROUP = 64;
+const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32,";
+
+/** Row r's mean (0 unless centered) and 1/√(mean(c²) + ε). */
+const STATS = `
+      fn stats(r : i32) -> vec2<f32> {
+        let D = uniforms.width;
+        var m = 0.0;
+        if (uniforms.centered == 1) {
+          for (var d = 0; d < D; d++) { m += x[r * D + d]; }
+          m = m / f32(D);
+        }
+        var v = 0.0;
+        for (var d = 0; d < D; d++) { let c = x[r * D + d] - m; v += c * c; }
+        return vec2<f32>(m, inverseSqrt(v / f32(D) + uniforms.eps));
+      }`;
+
+function normProgram(name: string, variableNames: string[], outputShape: number[], invocations: number, body: string): WgslProgram {
+  return {
+    variableNames,
+    outputShape,
+    // Every size is a uniform: nothing shape-dependent in the code ("|": backend.ts adds no shapes to the key).
+    shaderKey: `selectiv_norm_${name}|`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    uniforms: UNIFORMS,
+    getUserCode: () => `
+      ${variableNames.includes("x") ? STATS : ""}
+      fn main(index : i32) {
+        let R = uniforms.rows;
+        let D = uniforms.width;
+        ${body}
+      }
+    `,
+  };
+}
+
+/** y = x̂ ⊙ γ (+ β): one invocation per row. */
+function forwardProgram(shape: number[], rows: number): WgslProgram {
+  return normProgram(
+    "forward",
+    ["x", "weight", "bias"],
+    shape,
+    rows,
+    `
+        if (index >= R) { return; }
+        let s = stats(index);
+        for (var d = 0; d < D; d++) {
+          var y = (x[index * D + d] - s.x) * s.y * weight[d];
+          if (uniforms.hasBias == 1) { y += bias[d]; }
+          result[index * D + d] = y;
+        }`,
+  );
+}
+
+/** Each row's (mean, 1/σ), for the gradients: [rows, 2]. */
+function statsProgram(rows: number): WgslProgram {
+  return normProgram(
+    "stats",
+    ["x"],
+    [rows, 2],
+    rows,
+    `
+        if (index >= R) { return; }
+        let s = stats(index);
+        result[2 * index] = s.x;
+        result[2 * index + 1] = s.y;`,
+  );
+}
+
+/** ∂L/∂x, one invocation per row. */
+function inputGradientProgram(shape: number[], rows: number): WgslProgram {
+  return normProgram(
+    "dx",
+    ["x", "weight", "dy", "rowStats"],
+    shape,
+    rows,
+    `
+        if (index >= R) { return; }
+        let m = rowStats[2 * index];
+        let r = rowStats[2 * index + 1];
+        var gMean = 0.0;
+        var gxMean = 0.0;
+        for (var d = 0; d < D; d++) {
+          let g = dy[index * D + d] * weight[d];
+          gMean += g;
+          gxMean += g * (x[index * D + d] - m) * r;
+        }
+        if (uniforms.centered == 1) { gMean = gMean / f32(D); } else { gMean = 0.0; }
+        gxMean = gxMean / f32(D);
+        for (var d = 0; d < D; d++) {
+          let xh = (x[index * D + d] - m) * r;
+          result[index * D + d] = r * (dy[index * D + d] * weight[d] - gMean - xh * gxMean);
+        }`,
+  );
+}
+
+/** ∂L/∂γ (Σ dy ⊙ x̂) or ∂L/∂β (Σ dy) of column d, one invocation per column. */
+function parameterGradientProgram(D: number, bias: boolean): WgslProgram {
+  // Every bound input must be read by the code (the pipeline's layout leaves unread ones out): dβ binds dy only.
+  return normProgram(
+    bias ? "dbias" : "dweight",
+    bias ? ["dy"] : ["x", "dy", "rowStats"],
+    [D],
+    D,
+    `
+        if (index >= D) { return; }
+        var acc = 0.0;
+        for (var row = 0; row < R; row++) {
+          ${bias ? "acc += dy[row * D + index];" : "acc += dy[row * D + index] * (x[row * D + index] - rowStats[2 * row]) * rowStats[2 * row + 1];"}
+        }
+        result[index] = acc;`,
+  );
+}
+
+interface WebgpuBackend {
+  runWebGPUProgram(
+    program: WgslProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+  ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): void;
+}
+
+function webgpuKernels(): tf.KernelConfig[] {
+  const uniforms = (x: tf.TensorInfo, a: NormAttrs) => {
+    const { D, rows } = sizes(x);
+    return [
+      ...[rows, D, a.centered ? 1 : 0, a.hasBias ? 1 : 0].map((v) => ({ type: "int32", data: [v] })),
+      { type: "float32", data: [a.eps] },
+    ];
+  };
+  return [
+    {
+      kernelName: NORM,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = inputs as Inputs;
+        const a = attrs as unknown as NormAttrs;
+        const { rows } = sizes(x.x!);
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(
+          forwardProgram(x.x!.shape as number[], rows),
+          [x.x!, x.weight!, x.bias!],
+          "float32",
+          uniforms(x.x!, a),
+        );
+      },
+    },
+    {
+      kernelName: NORM_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = inputs as Inputs;
+        const a = attrs as unknown as NormAttrs;
+        const gpu = backend as unknown as WebgpuBackend;
+        const { D, rows } = sizes(x.x!);
+        const u = uniforms(x.x!, a);
+        const stats = gpu.runWebGPUProgram(statsProgram(rows), [x.x!], "float32", u);
+        const dx = gpu.runWebGPUProgram(inputGradientProgram(x.x!.shape as number[], rows), [x.x!, x.weight!, x.dy!, stats], "float32", u);
+        const dw = gpu.runWebGPUProgram(parameterGradientProgram(D, false), [x.x!, x.dy!, stats], "float32", u);
+        const db = gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u);
+        gpu.disposeData(stats.dataId);
+        return [dx, dw, db];
+      },
+    },
+  ];
+}
+
+let registered = false;
+
+/** Registers both kernels for cpu, wasm and webgpu (once). */
+export function registerNormKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+}
+
+/** LayerNorm (centered) or RMSNorm over the last axis through the registered kernels, differentiable in x, γ, β. */
+export function normKernel<T extends tf.Tensor>(
+  x: T,
+  weight: tf.Tensor1D,
+  bias: tf.Tensor1D | undefined,
+  centered: boolean,
+  eps: number,
+): T {
+  registerNormKernels();
+  const attrs = { centered, hasBias: bias !== undefined, eps } as unknown as tf.NamedAttrMap;
+  const run = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(NORM, { x: xx, weight: w, bias: b }, attrs) as T;
+  const grads = (xx: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) =>
+    tf.engine().runKernel(NORM_GRAD, { x: xx, weight: w, dy }, attrs) as unknown as tf.Tensor[];
+  if (bias) {
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [xx, w, b] = args as tf.Tensor[];
+      (args[3] as tf.GradSaveFunc)([xx!, w!]);
+      return { value: run(xx!, w!, b!), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grads(saved[0]!, saved[1]!, dy) };
+    });
+    return op(x, weight, bias) as T;
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xx, w] = args as tf.Tensor[];
+    (args[2] as tf.GradSaveFunc)([xx!, w!]);
+    return {
+      value: run(xx!, w!, xx!),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [dx, dw, db] = grads(saved[0]!, saved[1]!, dy);
+        db!.dispose();
+        return [dx!, dw!];
+      },
+    };
+  });
+  return op(x, weight) as T;
+}
