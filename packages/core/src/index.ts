@@ -138,14 +138,7 @@ export {
   type DeltaChunkOptions,
   type DeltaRuleInputs,
 } from "./recurrence/delta-rule/index.js";
-export {
-  fitsSelectiveScanKernel,
-  selectiveScan,
-  selectiveScanByLinearScan,
-  selectiveScanStep,
-  selectiveScanStepwise,
-  type SelectiveScanInputs,
-} from "./recurrence/selective-scan/index.js";
+export { selectiveScan, selectiveScanStep, selectiveScanStepwise, type SelectiveScanInputs } from "./recurrence/selective-scan/index.js";
 
 // Loss, metrics, optimiser (docs/spec/TASKS.md §4–§5)
 export { batchTensors, type BatchTensors } from "./batch-tensors.js";

@@ -2,10 +2,8 @@ import {
   Linear,
   ShortConv,
   init,
-  fitsSelectiveScanKernel,
   prefersFusedKernels,
   prefersRegisteredKernels,
-  selectiveScanByLinearScan,
   selectiveScan,
   selectiveScanStep,
   selectiveScanStepwise,
@@ -17,6 +15,7 @@ import {
   type SequenceLayer,
 } from "@selectiv/core";
 import { dtBiasInit } from "../shared/dt-init.js";
+import { fitsSelectiveScanKernel, selectiveScanByLinearScan } from "./scan-kernel.js";
 import { mambaWidths, type MambaConfig } from "./config.js";
 
 /** The scan's per-step inputs x, Δ, B_t, C_t, with the time axis present ([B, T, ·]) or not ([B, ·]). */

@@ -1,13 +1,9 @@
-// Mamba's selective scan through the decayed linear scan's registered kernels (./kernel.ts) ≡ the step-by-step
-// oracle (./naive.ts, on cpu): y and the gradients of x, Δ, A, B and C, at awkward sizes and small and large Δ. cpu and
+// Mamba's selective scan through the decayed linear scan's registered kernels (./scan-kernel.ts) ≡ core's step-by-step
+// oracle (selectiveScanStepwise, on cpu): y and the gradients of x, Δ, A, B and C, at awkward sizes and small and large Δ. cpu and
 // wasm run the fused Float32Array scan kernels; webgpu (where an adapter exists; CI: Mesa's lavapipe) the WGSL ones.
 import { afterAll, describe, expect, it } from "vitest";
-import { assertBackendHealthy, initBackend, probeWebgpu } from "../../backend.js";
-import { Rng } from "../../rng.js";
-import { tf } from "../../tf.js";
-import type { SelectiveScanInputs } from "./inputs.js";
-import { selectiveScanByLinearScan } from "./kernel.js";
-import { selectiveScanStepwise } from "./naive.js";
+import { Rng, assertBackendHealthy, initBackend, probeWebgpu, selectiveScanStepwise, tf, type SelectiveScanInputs } from "@selectiv/core";
+import { selectiveScanByLinearScan } from "./scan-kernel.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";

@@ -1,6 +1,4 @@
-import { tf } from "../../tf.js";
-import { kernelScan } from "../linear/scan-kernel.js";
-import type { SelectiveScanInputs } from "./inputs.js";
+import { kernelScan, tf, type SelectiveScanInputs } from "@selectiv/core";
 
 /**
  * Mamba's selective scan as the decayed linear scan (docs/spec/MODELS.md §4.1 in the terms of §6.1), run by its
