@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../../backend.js";
 import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
-import { kernelDeltaRule } from "./delta-kernel.js";
+import { DELTA_RULE, kernelDeltaRule } from "./delta-kernel.js";
+import { fusedDeltaRule } from "./fused.js";
+import { deltaRule } from "./index.js";
 import type { DeltaRuleInputs } from "./inputs.js";
 import { deltaRuleStepwise } from "./naive.js";
 
@@ -186,4 +188,40 @@ describe("registered delta rule ≡ step-by-step oracle (values and every gradie
       300_000,
     );
   }
+});
+
+describe("deltaRule's form per SELECTIV_KERNELS on cpu", () => {
+  const saved = process.env.SELECTIV_KERNELS;
+  afterAll(() => {
+    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
+    else process.env.SELECTIV_KERNELS = saved;
+  });
+
+  it("registered runs SelectivDeltaRule, with the fused rule's numbers; the default and ops do not run it", async () => {
+    await initBackend("cpu");
+    const c = CASES[1]!;
+    const d = draw(c, 42);
+    const t = (x: { shape: number[]; values: Float32Array }) => tf.tensor(x.values, x.shape);
+    const inputs: DeltaRuleInputs = {
+      query: t(d.q) as tf.Tensor4D,
+      key: t(d.k) as tf.Tensor4D,
+      value: t(d.v) as tf.Tensor4D,
+      beta: t(d.beta) as tf.Tensor3D,
+      logAlpha: t(d.logAlpha) as tf.Tensor3D,
+    };
+    const run = async (mode: string | undefined) => {
+      if (mode === undefined) delete process.env.SELECTIV_KERNELS;
+      else process.env.SELECTIV_KERNELS = mode;
+      let output: Float32Array = new Float32Array(0);
+      const info = await tf.profile(() => {
+        output = deltaRule(inputs, "chunked").output.dataSync() as Float32Array;
+      });
+      return { output, usedKernel: info.kernelNames.includes(DELTA_RULE) };
+    };
+    const registered = await run("registered");
+    expect(registered.usedKernel).toBe(true);
+    expect(Array.from(registered.output)).toEqual(Array.from(fusedDeltaRule(inputs).output.dataSync()));
+    expect((await run(undefined)).usedKernel).toBe(false);
+    expect((await run("ops")).usedKernel).toBe(false);
+  });
 });
