@@ -129,11 +129,15 @@ export {
   type RecurrenceInputs,
 } from "./recurrence/linear/index.js";
 export {
+  DELTA_RULE,
+  DELTA_RULE_GRAD,
   deltaRule,
   deltaRuleChunked,
   deltaRuleStep,
   deltaRuleStepwise,
   fusedDeltaRule,
+  kernelDeltaRule,
+  registerDeltaRuleKernels,
   unitLowerInverse,
   type DeltaChunkOptions,
   type DeltaRuleInputs,

@@ -1,0 +1,237 @@
+import { tf } from "../../tf.js";
+import type { WgslProgram } from "../linear/scan-webgpu.js";
+import { type RecurrenceResult, unpack } from "../tensor-ops.js";
+import { fusedDeltaRuleArrays } from "./fused.js";
+import type { DeltaRuleInputs } from "./inputs.js";
+import { columnAdjointProgram, forwardProgram, forwardWidth, gradientWidth, reduceProgram, rowProgram } from "./delta-webgpu.js";
+
+/**
+ * The (gated) delta rule of docs/spec/MODELS.md §6.2 as two registered TF.js kernels, one program each per backend
+ * family: WGSL on webgpu (./delta-webgpu.ts), the fused Float32Array kernel of ./fused.ts on cpu and wasm (the
+ * oracle the WGSL kernels are tested against, with ./naive.ts).
+ *
+ * SelectivDeltaRule — inputs query, key [B, H, T, d_k], value [B, H, T, d_v], beta, logAlpha [B, H, T] (zeros for
+ * DeltaNet), initialState [B, H, d_k, d_v]; output [B, H, 2·T·d_v + d_k·d_v]: the readouts o_t = S_tᵀ q_t, the final
+ * state, then the residuals r_t = v_t − S′ᵀk_t the backward pass reads (their own gradient is ignored: nothing
+ * downstream uses them).
+ * SelectivDeltaRuleGrad — the same inputs plus forwardOutput (the output above) and outputGradient (its gradient);
+ * output [B, H, 2·T·d_k + T·d_v + 2·T + d_k·d_v]: dq, dk, dv, dβ, d log α, ∂L/∂S_0 of each lane, packed.
+ */
+export const DELTA_RULE = "SelectivDeltaRule";
+export const DELTA_RULE_GRAD = "SelectivDeltaRuleGrad";
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+function sizes(inputs: Inputs) {
+  const [B, H, T, dv] = inputs.value!.shape as number[];
+  const dk = inputs.key!.shape[3]!;
+  return { B: B!, H: H!, T: T!, dk, dv: dv! };
+}
+
+interface ArrayBackend {
+  readSync(dataId: tf.DataId): unknown;
+  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+}
+
+/** The fused delta rule on a cpu/wasm kernel's inputs (always gated: log α = 0 gives α = 1 exactly). */
+function cpuRule(inputs: Inputs, backend: ArrayBackend, residuals?: Float32Array) {
+  const { B, H, T, dk, dv } = sizes(inputs);
+  const read = (name: string) => backend.readSync(inputs[name]!.dataId) as Float32Array;
+  return fusedDeltaRuleArrays(
+    { B, H, T, dk, dv, gated: true },
+    read("query"),
+    read("key"),
+    read("value"),
+    read("beta"),
+    read("logAlpha"),
+    read("initialState"),
+    residuals,
+  );
+}
+
+function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: DELTA_RULE,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as ArrayBackend;
+        const { B, H, T, dk, dv } = sizes(inputs as Inputs);
+        const residuals = new Float32Array(B * H * T * dv);
+        const fused = cpuRule(inputs as Inputs, b, residuals).out;
+        const [core, width] = [T * dv + dk * dv, forwardWidth(T, dk, dv)];
+        const packed = new Float32Array(B * H * width);
+        for (let lane = 0; lane < B * H; lane++) {
+          packed.set(fused.subarray(lane * core, (lane + 1) * core), lane * width);
+          packed.set(residuals.subarray(lane * T * dv, (lane + 1) * T * dv), lane * width + core);
+        }
+        const shape = [B, H, width];
+        return { dataId: b.write(packed, shape, "float32"), shape, dtype: "float32" };
+      },
+    },
+    {
+      kernelName: DELTA_RULE_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const { B, H, T, dk, dv } = sizes(x);
+        // The fused backward takes the gradient of the readouts and final state only (the residuals' is unused).
+        const dy = b.readSync(x.outputGradient!.dataId) as Float32Array;
+        const [core, width] = [T * dv + dk * dv, forwardWidth(T, dk, dv)];
+        const dyCore = new Float32Array(B * H * core);
+        for (let lane = 0; lane < B * H; lane++) dyCore.set(dy.subarray(lane * width, lane * width + core), lane * core);
+        // The forward scan again (it keeps the states the backward scan starts its segments from).
+        const g = cpuRule(x, b).backward(dyCore);
+        const gradWidth = gradientWidth(T, dk, dv);
+        const packed = new Float32Array(B * H * gradWidth);
+        for (let lane = 0; lane < B * H; lane++) {
+          let at = lane * gradWidth;
+          for (const [part, n] of [
+            [g.dq, T * dk],
+            [g.dk, T * dk],
+            [g.dv, T * dv],
+            [g.dBeta, T],
+            [g.dLogAlpha, T],
+            [g.dInitialState, dk * dv],
+          ] as const) {
+            packed.set(part.subarray(lane * n, (lane + 1) * n), at);
+            at += n;
+          }
+        }
+        const shape = [B, H, gradWidth];
+        return { dataId: b.write(packed, shape, "float32"), shape, dtype: "float32" };
+      },
+    },
+  ];
+}
+
+interface WebgpuBackend {
+  runWebGPUProgram(
+    program: WgslProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+    output?: tf.TensorInfo,
+  ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): void;
+}
+
+function webgpuKernels(): tf.KernelConfig[] {
+  // One entry per i32 field: the backend aligns a two-element entry as a vec2 (8 bytes), the struct's i32s at 4.
+  const uniforms = (B: number, H: number, T: number) => [
+    { type: "int32", data: [B * H] },
+    { type: "int32", data: [T] },
+  ];
+  return [
+    {
+      kernelName: DELTA_RULE,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs as Inputs;
+        const { B, H, T, dk, dv } = sizes(x);
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(
+          forwardProgram(B, H, T, dk, dv),
+          [x.query!, x.key!, x.value!, x.beta!, x.logAlpha!, x.initialState!],
+          "float32",
+          uniforms(B, H, T),
+        );
+      },
+    },
+    {
+      kernelName: DELTA_RULE_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs as Inputs;
+        const gpu = backend as unknown as WebgpuBackend;
+        const { B, H, T, dk, dv } = sizes(x);
+        const u = uniforms(B, H, T);
+        const scratch = gpu.runWebGPUProgram(
+          columnAdjointProgram(B, H, T, dk, dv),
+          [x.query!, x.key!, x.value!, x.beta!, x.logAlpha!, x.forwardOutput!, x.outputGradient!],
+          "float32",
+          u,
+        );
+        const packed = gpu.runWebGPUProgram(
+          rowProgram(B, H, T, dk, dv),
+          [x.query!, x.key!, x.logAlpha!, x.initialState!, x.outputGradient!, scratch],
+          "float32",
+          u,
+        );
+        // dv, dβ and d log α go into their own regions of the same buffer.
+        gpu.runWebGPUProgram(reduceProgram(B, H, T, dk, dv), [scratch], "float32", u, packed);
+        gpu.disposeData(scratch.dataId);
+        return packed;
+      },
+    },
+  ];
+}
+
+let registered = false;
+
+/** Registers both kernels for cpu, wasm and webgpu (once; a backend that is never started costs nothing). */
+export function registerDeltaRuleKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+}
+
+/**
+ * The delta rule through the registered kernels, with the gradient of SelectivDeltaRuleGrad. Without log α
+ * (DeltaNet) the kernels get zeros (α = 1 exactly) and the decay's gradient is dropped.
+ */
+export function kernelDeltaRule(inputs: DeltaRuleInputs, initialState?: tf.Tensor4D): RecurrenceResult {
+  registerDeltaRuleKernels();
+  const { query, key, value, beta, logAlpha } = inputs;
+  const [B, H, T, dv] = value.shape;
+  const dk = key.shape[3];
+  const la = logAlpha ?? tf.zeros([B, H, T]);
+  const s0 = initialState ?? tf.zeros([B, H, dk, dv]);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q, k, v, b, a, s] = args as tf.Tensor[];
+    const save = args[6] as tf.GradSaveFunc;
+    const forward = tf.engine().runKernel(DELTA_RULE, {
+      query: q!,
+      key: k!,
+      value: v!,
+      beta: b!,
+      logAlpha: a!,
+      initialState: s!,
+    }) as tf.Tensor3D;
+    save([q!, k!, v!, b!, a!, s!, forward]);
+    return {
+      value: forward,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, sb, sa, ss, sf] = saved;
+        const g = tf.engine().runKernel(DELTA_RULE_GRAD, {
+          query: sq!,
+          key: sk!,
+          value: sv!,
+          beta: sb!,
+          logAlpha: sa!,
+          initialState: ss!,
+          forwardOutput: sf!,
+          outputGradient: dy,
+        }) as tf.Tensor3D;
+        let at = 0;
+        const part = (n: number, shape: number[]) => {
+          const r = tf.reshape(tf.slice(g, [0, 0, at], [B, H, n]), shape);
+          at += n;
+          return r;
+        };
+        // The packed order is the inputs' order: dq, dk, dv, dβ, d log α, ∂L/∂S_0.
+        return [
+          part(T * dk, [B, H, T, dk]),
+          part(T * dk, [B, H, T, dk]),
+          part(T * dv, [B, H, T, dv]),
+          part(T, [B, H, T]),
+          part(T, [B, H, T]),
+          part(dk * dv, [B, H, dk, dv]),
+        ];
+      },
+    };
+  });
+  return unpack(op(query, key, value, beta, la, s0) as tf.Tensor3D, T, dk, dv);
+}
