@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { tf } from "../tf.js";
-import { attentionStep, causalAttention } from "./attention.js";
+import { attentionStep, causalAttention, causalAttentionOps } from "./attention.js";
 
 describe("causal attention", () => {
   it("query blocks, the full matrix and step-by-step decoding agree (values and gradients)", () => {
@@ -31,10 +31,11 @@ describe("causal attention", () => {
     ).toBeLessThan(1e-6);
   });
 
+  // The TF-op form's property (the registered kernels of ./attention-kernel.ts store no scores at all).
   it("inference frees each query block's scores: peak memory grows linearly in T, not quadratically", async () => {
     const peakOf = async (t: number, inference: boolean): Promise<number> => {
       const q = tf.randomNormal([1, 2, t, 8], 0, 1, "float32", 1) as tf.Tensor4D;
-      const info = await tf.profile(() => tf.tidy(() => causalAttention(q, q, q, 0.5, 32, inference)));
+      const info = await tf.profile(() => tf.tidy(() => causalAttentionOps(q, q, q, 0.5, 32, inference)));
       q.dispose();
       return info.peakBytes;
     };

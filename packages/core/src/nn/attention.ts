@@ -1,13 +1,29 @@
+import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { tf } from "../tf.js";
+import { causalAttentionKernel } from "./attention-kernel.js";
 
 /**
  * Causal softmax attention per head: softmax(q kᵀ · scale + causal mask) v, for q, k [B, H, T, D] and
  * v [B, H, T, Dv]. Queries are processed in blocks of `queryBlock` rows so the score matrix is at most
  * [B, H, queryBlock, T] (docs/spec/MODELS.md §9.3: the full [B,H,T,T] is ~1.2G floats at T ≈ 2.2k). With `inference`
  * (no gradient wanted) each block's scores are freed once its output exists, so memory stays at one block's
- * scores whatever T; a gradient needs them all.
+ * scores whatever T; a gradient needs them all. Where registered kernels are preferred (webgpu) it runs as
+ * ./attention-kernel.ts instead (1 dispatch forward, 4 backward, no score matrix stored, so no blocks needed).
  */
 export function causalAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  scale: number,
+  queryBlock = 256,
+  inference = false,
+): tf.Tensor4D {
+  if (prefersRegisteredKernels() && q.shape[2] > 0) return causalAttentionKernel(q, k, v, scale);
+  return causalAttentionOps(q, k, v, scale, queryBlock, inference);
+}
+
+/** The TF-op form (cpu and wasm train with it; the oracle of ./attention-kernel.ts). */
+export function causalAttentionOps(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,

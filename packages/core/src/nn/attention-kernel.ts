@@ -1,0 +1,397 @@
+import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { tf } from "../tf.js";
+
+/**
+ * Causal softmax attention (docs/spec/MODELS.md §6.3) as registered TF.js kernels: one dispatch forward and four
+ * backward on webgpu, with no T×T score matrix stored. Per lane (batch × head), with q, k [T, D], v [T, Dv]:
+ *   s_ts = scale · q_t·k_s (s ≤ t),   m_t = max_s s_ts,   l_t = Σ_s exp(s_ts − m_t),   p_ts = exp(s_ts − m_t) / l_t,
+ *   o_t = Σ_s p_ts v_s.
+ * Backward, with do = ∂L/∂o and D_t = do_t·o_t (= Σ_s p_ts do_t·v_s):
+ *   dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s,   dk_s = scale Σ_{t≥s} p_ts (do_t·v_s − D_t) q_t,
+ *   dv_s = Σ_{t≥s} p_ts do_t.
+ * p is recomputed from m_t and l_t (one stats pass), not stored.
+ *
+ * SelectivCausalAttention — inputs query, key [B, H, T, D], value [B, H, T, Dv]; attr scale; output [B, H, T, Dv].
+ * SelectivCausalAttentionGrad — the same inputs plus output (the forward's) and dy; outputs [dq, dk, dv].
+ * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op form that cpu and wasm
+ * keep training with (attention-kernel.test.ts).
+ */
+export const CAUSAL_ATTENTION = "SelectivCausalAttention";
+export const CAUSAL_ATTENTION_GRAD = "SelectivCausalAttentionGrad";
+
+interface AttentionAttrs {
+  readonly scale: number;
+}
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+function dims(inputs: Inputs) {
+  const [B, H, T, D] = inputs.query!.shape as [number, number, number, number];
+  return { B, H, T, D, Dv: inputs.value!.shape[3]!, lanes: B * H };
+}
+
+interface ArrayBackend {
+  readSync(dataId: tf.DataId): unknown;
+  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+}
+
+/** The attention weights p_ts (s ≤ t) of query row t of a lane, in float64. */
+function scoresOf(q: Float32Array, k: Float32Array, lane: number, t: number, T: number, D: number, scale: number) {
+  const scores = new Float64Array(t + 1);
+  for (let s = 0; s <= t; s++) {
+    let dot = 0;
+    for (let i = 0; i < D; i++) dot += q[(lane * T + t) * D + i]! * k[(lane * T + s) * D + i]!;
+    scores[s] = dot * scale;
+  }
+  let m = -Infinity;
+  for (const x of scores) m = Math.max(m, x);
+  let l = 0;
+  for (const x of scores) l += Math.exp(x - m);
+  // p_ts = exp(s_ts − m_t) / l_t
+  return scores.map((x) => Math.exp(x - m) / l);
+}
+
+function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
+  const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
+  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
+    dataId: b.write(values, shape, "float32"),
+    shape,
+    dtype: "float32",
+  });
+  return [
+    {
+      kernelName: CAUSAL_ATTENTION,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const { scale } = attrs as unknown as AttentionAttrs;
+        const { B, H, T, D, Dv, lanes } = dims(x);
+        const [q, k, v] = [read(b, x, "query"), read(b, x, "key"), read(b, x, "value")];
+        const o = new Float32Array(lanes * T * Dv);
+        for (let lane = 0; lane < lanes; lane++)
+          for (let t = 0; t < T; t++) {
+            const p = scoresOf(q, k, lane, t, T, D, scale);
+            for (let j = 0; j < Dv; j++) {
+              let acc = 0;
+              for (let s = 0; s <= t; s++) acc += p[s]! * v[(lane * T + s) * Dv + j]!;
+              o[(lane * T + t) * Dv + j] = acc;
+            }
+          }
+        return out(b, o, [B, H, T, Dv]);
+      },
+    },
+    {
+      kernelName: CAUSAL_ATTENTION_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as ArrayBackend;
+        const x = inputs as Inputs;
+        const { scale } = attrs as unknown as AttentionAttrs;
+        const { B, H, T, D, Dv, lanes } = dims(x);
+        const [q, k, v] = [read(b, x, "query"), read(b, x, "key"), read(b, x, "value")];
+        const [o, dy] = [read(b, x, "output"), read(b, x, "dy")];
+        const dq = new Float64Array(lanes * T * D);
+        const dk = new Float64Array(lanes * T * D);
+        const dv = new Float64Array(lanes * T * Dv);
+        for (let lane = 0; lane < lanes; lane++)
+          for (let t = 0; t < T; t++) {
+            const p = scoresOf(q, k, lane, t, T, D, scale);
+            const row = (lane * T + t) * Dv;
+            let Dt = 0;
+            for (let j = 0; j < Dv; j++) Dt += dy[row + j]! * o[row + j]!;
+            for (let s = 0; s <= t; s++) {
+              let dp = 0;
+              for (let j = 0; j < Dv; j++) dp += dy[row + j]! * v[(lane * T + s) * Dv + j]!;
+              const ds = p[s]! * (dp - Dt) * scale; // ∂L/∂(q_t·k_s)
+              for (let i = 0; i < D; i++) {
+                dq[(lane * T + t) * D + i] += ds * k[(lane * T + s) * D + i]!;
+                dk[(lane * T + s) * D + i] += ds * q[(lane * T + t) * D + i]!;
+              }
+              for (let j = 0; j < Dv; j++) dv[(lane * T + s) * Dv + j] += p[s]! * dy[row + j]!;
+            }
+          }
+        return [
+          out(b, Float32Array.from(dq), [B, H, T, D]),
+          out(b, Float32Array.from(dk), [B, H, T, D]),
+          out(b, Float32Array.from(dv), [B, H, T, Dv]),
+        ];
+      },
+    },
+  ];
+}
+
+const WORKGROUP = 64;
+const UNIFORMS = "lanes : i32, steps : i32, scale : f32,";
+
+/**
+ * One invocation per (lane, row): index = lane·T + row. D and Dv size private arrays, so they are baked into the
+ * code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no shapes to the key).
+ */
+function program(
+  name: string,
+  variableNames: string[],
+  outputShape: number[],
+  lanes: number,
+  T: number,
+  D: number,
+  Dv: number,
+  body: string,
+): WgslProgram {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `selectiv_attention_${name}_dk${D}_dv${Dv}|`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil((lanes * T) / WORKGROUP), 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    uniforms: UNIFORMS,
+    getUserCode: () => `
+      const DK : i32 = ${D};
+      const DV : i32 = ${Dv};
+      fn main(index : i32) {
+        let T = uniforms.steps;
+        let scale = uniforms.scale;
+        if (index >= uniforms.lanes * T) { return; }
+        let lane = index / T;
+        let row = index % T;
+        ${body}
+      }
+    `,
+  };
+}
+
+/** scale · q_t·k_s for the query row held in qRow. */
+const SCORE = (qRow: string, keyIndex: string) => `
+          var dot = 0.0;
+          for (var i = 0; i < DK; i++) { dot += ${qRow}[i] * key[${keyIndex} * DK + i]; }
+          let score = dot * scale;`;
+
+/**
+ * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
+ * l and the accumulated output are rescaled by exp(m_old − m_new), so o_t = acc / l at the end.
+ */
+function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+  return program(
+    "forward",
+    ["query", "key", "value"],
+    [B, H, T, Dv],
+    lanes,
+    T,
+    D,
+    Dv,
+    `
+        var qRow : array<f32, ${D}>;
+        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
+        var acc : array<f32, ${Dv}>;
+        for (var j = 0; j < DV; j++) { acc[j] = 0.0; }
+        var m = -3.0e38;
+        var l = 0.0;
+        for (var s = 0; s <= row; s++) {
+          let keyRow = lane * T + s;
+          ${SCORE("qRow", "keyRow")}
+          let mNew = max(m, score);
+          let rescale = exp(m - mNew);
+          let p = exp(score - mNew);
+          l = l * rescale + p;
+          for (var j = 0; j < DV; j++) { acc[j] = acc[j] * rescale + p * value[keyRow * DV + j]; }
+          m = mNew;
+        }
+        for (var j = 0; j < DV; j++) { result[index * DV + j] = acc[j] / l; }`,
+  );
+}
+
+/** Per query row t: [m_t, l_t, D_t] (two passes over s ≤ t for m and l, as the softmax does; D_t = do_t·o_t). */
+function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProgram {
+  return program(
+    "stats",
+    ["query", "key", "output", "dy"],
+    [lanes, T, 3],
+    lanes,
+    T,
+    D,
+    Dv,
+    `
+        var qRow : array<f32, ${D}>;
+        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
+        var m = -3.0e38;
+        for (var s = 0; s <= row; s++) {
+          ${SCORE("qRow", "(lane * T + s)")}
+          m = max(m, score);
+        }
+        var l = 0.0;
+        for (var s = 0; s <= row; s++) {
+          ${SCORE("qRow", "(lane * T + s)")}
+          l += exp(score - m);
+        }
+        var outputDotDy = 0.0;
+        for (var j = 0; j < DV; j++) { outputDotDy += output[index * DV + j] * dy[index * DV + j]; }
+        result[index * 3] = m;
+        result[index * 3 + 1] = l;
+        result[index * 3 + 2] = outputDotDy;`,
+  );
+}
+
+/** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one invocation per query row t. */
+function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+  return program(
+    "dq",
+    ["query", "key", "value", "dy", "stats"],
+    [B, H, T, D],
+    lanes,
+    T,
+    D,
+    Dv,
+    `
+        var qRow : array<f32, ${D}>;
+        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
+        var dyRow : array<f32, ${Dv}>;
+        for (var j = 0; j < DV; j++) { dyRow[j] = dy[index * DV + j]; }
+        var acc : array<f32, ${D}>;
+        for (var i = 0; i < DK; i++) { acc[i] = 0.0; }
+        let m = stats[index * 3];
+        let l = stats[index * 3 + 1];
+        let outputDotDy = stats[index * 3 + 2];
+        for (var s = 0; s <= row; s++) {
+          let keyRow = lane * T + s;
+          ${SCORE("qRow", "keyRow")}
+          let p = exp(score - m) / l;
+          var dp = 0.0;
+          for (var j = 0; j < DV; j++) { dp += dyRow[j] * value[keyRow * DV + j]; }
+          let ds = p * (dp - outputDotDy);
+          for (var i = 0; i < DK; i++) { acc[i] += ds * key[keyRow * DK + i]; }
+        }
+        for (var i = 0; i < DK; i++) { result[index * DK + i] = acc[i] * scale; }`,
+  );
+}
+
+/**
+ * One invocation per key row s, looping over the queries t ≥ s that see it:
+ * dk_s = scale Σ_t p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_t p_ts do_t.
+ */
+function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+  const width = which === "dk" ? D : Dv;
+  // Every bound input must be read by the code: dv does not need the values.
+  const inputs = which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
+  return program(
+    which,
+    inputs,
+    [B, H, T, width],
+    lanes,
+    T,
+    D,
+    Dv,
+    `
+        var kRow : array<f32, ${D}>;
+        for (var i = 0; i < DK; i++) { kRow[i] = key[index * DK + i]; }
+        ${which === "dk" ? `var vRow : array<f32, ${Dv}>; for (var j = 0; j < DV; j++) { vRow[j] = value[index * DV + j]; }` : ""}
+        var acc : array<f32, ${width}>;
+        for (var i = 0; i < ${width}; i++) { acc[i] = 0.0; }
+        for (var t = row; t < T; t++) {
+          let queryRow = lane * T + t;
+          var dot = 0.0;
+          for (var i = 0; i < DK; i++) { dot += query[queryRow * DK + i] * kRow[i]; }
+          let p = exp(dot * scale - stats[queryRow * 3]) / stats[queryRow * 3 + 1];
+          ${
+            which === "dk"
+              ? `var dp = 0.0;
+          for (var j = 0; j < DV; j++) { dp += dy[queryRow * DV + j] * vRow[j]; }
+          let ds = p * (dp - stats[queryRow * 3 + 2]);
+          for (var i = 0; i < DK; i++) { acc[i] += ds * query[queryRow * DK + i]; }`
+              : `for (var j = 0; j < DV; j++) { acc[j] += p * dy[queryRow * DV + j]; }`
+          }
+        }
+        for (var i = 0; i < ${width}; i++) { result[index * ${width} + i] = acc[i]${which === "dk" ? " * scale" : ""}; }`,
+  );
+}
+
+interface WebgpuBackend {
+  runWebGPUProgram(
+    program: WgslProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: { type: string; data: number[] }[],
+  ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): void;
+}
+
+function webgpuKernels(): tf.KernelConfig[] {
+  const uniforms = (x: Inputs, a: AttentionAttrs) => {
+    const { T, lanes } = dims(x);
+    return [
+      { type: "int32", data: [lanes] },
+      { type: "int32", data: [T] },
+      { type: "float32", data: [a.scale] },
+    ];
+  };
+  return [
+    {
+      kernelName: CAUSAL_ATTENTION,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = inputs as Inputs;
+        const a = attrs as unknown as AttentionAttrs;
+        const { B, H, T, D, Dv, lanes } = dims(x);
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(
+          forwardProgram(lanes, T, D, Dv, B, H),
+          [x.query!, x.key!, x.value!],
+          "float32",
+          uniforms(x, a),
+        );
+      },
+    },
+    {
+      kernelName: CAUSAL_ATTENTION_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = inputs as Inputs;
+        const a = attrs as unknown as AttentionAttrs;
+        const gpu = backend as unknown as WebgpuBackend;
+        const { B, H, T, D, Dv, lanes } = dims(x);
+        const u = uniforms(x, a);
+        const [q, k, v, dy] = [x.query!, x.key!, x.value!, x.dy!];
+        const stats = gpu.runWebGPUProgram(statsProgram(lanes, T, D, Dv), [q, k, x.output!, dy], "float32", u);
+        const dq = gpu.runWebGPUProgram(queryGradientProgram(lanes, T, D, Dv, B, H), [q, k, v, dy, stats], "float32", u);
+        const dk = gpu.runWebGPUProgram(keyValueGradientProgram("dk", lanes, T, D, Dv, B, H), [q, k, v, dy, stats], "float32", u);
+        const dv = gpu.runWebGPUProgram(keyValueGradientProgram("dv", lanes, T, D, Dv, B, H), [q, k, dy, stats], "float32", u);
+        gpu.disposeData(stats.dataId);
+        return [dq, dk, dv];
+      },
+    },
+  ];
+}
+
+let registered = false;
+
+/** Registers both kernels for cpu, wasm and webgpu (once). */
+export function registerAttentionKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+}
+
+/** Causal softmax attention through the registered kernels, differentiable in q, k and v. */
+export function causalAttentionKernel(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
+  registerAttentionKernels();
+  const attrs = { scale } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [query, key, value] = args as tf.Tensor[];
+    const output = tf.engine().runKernel(CAUSAL_ATTENTION, { query: query!, key: key!, value: value! }, attrs) as tf.Tensor4D;
+    // The output is saved too: the backward needs D_t = do_t·o_t.
+    (args[3] as tf.GradSaveFunc)([query!, key!, value!, output]);
+    return {
+      value: output,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf
+          .engine()
+          .runKernel(
+            CAUSAL_ATTENTION_GRAD,
+            { query: saved[0]!, key: saved[1]!, value: saved[2]!, output: saved[3]!, dy },
+            attrs,
+          ) as unknown as tf.Tensor[],
+    };
+  });
+  return op(q, k, v) as tf.Tensor4D;
+}
