@@ -1,3 +1,4 @@
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "./kernel-registration.js";
 import type { WgslProgram } from "./recurrence/linear/scan-webgpu.js";
 import { tf } from "./tf.js";
 
@@ -15,11 +16,6 @@ export const MASKED_CROSS_ENTROPY_GRAD = "SelectivMaskedCrossEntropyGrad";
 
 type Inputs = Record<string, tf.TensorInfo>;
 
-interface ArrayBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-}
-
 /** log Σ exp of row r, in float64 with the row's maximum taken out. */
 function logSumExp(z: Float32Array, r: number, C: number): number {
   let max = -Infinity;
@@ -35,11 +31,6 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
     y: b.readSync(x.targets!.dataId) as Int32Array,
     m: b.readSync(x.mask!.dataId) as Float32Array,
   });
-  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-    dataId: b.write(values, shape, "float32"),
-    shape,
-    dtype: "float32",
-  });
   return [
     {
       kernelName: MASKED_CROSS_ENTROPY,
@@ -50,7 +41,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const [R, C] = (inputs as Inputs).logits!.shape as [number, number];
         const loss = new Float32Array(R);
         for (let r = 0; r < R; r++) loss[r] = m[r]! * (logSumExp(z, r, C) - z[r * C + y[r]!]!);
-        return out(b, loss, [R]);
+        return floatOutput(b, loss, [R]);
       },
     },
     {
@@ -68,7 +59,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
           const lse = logSumExp(z, r, C);
           for (let c = 0; c < C; c++) dz[r * C + c] = scale * (Math.exp(z[r * C + c]! - lse) - (c === y[r] ? 1 : 0));
         }
-        return out(b, dz, [R, C]);
+        return floatOutput(b, dz, [R, C]);
       },
     },
   ];
@@ -106,15 +97,6 @@ function program(name: string, variableNames: string[], outputShape: number[], i
       }
     `,
   };
-}
-
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
@@ -177,16 +159,8 @@ function webgpuKernels(): tf.KernelConfig[] {
   ];
 }
 
-let registered = false;
-
 /** Registers both kernels for cpu, wasm and webgpu (once). */
-export function registerCrossEntropyKernels(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
-  }
-}
+export const registerCrossEntropyKernels = registerOnce(cpuKernels, webgpuKernels);
 
 /**
  * Σ over valid steps of −log p(target) through the registered kernels, differentiable in the logits (targets and

@@ -1,3 +1,4 @@
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "./kernel-registration.js";
 import type { WgslProgram } from "./recurrence/linear/scan-webgpu.js";
 import { tf } from "./tf.js";
 
@@ -62,17 +63,7 @@ export function adamStepArrays(
   return [p2, m2, v2];
 }
 
-interface ArrayBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-}
-
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
-  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-    dataId: b.write(values, shape, "float32"),
-    shape,
-    dtype: "float32",
-  });
   return [
     {
       kernelName: SQUARED_SUM,
@@ -84,7 +75,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         let sum = 0;
         for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
         const total = (b.readSync((inputs as Inputs).total!.dataId) as Float32Array)[0]!;
-        return out(b, Float32Array.of(total + sum), [1]);
+        return floatOutput(b, Float32Array.of(total + sum), [1]);
       },
     },
     {
@@ -104,7 +95,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
           read("loss")[0]!,
           attrs as unknown as AdamStepAttrs,
         );
-        return [out(b, p, shape), out(b, m, shape), out(b, v, shape)];
+        return [floatOutput(b, p, shape), floatOutput(b, m, shape), floatOutput(b, v, shape)];
       },
     },
   ];
@@ -206,15 +197,6 @@ function paramProgram(shape: number[]): WgslProgram {
   );
 }
 
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-}
-
 function webgpuKernels(): tf.KernelConfig[] {
   return [
     {
@@ -255,16 +237,8 @@ function webgpuKernels(): tf.KernelConfig[] {
   ];
 }
 
-let registered = false;
-
 /** Registers both kernels for cpu, wasm and webgpu (once). */
-export function registerOptimizerKernels(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
-  }
-}
+export const registerOptimizerKernels = registerOnce(cpuKernels, webgpuKernels);
 
 /** ‖g‖² of all gradients on the device: a chain of SelectivSquaredSum, in the gradients' order. */
 export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Tensor1D {

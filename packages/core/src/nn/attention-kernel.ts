@@ -1,3 +1,4 @@
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -30,11 +31,6 @@ function dims(inputs: Inputs) {
   return { B, H, T, D, Dv: inputs.value!.shape[3]!, lanes: B * H };
 }
 
-interface ArrayBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-}
-
 /** The attention weights p_ts (s ≤ t) of query row t of a lane, in float64. */
 function scoresOf(q: Float32Array, k: Float32Array, lane: number, t: number, T: number, D: number, scale: number) {
   const scores = new Float64Array(t + 1);
@@ -53,11 +49,6 @@ function scoresOf(q: Float32Array, k: Float32Array, lane: number, t: number, T: 
 
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
-  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-    dataId: b.write(values, shape, "float32"),
-    shape,
-    dtype: "float32",
-  });
   return [
     {
       kernelName: CAUSAL_ATTENTION,
@@ -78,7 +69,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
               o[(lane * T + t) * Dv + j] = acc;
             }
           }
-        return out(b, o, [B, H, T, Dv]);
+        return floatOutput(b, o, [B, H, T, Dv]);
       },
     },
     {
@@ -112,9 +103,9 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
             }
           }
         return [
-          out(b, Float32Array.from(dq), [B, H, T, D]),
-          out(b, Float32Array.from(dk), [B, H, T, D]),
-          out(b, Float32Array.from(dv), [B, H, T, Dv]),
+          floatOutput(b, Float32Array.from(dq), [B, H, T, D]),
+          floatOutput(b, Float32Array.from(dk), [B, H, T, D]),
+          floatOutput(b, Float32Array.from(dv), [B, H, T, Dv]),
         ];
       },
     },
@@ -305,16 +296,6 @@ function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D
   );
 }
 
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): void;
-}
-
 function webgpuKernels(): tf.KernelConfig[] {
   const uniforms = (x: Inputs, a: AttentionAttrs) => {
     const { T, lanes } = dims(x);
@@ -361,16 +342,8 @@ function webgpuKernels(): tf.KernelConfig[] {
   ];
 }
 
-let registered = false;
-
 /** Registers both kernels for cpu, wasm and webgpu (once). */
-export function registerAttentionKernels(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
-  }
-}
+export const registerAttentionKernels = registerOnce(cpuKernels, webgpuKernels);
 
 /** Causal softmax attention through the registered kernels, differentiable in q, k and v. */
 export function causalAttentionKernel(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {

@@ -1,3 +1,4 @@
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -47,18 +48,8 @@ function rowStats(x: Float32Array, rows: number, D: number, a: NormAttrs) {
   return { mean, inv };
 }
 
-interface ArrayBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-}
-
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
-  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-    dataId: b.write(values, shape, "float32"),
-    shape,
-    dtype: "float32",
-  });
   return [
     {
       kernelName: NORM,
@@ -75,7 +66,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const y = new Float32Array(rows * D);
         for (let r = 0; r < rows; r++)
           for (let d = 0; d < D; d++) y[r * D + d] = (xs[r * D + d]! - mean[r]!) * inv[r]! * w[d]! + (bias ? bias[d]! : 0);
-        return out(b, y, x.x!.shape as number[]);
+        return floatOutput(b, y, x.x!.shape as number[]);
       },
     },
     {
@@ -112,9 +103,9 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
           }
         }
         return [
-          out(b, dx, x.x!.shape as number[]),
-          out(b, Float32Array.from(dw), [D]),
-          out(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
+          floatOutput(b, dx, x.x!.shape as number[]),
+          floatOutput(b, Float32Array.from(dw), [D]),
+          floatOutput(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
         ];
       },
     },
@@ -237,16 +228,6 @@ function parameterGradientProgram(D: number, bias: boolean): WgslProgram {
   );
 }
 
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): void;
-}
-
 function webgpuKernels(): tf.KernelConfig[] {
   const uniforms = (x: tf.TensorInfo, a: NormAttrs) => {
     const { D, rows } = sizes(x);
@@ -291,16 +272,8 @@ function webgpuKernels(): tf.KernelConfig[] {
   ];
 }
 
-let registered = false;
-
 /** Registers both kernels for cpu, wasm and webgpu (once). */
-export function registerNormKernels(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
-  }
-}
+export const registerNormKernels = registerOnce(cpuKernels, webgpuKernels);
 
 /** LayerNorm (centered) or RMSNorm over the last axis through the registered kernels, differentiable in x, γ, β. */
 export function normKernel<T extends tf.Tensor>(

@@ -1,3 +1,4 @@
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -47,18 +48,8 @@ function preActivation(x: Float32Array, w: Float32Array, bias: Float32Array | un
   return z;
 }
 
-interface ArrayBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-}
-
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
-  const out = (b: ArrayBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-    dataId: b.write(values, shape, "float32"),
-    shape,
-    dtype: "float32",
-  });
   const pre = (b: ArrayBackend, x: Inputs, a: ConvAttrs) => {
     const { B, T, D, K } = dims(x);
     return preActivation(read(b, x, "x"), read(b, x, "weight"), a.hasBias ? read(b, x, "bias") : undefined, B, T, D, K);
@@ -73,7 +64,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const a = attrs as unknown as ConvAttrs;
         const z = pre(b, x, a);
         const y = Float32Array.from(z, (v) => (a.silu ? v * sigmoid(v) : v));
-        return out(b, y, x.x!.shape as number[]);
+        return floatOutput(b, y, x.x!.shape as number[]);
       },
     },
     {
@@ -109,9 +100,9 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
               }
             }
         return [
-          out(b, dx, [B, T, D]),
-          out(b, Float32Array.from(dw), [K, D]),
-          out(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
+          floatOutput(b, dx, [B, T, D]),
+          floatOutput(b, Float32Array.from(dw), [K, D]),
+          floatOutput(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
         ];
       },
     },
@@ -238,16 +229,6 @@ function parameterGradientProgram(rows: number, D: number, bias: boolean): WgslP
   );
 }
 
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): void;
-}
-
 function webgpuKernels(): tf.KernelConfig[] {
   const uniforms = (x: Inputs, a: ConvAttrs) => {
     const { B, T, D, K } = dims(x);
@@ -289,16 +270,8 @@ function webgpuKernels(): tf.KernelConfig[] {
   ];
 }
 
-let registered = false;
-
 /** Registers both kernels for cpu, wasm and webgpu (once). */
-export function registerShortConvKernels(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of [...cpuKernels("cpu"), ...cpuKernels("wasm"), ...webgpuKernels()]) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
-  }
-}
+export const registerShortConvKernels = registerOnce(cpuKernels, webgpuKernels);
 
 /** The convolution through the registered kernels, differentiable in x, the taps and the bias. */
 export function shortConvKernel(x: tf.Tensor3D, weight: tf.Tensor2D, bias: tf.Tensor1D | undefined, silu: boolean): tf.Tensor3D {
