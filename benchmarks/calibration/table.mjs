@@ -33,6 +33,13 @@ function add(r, where) {
   runs.set(key, { ...r, where: seen?.where ?? where });
 }
 let agreed = 0;
+// A missing or unreadable input is one line naming it, not a stack trace.
+for (const path of [...earlier, ...args]) {
+  if (!existsSync(path)) {
+    console.error(`table.mjs: ${path}: no such file or folder; give earlier CSVs with --from and sweep folders as arguments`);
+    process.exit(2);
+  }
+}
 const numeric = new Set(["seed", "testAccuracy", "testLoss", "ceiling", "majorityBaseline", "params", "wallSeconds"]);
 for (const file of earlier) {
   const [header, ...lines] = readFileSync(file, "utf8").trim().split("\n");
