@@ -1,24 +1,44 @@
 // WebGPU dispatches and wall time per training step (core's trainingStep at a benchmark shape), with the
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
-//                                      [--micro-batch N] [--width N] [--batch N]
+//                                      [--micro-batch N] [--width N] [--batch N] [--forms ops,registered] [--gpu-time]
 // --width and --batch override the shape's (dispatch counts do not depend on them, memory does).
 // Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
 // times are only meaningful on a real GPU: on a software adapter (Mesa's lavapipe) they measure the CPU rasteriser.
+// "encode" is the JavaScript time from the step's start to its first readback (TF.js bookkeeping and recording the
+// dispatches; the GPU runs meanwhile), "wait" from there to the last readback's end (the GPU finishing the step).
+// --gpu-time adds one step under tf.profile, whose kernels are timed by the GPU's timestamp queries (each program in
+// its own compute pass, so the step is slower, but each kernel's GPU time is its own): GPU ms per kernel.
 import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
 
 function parse(argv) {
-  const opts = { models: ["gla"], shape: "quick", steps: 2, warmup: 1, top: 8, "micro-batch": 0, width: 0, batch: 0 };
+  const opts = {
+    models: ["gla"],
+    shape: "quick",
+    steps: 2,
+    warmup: 1,
+    top: 8,
+    "micro-batch": 0,
+    width: 0,
+    batch: 0,
+    forms: ["ops", "registered"],
+    "gpu-time": false,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
+    if (flag === "--gpu-time") {
+      opts["gpu-time"] = true;
+      i--;
+    } else if (flag === "--forms" && value && value.split(",").every((f) => f === "ops" || f === "registered"))
+      opts.forms = value.split(",");
+    else if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
     else if (["--steps", "--warmup", "--top", "--micro-batch", "--width", "--batch"].includes(flag) && /^\d+$/.test(value ?? ""))
       opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time`,
       );
       process.exit(2);
     }
@@ -40,7 +60,37 @@ function countDispatches(backend) {
   return counter;
 }
 
-async function profile(selectiv, counter, model, opts) {
+/** Times the backend's readbacks (getBufferData: submit, then wait for the mapping): the first one's start, the last one's end. */
+function timeReadbacks(backend) {
+  const timer = { first: Number.NaN, last: Number.NaN };
+  const get = backend.getBufferData.bind(backend);
+  backend.getBufferData = async (buffer) => {
+    if (Number.isNaN(timer.first)) timer.first = performance.now();
+    try {
+      return await get(buffer);
+    } finally {
+      timer.last = performance.now();
+    }
+  };
+  return timer;
+}
+
+/** GPU ms per kernel name over one step run under tf.profile (timestamp queries), largest first. */
+async function gpuTimeByKernel(tf, step) {
+  const info = await tf.profile(step);
+  const byKernel = new Map();
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += ms;
+    entry.calls++;
+    byKernel.set(k.name, entry);
+  }
+  const total = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
+  return { total, rows: [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms) };
+}
+
+async function profile(selectiv, counter, readbacks, model, opts) {
   const { core } = selectiv;
   const train = {};
   if (opts["micro-batch"]) train.microBatch = opts["micro-batch"];
@@ -52,29 +102,43 @@ async function profile(selectiv, counter, model, opts) {
   const batch = built.task.batch("train", 0, built.training.batchSize);
   const rows = [];
   let last;
-  for (let s = 0; s < opts.warmup + opts.steps; s++) {
-    counter.total = 0;
-    counter.byProgram.clear();
-    const t0 = performance.now();
-    last = await core.trainingStep(built.net, adam, variables, batch, {
+  const step = (s) =>
+    core.trainingStep(built.net, adam, variables, batch, {
       seed: 1,
       step: s,
       lr: 1e-3,
       clipNorm: built.training.clipNorm,
       microBatch: built.training.microBatch,
     });
+  for (let s = 0; s < opts.warmup + opts.steps; s++) {
+    counter.total = 0;
+    counter.byProgram.clear();
+    readbacks.first = Number.NaN;
+    readbacks.last = Number.NaN;
+    const t0 = performance.now();
+    last = await step(s);
+    const ms = performance.now() - t0;
     core.assertBackendHealthy();
-    if (s >= opts.warmup) rows.push({ dispatches: counter.total, ms: performance.now() - t0, byProgram: new Map(counter.byProgram) });
+    if (s >= opts.warmup)
+      rows.push({
+        dispatches: counter.total,
+        ms,
+        encodeMs: readbacks.first - t0,
+        waitMs: readbacks.last - readbacks.first,
+        byProgram: new Map(counter.byProgram),
+      });
   }
+  const gpu = opts["gpu-time"] ? await gpuTimeByKernel(core.tf, () => step(opts.warmup + opts.steps)) : undefined;
   adam.dispose();
   built.net.dispose();
-  return { batch: batch.size, steps: batch.steps, rows, loss: last.loss, gradNorm: last.gradNorm };
+  return { batch: batch.size, steps: batch.steps, rows, loss: last.loss, gradNorm: last.gradNorm, gpu };
 }
 
 const opts = parse(process.argv.slice(2));
 const selectiv = await loadSelectiv("webgpu");
 const adapter = await selectiv.core.probeWebgpu();
 const counter = countDispatches(selectiv.core.tf.backend());
+const readbacks = timeReadbacks(selectiv.core.tf.backend());
 console.log(
   `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
 );
@@ -82,13 +146,14 @@ const overridden = [opts.width && `width ${opts.width}`, opts.batch && `batch ${
 console.log(
   `shape: ${opts.shape}${overridden ? ` (${overridden})` : ""}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`,
 );
-console.log("model | recurrence | batch×T | dispatches/step | ms/step | last loss | last grad norm | top programs");
+console.log("model | recurrence | batch×T | dispatches/step | ms/step | encode ms | wait ms | last loss | last grad norm | top programs");
+const gpuTables = [];
 for (const model of opts.models) {
-  for (const kernels of ["ops", "registered"]) {
+  for (const kernels of opts.forms) {
     // Read at each call by linearRecurrence: "ops" forces the chunked TF-op form, unset leaves webgpu's default.
     if (kernels === "ops") process.env.SELECTIV_KERNELS = "ops";
     else delete process.env.SELECTIV_KERNELS;
-    const r = await profile(selectiv, counter, model, opts);
+    const r = await profile(selectiv, counter, readbacks, model, opts);
     const mid = [...r.rows].sort((a, b) => a.ms - b.ms)[Math.floor(r.rows.length / 2)];
     const top = [...mid.byProgram.entries()]
       .sort((a, b) => b[1] - a[1])
@@ -97,7 +162,19 @@ for (const model of opts.models) {
       .join(", ");
     const label = kernels === "ops" ? "TF ops (SELECTIV_KERNELS=ops)" : "WGSL kernels";
     console.log(
-      `${model} | ${label} | ${r.batch}×${r.steps} | ${mid.dispatches} | ${mid.ms.toFixed(0)} | ${r.loss.toFixed(6)} | ${r.gradNorm.toFixed(6)} | ${top}`,
+      `${model} | ${label} | ${r.batch}×${r.steps} | ${mid.dispatches} | ${mid.ms.toFixed(0)} | ${mid.encodeMs.toFixed(0)} | ${mid.waitMs.toFixed(0)} | ${r.loss.toFixed(6)} | ${r.gradNorm.toFixed(6)} | ${top}`,
     );
+    if (r.gpu) {
+      const kernelsShown = r.gpu.rows
+        .slice(0, opts.top * 2)
+        .map(([name, e]) => `${name} ${e.ms.toFixed(2)} (${e.calls})`)
+        .join(", ");
+      gpuTables.push(`${model} | ${label} | ${r.gpu.total.toFixed(1)} | ${kernelsShown}`);
+    }
   }
+}
+if (gpuTables.length) {
+  console.log("\nGPU time of one profiled step (timestamp queries; kernel: ms (calls))");
+  console.log("model | recurrence | GPU ms/step | largest kernels");
+  for (const line of gpuTables) console.log(line);
 }
