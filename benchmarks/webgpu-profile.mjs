@@ -2,6 +2,7 @@
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
 //                                      [--micro-batch N] [--width N] [--batch N] [--forms ops,registered] [--gpu-time]
+//                                      [--submit-batch N]
 // --width and --batch override the shape's (dispatch counts do not depend on them, memory does).
 // Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
@@ -10,6 +11,8 @@
 // dispatches; the GPU runs meanwhile), "wait" from there to the last readback's end (the GPU finishing the step).
 // --gpu-time adds one step under tf.profile, whose kernels are timed by the GPU's timestamp queries (each program in
 // its own compute pass, so the step is slower, but each kernel's GPU time is its own): GPU ms per kernel.
+// --submit-batch N: dispatches recorded before TF.js submits them to the GPU queue (its default is 15).
+// SELECTIV_DAWN_TOGGLES=skip_validation,… in the environment turns Dawn toggles on (core/src/backend.ts).
 import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
 
 function parse(argv) {
@@ -24,6 +27,7 @@ function parse(argv) {
     batch: 0,
     forms: ["ops", "registered"],
     "gpu-time": false,
+    "submit-batch": 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -34,11 +38,14 @@ function parse(argv) {
       opts.forms = value.split(",");
     else if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
-    else if (["--steps", "--warmup", "--top", "--micro-batch", "--width", "--batch"].includes(flag) && /^\d+$/.test(value ?? ""))
+    else if (
+      ["--steps", "--warmup", "--top", "--micro-batch", "--width", "--batch", "--submit-batch"].includes(flag) &&
+      /^\d+$/.test(value ?? "")
+    )
       opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time, --submit-batch`,
       );
       process.exit(2);
     }
@@ -139,10 +146,16 @@ const selectiv = await loadSelectiv("webgpu");
 const adapter = await selectiv.core.probeWebgpu();
 const counter = countDispatches(selectiv.core.tf.backend());
 const readbacks = timeReadbacks(selectiv.core.tf.backend());
+if (opts["submit-batch"]) selectiv.core.tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", opts["submit-batch"]);
 console.log(
   `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
 );
 const overridden = [opts.width && `width ${opts.width}`, opts.batch && `batch ${opts.batch}`].filter(Boolean).join(", ");
+const settings = [
+  opts["submit-batch"] && `submit batch ${opts["submit-batch"]}`,
+  process.env.SELECTIV_DAWN_TOGGLES && `Dawn toggles ${process.env.SELECTIV_DAWN_TOGGLES}`,
+].filter(Boolean);
+if (settings.length) console.log(settings.join("; "));
 console.log(
   `shape: ${opts.shape}${overridden ? ` (${overridden})` : ""}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`,
 );

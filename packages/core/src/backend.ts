@@ -98,6 +98,23 @@ function watchDeviceErrors(): void {
 
 type Navigator = { gpu?: { requestAdapter(): Promise<AdapterLike | null> } };
 
+/**
+ * Dawn toggles to enable, from SELECTIV_DAWN_TOGGLES (comma-separated names from Dawn's Toggles.cpp, e.g.
+ * `skip_validation,disable_robustness`): for measuring what Dawn's checks cost; none by default.
+ */
+export function dawnFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env.SELECTIV_DAWN_TOGGLES?.trim();
+  if (!raw) return [];
+  const names = raw.split(",").map((t) => t.trim());
+  const bad = names.find((t) => !/^[a-z0-9_]+$/.test(t));
+  if (bad !== undefined) {
+    throw new SelectivError(
+      `SELECTIV_DAWN_TOGGLES: got ${JSON.stringify(bad)}; expected comma-separated Dawn toggle names (lower case, digits, underscores)`,
+    );
+  }
+  return [`enable-dawn-features=${names.join(",")}`];
+}
+
 /** The WebGPU adapter Dawn finds (navigator.gpu set up from the `webgpu` package if needed), or why there is none. */
 async function findAdapter(): Promise<{ adapter: AdapterLike } | { why: string }> {
   if (!vulkanLoaderFound()) return { why: "no Vulkan loader (libvulkan.so.1) on this machine" };
@@ -106,7 +123,7 @@ async function findAdapter(): Promise<{ adapter: AdapterLike } | { why: string }
     const dawn = (await importOptional("webgpu")) as { create(flags: string[]): unknown; globals: object };
     Object.assign(globalThis, dawn.globals);
     Object.defineProperty(globalThis, "navigator", {
-      value: { ...(g.navigator ?? {}), gpu: dawn.create([]) },
+      value: { ...(g.navigator ?? {}), gpu: dawn.create(dawnFlags()) },
       configurable: true,
       writable: true,
     });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { currentBackend, initBackend, probeWebgpu } from "./backend.js";
+import { currentBackend, dawnFlags, initBackend, probeWebgpu } from "./backend.js";
 import { tf } from "./tf.js";
 import { deviceRequestFor, diagnoseNvidiaVulkan, vulkanIcdFiles } from "./webgpu-device.js";
 
@@ -86,6 +86,20 @@ describe("diagnoseNvidiaVulkan", () => {
     expect(vulkanIcdFiles({ VK_ICD_FILENAMES: "/a.json:/b.json" })).toEqual(["/a.json", "/b.json"]);
     manifest("c.json", "libx.so");
     expect(vulkanIcdFiles({}, [dir, join(dir, "missing")])).toContain(join(dir, "c.json"));
+  });
+});
+
+describe("dawnFlags", () => {
+  it("passes SELECTIV_DAWN_TOGGLES to Dawn as enabled features, and nothing when unset", () => {
+    expect(dawnFlags({})).toEqual([]);
+    expect(dawnFlags({ SELECTIV_DAWN_TOGGLES: " skip_validation, disable_robustness " })).toEqual([
+      "enable-dawn-features=skip_validation,disable_robustness",
+    ]);
+  });
+  it("rejects a malformed name in one line naming the variable and the value", () => {
+    expect(() => dawnFlags({ SELECTIV_DAWN_TOGGLES: "skip_validation,--evil=1" })).toThrow(
+      /^SELECTIV_DAWN_TOGGLES: got "--evil=1"; expected comma-separated Dawn toggle names/,
+    );
   });
 });
 
