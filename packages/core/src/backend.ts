@@ -173,6 +173,61 @@ function keyProgramsByShape(): void {
   };
 }
 
+/** TF.js 4.22's webgpu buffer pool: freed buffers wait in `freeBuffers` under the key `${size}_${usage}`. */
+interface BufferPool {
+  readonly freeBuffers: Map<string, { readonly size: number; destroy(): void }[]>;
+  numFreeBuffers: number;
+  numBytesAllocated: number;
+  acquireBuffer(size: number, usage: number, ...rest: unknown[]): unknown;
+}
+
+/** A pooled size not asked for in this many rounds (training steps, evaluations) is given back to the GPU. */
+const POOL_ROUNDS_KEPT = 2;
+let poolRound = 0;
+const lastWanted = new Map<string, number>();
+
+function bufferPool(): BufferPool | undefined {
+  return (tf.backend() as unknown as { bufferManager?: BufferPool }).bufferManager;
+}
+
+/** Notes the round in which each buffer size was last asked for (see releaseUnusedGpuBuffers). */
+function recordBufferRequests(): void {
+  const pool = bufferPool();
+  if (!pool) return;
+  const acquire = pool.acquireBuffer.bind(pool);
+  pool.acquireBuffer = (size, usage, ...rest) => {
+    lastWanted.set(`${size}_${usage}`, poolRound);
+    return acquire(size, usage, ...rest);
+  };
+}
+
+/**
+ * Destroys the pooled GPU buffers of sizes not asked for in the last POOL_ROUNDS_KEPT rounds, then starts a new
+ * round; returns the bytes given back. TF.js keeps every freed buffer for reuse under its exact size and never
+ * frees one, and a batch is as long as its longest sample: tasks whose samples vary in length make new sizes at
+ * every step, and the pool grows until the GPU is full (14 medium Task-3 runs ran an 80 GB H100 out of memory).
+ * A steady training step asks for the same sizes every round, so it keeps its buffers. No-op off webgpu.
+ */
+export function releaseUnusedGpuBuffers(): number {
+  const pool = tf.getBackend() === "webgpu" ? bufferPool() : undefined;
+  if (!pool) return 0;
+  let freed = 0;
+  for (const [key, buffers] of pool.freeBuffers) {
+    if (buffers.length === 0 || (lastWanted.get(key) ?? -1) > poolRound - POOL_ROUNDS_KEPT) continue;
+    for (const buffer of buffers) {
+      freed += buffer.size;
+      pool.numBytesAllocated -= buffer.size;
+      buffer.destroy();
+    }
+    pool.numFreeBuffers -= buffers.length;
+    // Emptied, not deleted: TF.js's releaseBuffer treats an empty map as a disposed manager.
+    buffers.length = 0;
+    lastWanted.delete(key);
+  }
+  poolRound++;
+  return freed;
+}
+
 async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
   try {
     const found = await findAdapter();
@@ -200,6 +255,7 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
     if (!patched) {
       watchDeviceErrors();
       keyProgramsByShape();
+      recordBufferRequests();
     }
     patched = true;
     return request.note ? { ok: true, note: request.note } : { ok: true };

@@ -76,6 +76,7 @@ export {
 export {
   BACKEND_PREFERENCES,
   assertBackendHealthy,
+  releaseUnusedGpuBuffers,
   currentBackend,
   initBackend,
   probeWebgpu,

@@ -1,7 +1,7 @@
 // The WebGPU backend's traps in TF.js 4.22 and what core does about them. The webgpu cases run where an adapter
 // exists (CI: Mesa's lavapipe); SELECTIV_REQUIRE_WEBGPU=1 makes a missing adapter a failure.
 import { afterAll, describe, expect, it } from "vitest";
-import { assertBackendHealthy, initBackend, probeWebgpu } from "./backend.js";
+import { assertBackendHealthy, initBackend, probeWebgpu, releaseUnusedGpuBuffers } from "./backend.js";
 import { isSelectivError } from "./errors.js";
 import { sumOfTensors } from "./nn/layers.js";
 import { tf } from "./tf.js";
@@ -52,6 +52,36 @@ describe("webgpu backend", () => {
     expect((await s.data())[0]).toBe(300);
     assertBackendHealthy();
     tf.dispose([...xs, s]);
+  });
+
+  it.runIf(probe.ok)("releaseUnusedGpuBuffers gives back pooled sizes of past rounds and keeps the sizes still asked for", async () => {
+    await initBackend("webgpu");
+    const pool = (tf.backend() as unknown as { bufferManager: { numBytesAllocated: number; getNumFreeBuffers(): number } }).bufferManager;
+    releaseUnusedGpuBuffers();
+    releaseUnusedGpuBuffers();
+    // A "step" at one steady size, then steps whose batches each have another length (sizes seen once).
+    const step = async (length: number) => {
+      const y = tf.tidy(() => tf.add(tf.ones([4, length]), tf.scalar(1)));
+      expect((await y.data())[0]).toBe(2);
+      y.dispose();
+    };
+    const allocated: number[] = [];
+    for (let round = 1; round <= 12; round++) {
+      await step(333);
+      await step(1000 + round);
+      releaseUnusedGpuBuffers();
+      allocated.push(pool.numBytesAllocated);
+    }
+    // Without the release every new length would stay pooled (its input, output and readback buffers: over 150 kB
+    // more by round 12); with it the pool stops growing once the first lengths age out.
+    const oneBuffer = 4 * 1012 * 4;
+    expect(allocated[11]! - allocated[2]!).toBeLessThan(oneBuffer);
+    expect(pool.getNumFreeBuffers()).toBeGreaterThan(0);
+    const freed = [releaseUnusedGpuBuffers(), releaseUnusedGpuBuffers(), releaseUnusedGpuBuffers()];
+    expect(freed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(pool.getNumFreeBuffers()).toBe(0); // nothing asked for in three rounds: all given back
+    await step(333); // and the pool still works after emptying
+    assertBackendHealthy();
   });
 
   it.runIf(probe.ok)("a program the GPU rejects is reported by assertBackendHealthy, in one line, once", async () => {

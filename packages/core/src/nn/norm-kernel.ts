@@ -1,6 +1,7 @@
 import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
+import { workgroupSumProgram } from "./workgroup-sum.js";
 
 /**
  * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
@@ -210,22 +211,18 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
   );
 }
 
-/** ∂L/∂γ (Σ dy ⊙ x̂) or ∂L/∂β (Σ dy) of column d, one invocation per column. */
+/** ∂L/∂γ (Σ_rows dy ⊙ x̂) or ∂L/∂β (Σ_rows dy), one workgroup per column. */
 function parameterGradientProgram(D: number, bias: boolean): WgslProgram {
   // Every bound input must be read by the code (the pipeline's layout leaves unread ones out): dβ binds dy only.
-  return normProgram(
-    bias ? "dbias" : "dweight",
-    bias ? ["dy"] : ["x", "dy", "rowStats"],
-    [D],
-    D,
-    `
-        if (index >= D) { return; }
-        var acc = 0.0;
-        for (var row = 0; row < R; row++) {
-          ${bias ? "acc += dy[row * D + index];" : "acc += dy[row * D + index] * (x[row * D + index] - rowStats[2 * row]) * rowStats[2 * row + 1];"}
-        }
-        result[index] = acc;`,
-  );
+  return workgroupSumProgram({
+    name: bias ? "norm_dbias" : "norm_dweight",
+    variableNames: bias ? ["dy"] : ["x", "dy", "rowStats"],
+    outputShape: [D],
+    uniforms: UNIFORMS,
+    prelude: "let D = uniforms.width;",
+    count: "uniforms.rows",
+    term: bias ? "dy[i * D + o]" : "dy[i * D + o] * (x[i * D + o] - rowStats[2 * i]) * rowStats[2 * i + 1]",
+  });
 }
 
 function webgpuKernels(): tf.KernelConfig[] {

@@ -29,6 +29,7 @@ const CASES: Case[] = [
   { B: 2, T: 7, D: 33, K: 3, bias: false, silu: false },
   { B: 1, T: 70, D: 16, K: 4, bias: true, silu: true },
   { B: 3, T: 130, D: 8, K: 2, bias: false, silu: true },
+  { B: 2, T: 300, D: 5, K: 4, bias: true, silu: true },
 ];
 
 const label = (c: Case) => `B=${c.B}, T=${c.T}, D=${c.D}, K=${c.K}, ${c.bias ? "bias" : "no bias"}, ${c.silu ? "SiLU" : "linear"}`;

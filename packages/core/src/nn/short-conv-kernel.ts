@@ -1,6 +1,7 @@
 import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
+import { workgroupSumProgram } from "./workgroup-sum.js";
 
 /**
  * The short causal depthwise convolution (docs/spec/MODELS.md §2, `ShortConv`) as registered TF.js kernels: one
@@ -203,30 +204,23 @@ function inputGradientProgram(B: number, T: number, D: number): WgslProgram {
   );
 }
 
-/** ∂L/∂w_j (rows j < K) or ∂L/∂b (one row): one invocation per (row, d) sums over every (b, t). */
+/**
+ * ∂L/∂w_j (rows j < K) or ∂L/∂b (one row), one workgroup per (row, d) summing over every position i = b·T + t;
+ * tap j reads x at i + j − (K−1), inside the same sample while t + j − (K−1) ≥ 0.
+ */
 function parameterGradientProgram(rows: number, D: number, bias: boolean): WgslProgram {
   // Every bound input must be read by the code (the pipeline's layout leaves unread ones out): db binds g only.
-  return convProgram(
-    bias ? "db" : "dw",
-    bias ? ["g"] : ["g", "x"],
-    rows === 1 ? [D] : [rows, D],
-    rows * D,
-    `
-        if (index >= ${bias ? "D" : "K * D"}) { return; }
-        let j = index / D;
-        let d = index % D;
-        var acc = 0.0;
-        for (var b = 0; b < B; b++) {
-          for (var t = 0; t < T; t++) {
-            ${
-              bias
-                ? "acc += g[(b * T + t) * D + d];"
-                : "let s = t + j - (K - 1); if (s >= 0) { acc += g[(b * T + t) * D + d] * x[(b * T + s) * D + d]; }"
-            }
-          }
-        }
-        result[index] = acc;`,
-  );
+  return workgroupSumProgram({
+    name: bias ? "short_conv_db" : "short_conv_dw",
+    variableNames: bias ? ["g"] : ["g", "x"],
+    outputShape: rows === 1 ? [D] : [rows, D],
+    uniforms: UNIFORMS,
+    prelude: "let T = uniforms.steps; let D = uniforms.channels; let K = uniforms.taps; let j = o / D; let d = o % D;",
+    count: "uniforms.batch * T",
+    term: bias
+      ? "g[i * D + d]"
+      : "select(0.0, g[i * D + d] * x[max(i + j - (K - 1), 0) * D + d], i % T + j - (K - 1) >= 0)",
+  });
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
