@@ -217,9 +217,7 @@ function parameterGradientProgram(rows: number, D: number, bias: boolean): WgslP
     uniforms: UNIFORMS,
     prelude: "let T = uniforms.steps; let D = uniforms.channels; let K = uniforms.taps; let j = o / D; let d = o % D;",
     count: "uniforms.batch * T",
-    term: bias
-      ? "g[i * D + d]"
-      : "select(0.0, g[i * D + d] * x[max(i + j - (K - 1), 0) * D + d], i % T + j - (K - 1) >= 0)",
+    term: bias ? "g[i * D + d]" : "select(0.0, g[i * D + d] * x[max(i + j - (K - 1), 0) * D + d], i % T + j - (K - 1) >= 0)",
   });
 }
 
