@@ -2,7 +2,7 @@
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
 //                                      [--micro-batch N] [--width N] [--batch N] [--forms ops,registered] [--gpu-time]
-//                                      [--submit-batch N]
+//                                      [--submit-batch N] [--no-dropout]
 // --width and --batch override the shape's (dispatch counts do not depend on them, memory does).
 // Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
@@ -12,6 +12,8 @@
 // --gpu-time adds one step under tf.profile, whose kernels are timed by the GPU's timestamp queries (each program in
 // its own compute pass, so the step is slower, but each kernel's GPU time is its own): GPU ms per kernel.
 // --submit-batch N: dispatches recorded before TF.js submits them to the GPU queue (its default is 15).
+// --no-dropout: steps without dropout, as the paper preset trains after its first evaluation (train.dropoutUntil
+// first-eval); TF.js draws seeded dropout masks on the CPU, which at the paper shape costs ~55 ms per mask.
 // SELECTIV_DAWN_TOGGLES=skip_validation,… in the environment turns Dawn toggles on (core/src/backend.ts).
 import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
 
@@ -28,11 +30,15 @@ function parse(argv) {
     forms: ["ops", "registered"],
     "gpu-time": false,
     "submit-batch": 0,
+    dropout: true,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--gpu-time") {
       opts["gpu-time"] = true;
+      i--;
+    } else if (flag === "--no-dropout") {
+      opts.dropout = false;
       i--;
     } else if (flag === "--forms" && value && value.split(",").every((f) => f === "ops" || f === "registered"))
       opts.forms = value.split(",");
@@ -45,7 +51,7 @@ function parse(argv) {
       opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time, --submit-batch`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time, --submit-batch, --no-dropout`,
       );
       process.exit(2);
     }
@@ -116,6 +122,7 @@ async function profile(selectiv, counter, readbacks, model, opts) {
       lr: 1e-3,
       clipNorm: built.training.clipNorm,
       microBatch: built.training.microBatch,
+      ...(opts.dropout ? {} : { dropout: false }),
     });
   for (let s = 0; s < opts.warmup + opts.steps; s++) {
     counter.total = 0;
@@ -157,7 +164,7 @@ const settings = [
 ].filter(Boolean);
 if (settings.length) console.log(settings.join("; "));
 console.log(
-  `shape: ${opts.shape}${overridden ? ` (${overridden})` : ""}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps`,
+  `shape: ${opts.shape}${overridden ? ` (${overridden})` : ""}; ${opts.steps} timed step(s) after ${opts.warmup} warm-up step(s); median of the timed steps${opts.dropout ? "" : "; no dropout"}`,
 );
 console.log("model | recurrence | batch×T | dispatches/step | ms/step | encode ms | wait ms | last loss | last grad norm | top programs");
 const gpuTables = [];
