@@ -126,12 +126,17 @@ async function profile(selectiv, counter, readbacks, model, opts) {
     });
   for (let s = 0; s < opts.warmup + opts.steps; s++) {
     counter.total = 0;
+    const inPlace = core.inPlaceAdamDispatches.total;
     counter.byProgram.clear();
     readbacks.first = Number.NaN;
     readbacks.last = Number.NaN;
     const t0 = performance.now();
     last = await step(s);
     const ms = performance.now() - t0;
+    // Adam's in-place dispatches bypass the runner counted above (core/src/optim-in-place.ts).
+    const adam = core.inPlaceAdamDispatches.total - inPlace;
+    counter.total += adam;
+    if (adam > 0) counter.byProgram.set("AdamInPlace", (counter.byProgram.get("AdamInPlace") ?? 0) + adam);
     core.assertBackendHealthy();
     if (s >= opts.warmup)
       rows.push({

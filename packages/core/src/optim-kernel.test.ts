@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "./backend.js";
 import { Adam, clipByGlobalNorm } from "./optim.js";
+import { inPlaceAdamDispatches } from "./optim-in-place.js";
 import { squaredGlobalNorm } from "./optim-kernel.js";
 import { Rng } from "./rng.js";
 import { tf } from "./tf.js";
@@ -162,11 +163,34 @@ describe("clip + Adam kernels ≡ clipByGlobalNorm + Adam.apply (parameters, mom
         const d = draw(c, 900 + i);
         const want = await reference(c, d);
         await initBackend("webgpu");
+        const before = inPlaceAdamDispatches.total;
         expectClose(await train(c, d, "device"), want, 1e-5, c.name);
+        // Steps 2 and 3 update every parameter in place, one dispatch each (step 1 creates the moments, shared
+        // with their zeros until the step ends, so it takes the three-dispatch kernel).
+        expect(inPlaceAdamDispatches.total - before).toBe(2 * SHAPES.length);
       },
       120_000,
     );
   }
+
+  it.runIf(probe.ok)("webgpu: a parameter whose buffer another tensor shares is not updated in place", async () => {
+    await initBackend("webgpu");
+    const initial = tf.tensor([1, 2, 3]);
+    const variable = tf.variable(initial); // shares initial's buffer while initial lives
+    const adam = new Adam();
+    for (let step = 0; step < 3; step++) {
+      const grads = { p: tf.tensor([0.5, -0.5, 1]) };
+      const loss = tf.scalar(1);
+      tf.dispose([adam.applyClipped(new Map([["p", variable]]), grads, 0.1, 1, loss), loss, grads.p]);
+    }
+    expect(Array.from(await initial.data())).toEqual([1, 2, 3]);
+    const moved = Array.from(await variable.data());
+    expect(moved[0]).toBeLessThan(1);
+    expect(moved[1]).toBeGreaterThan(2);
+    assertBackendHealthy();
+    adam.dispose();
+    tf.dispose([initial, variable]);
+  });
 
   it.runIf(probe.ok)("webgpu squared norm of one gradient ≡ the float64 sum at 1, 255, 256, 257 and 100,003 entries", async () => {
     await initBackend("webgpu");

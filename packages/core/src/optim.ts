@@ -1,5 +1,6 @@
 import { tf } from "./tf.js";
 import { sumOfTensors } from "./nn/layers.js";
+import { adamStepInPlace } from "./optim-in-place.js";
 import { adamStep, squaredGlobalNorm } from "./optim-kernel.js";
 
 /** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (docs/spec/TASKS.md §5). */
@@ -106,6 +107,7 @@ export class Adam {
           this.m.set(name, m);
           this.v.set(name, v);
         }
+        if (adamStepInPlace(variable, grads[name]!, m, v, squaredNorm, loss1, attrs)) continue;
         const [p2, m2, v2] = adamStep(variable, grads[name]!, m, v, squaredNorm, loss1, attrs);
         variable.assign(p2);
         m.assign(m2);
