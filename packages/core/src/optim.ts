@@ -139,8 +139,9 @@ export class Adam {
       const shape = shapes.get(name);
       const v = state.v.get(name);
       if (!shape || !v) continue;
-      this.m.set(name, tf.variable(tf.tensor(values, shape), false));
-      this.v.set(name, tf.variable(tf.tensor(v, shape), false));
+      // tidy frees the tensors the moments start from: each moment is its buffer's only holder.
+      this.m.set(name, tf.tidy(() => tf.variable(tf.tensor(values, shape), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(tf.tensor(v, shape), false)));
     }
   }
 

@@ -54,7 +54,8 @@ export class ParameterStore {
     if (this.vars.has(name)) throw new Error(`parameter ${name} is created twice`);
     const size = shape.reduce((a, b) => a * b, 1);
     const values = initializer(new Rng(hashSeed(this.seed, "init", name)), size);
-    const v = tf.variable(tf.tensor(values, shape, "float32"), true, `${name}#${variableSerial++}`);
+    // tidy frees the initial tensor (the variable keeps the buffer), so the variable is the buffer's only holder.
+    const v = tf.tidy(() => tf.variable(tf.tensor(values, shape, "float32"), true, `${name}#${variableSerial++}`));
     this.vars.set(name, v);
     return v;
   }
