@@ -192,6 +192,24 @@ describe("clip + Adam kernels ≡ clipByGlobalNorm + Adam.apply (parameters, mom
     tf.dispose([initial, variable]);
   });
 
+  for (const backend of ["cpu", "webgpu"] as const) {
+    it.runIf(backend === "cpu" || probe.ok)(
+      `${backend}: squared norm of 37 gradients (several groups per dispatch, chained) ≡ the float64 sum`,
+      async () => {
+        await initBackend(backend);
+        const rng = new Rng(11);
+        const xs = Array.from({ length: 37 }, (_, i) => Float32Array.from({ length: 1 + ((i * 97) % 301) }, () => rng.normal()));
+        let want = 0;
+        for (const x of xs) for (const v of x) want += v * v;
+        const ts = xs.map((x) => tf.tensor(x));
+        const s = squaredGlobalNorm(ts);
+        const got = (await s.data())[0]!;
+        tf.dispose([...ts, s]);
+        expect(Math.abs(got - want) / want).toBeLessThan(1e-5);
+      },
+    );
+  }
+
   it.runIf(probe.ok)("webgpu squared norm of one gradient ≡ the float64 sum at 1, 255, 256, 257 and 100,003 entries", async () => {
     await initBackend("webgpu");
     const rng = new Rng(7);

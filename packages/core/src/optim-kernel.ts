@@ -4,10 +4,11 @@ import { tf } from "./tf.js";
 
 /**
  * Global-norm clipping and Adam (docs/spec/TASKS.md §5) as registered TF.js kernels, so that a GPU step needs no
- * readback between the backward pass and the update, and 4 dispatches per parameter instead of ~16 TF ops:
+ * readback between the backward pass and the update, and few dispatches instead of ~16 TF ops per parameter (on webgpu the update itself is ./optim-in-place.ts):
  *
- * SelectivSquaredSum — inputs total [1], x [any]; output [1] = total + Σ x². Chained over the gradients it gives
- *   the squared global norm ‖g‖² on the device.
+ * SelectivSquaredSum — inputs total [1], x0, x1, … (any shapes); output [1] = total + Σ_g Σ x_g². Chained over
+ *   groups of gradients (as many per dispatch as the device binds storage buffers) it gives the squared global
+ *   norm ‖g‖² on the device.
  * SelectivAdamStep — inputs param, gradient, firstMoment, secondMoment (one shape), squaredNorm [1], loss [1];
  *   attrs beta1, beta2, epsilon, stepSize (= lr / (1 − β₁ᵗ)), secondCorrection (= 1 − β₂ᵗ), maxNorm;
  *   outputs [param′, m′, v′]:
@@ -70,10 +71,12 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       backendName,
       kernelFunc: ({ inputs, backend }) => {
         const b = backend as unknown as ArrayBackend;
-        const x = b.readSync((inputs as Inputs).x!.dataId) as Float32Array;
         // Accumulated in float64 (as the cpu backend's sum): the oracle should be the accurate one.
         let sum = 0;
-        for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+        for (let g = 0; (inputs as Inputs)[`x${g}`]; g++) {
+          const x = b.readSync((inputs as Inputs)[`x${g}`]!.dataId) as Float32Array;
+          for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+        }
         const total = (b.readSync((inputs as Inputs).total!.dataId) as Float32Array)[0]!;
         return floatOutput(b, Float32Array.of(total + sum), [1]);
       },
@@ -107,23 +110,27 @@ const REDUCE_WORKGROUP = 256;
 // WGSL may assume that no value is NaN or infinite, so `x != x` can be folded away: test the exponent bits.
 const FINITE = `fn finite(x : f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
 
-/** One workgroup sums total + Σ x² (each invocation a strided share, then a tree in workgroup memory). */
-function squaredSumProgram(): WgslProgram {
+/**
+ * One workgroup sums total + Σ_g Σ x_g² over `count` tensors (each invocation a strided share of each, then a tree
+ * in workgroup memory); the sizes are uniforms, so one compiled program per count.
+ */
+function squaredSumProgram(count: number): WgslProgram {
+  const names = Array.from({ length: count }, (_, g) => `x${g}`);
   return {
-    variableNames: ["total", "x"],
+    variableNames: ["total", ...names],
     outputShape: [1],
     // Nothing shape-dependent is baked into the code ("|": backend.ts adds no shapes to the key).
-    shaderKey: "selectiv_squared_sum|",
+    shaderKey: `selectiv_squared_sum_${count}|`,
     dispatchLayout: { x: [0] },
     dispatch: [1, 1, 1],
     workgroupSize: [REDUCE_WORKGROUP, 1, 1],
-    uniforms: "n : i32,",
+    uniforms: names.map((x) => `n${x} : i32,`).join(" "),
     getUserCode: () => `
       var<workgroup> partial : array<f32, ${REDUCE_WORKGROUP}>;
       fn main(index : i32) {
         let lid = i32(localIndex);
         var acc = 0.0;
-        for (var i = lid; i < uniforms.n; i += ${REDUCE_WORKGROUP}) { acc += x[i] * x[i]; }
+        ${names.map((x) => `for (var i = lid; i < uniforms.n${x}; i += ${REDUCE_WORKGROUP}) { acc += ${x}[i] * ${x}[i]; }`).join("\n        ")}
         partial[lid] = acc;
         workgroupBarrier();
         for (var width = ${REDUCE_WORKGROUP / 2}; width > 0; width /= 2) {
@@ -204,10 +211,10 @@ function webgpuKernels(): tf.KernelConfig[] {
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend }) => {
         const x = inputs as Inputs;
-        const n = x.x!.shape.reduce((a, b) => a * b, 1);
-        return (backend as unknown as WebgpuBackend).runWebGPUProgram(squaredSumProgram(), [x.total!, x.x!], "float32", [
-          { type: "int32", data: [n] },
-        ]);
+        const xs: tf.TensorInfo[] = [];
+        for (let g = 0; x[`x${g}`]; g++) xs.push(x[`x${g}`]!);
+        const sizes = xs.map((t) => ({ type: "int32", data: [t.shape.reduce((a, b) => a * b, 1)] }));
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(squaredSumProgram(xs.length), [x.total!, ...xs], "float32", sizes);
       },
     },
     {
@@ -240,12 +247,28 @@ function webgpuKernels(): tf.KernelConfig[] {
 /** Registers both kernels for cpu, wasm and webgpu (once). */
 export const registerOptimizerKernels = registerOnce(cpuKernels, webgpuKernels);
 
-/** ‖g‖² of all gradients on the device: a chain of SelectivSquaredSum, in the gradients' order. */
+/** At most this many tensors per SelectivSquaredSum (a bounded set of compiled programs on any adapter). */
+const MAX_GROUP = 14;
+
+/**
+ * Tensors one SelectivSquaredSum may bind: the device's storage buffers per shader stage less the running total
+ * and the output (WebGPU's default limit is 8; core asks for the adapter's, 16 on an H100).
+ */
+function squaredSumGroupSize(): number {
+  if (tf.getBackend() !== "webgpu") return MAX_GROUP;
+  const limits = (tf.backend() as unknown as { device?: { limits?: { maxStorageBuffersPerShaderStage?: number } } }).device?.limits;
+  return Math.max(1, Math.min(MAX_GROUP, (limits?.maxStorageBuffersPerShaderStage ?? 8) - 2));
+}
+
+/** ‖g‖² of all gradients on the device: a chain of SelectivSquaredSum over groups of gradients, in their order. */
 export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Tensor1D {
   registerOptimizerKernels();
+  const group = squaredSumGroupSize();
   let total = tf.zeros([1]) as tf.Tensor1D;
-  for (const g of grads) {
-    const next = tf.engine().runKernel(SQUARED_SUM, { total, x: g }) as tf.Tensor1D;
+  for (let start = 0; start < grads.length; start += group) {
+    const inputs: tf.NamedTensorMap = { total };
+    grads.slice(start, start + group).forEach((g, i) => (inputs[`x${i}`] = g));
+    const next = tf.engine().runKernel(SQUARED_SUM, inputs) as tf.Tensor1D;
     total.dispose();
     total = next;
   }
