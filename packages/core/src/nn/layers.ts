@@ -124,7 +124,10 @@ export class ShortConv {
   }
 }
 
-/** RMSNorm over the last axis (fla, docs/spec/MODELS.md §2): x / sqrt(mean(x²) + eps) ⊙ w. */
+/**
+ * RMSNorm over the last axis (fla, docs/spec/MODELS.md §2): x / sqrt(mean(x²) + eps) ⊙ w; with `epsOutside`, the
+ * reference Transformer's form x / (sqrt(mean(x²)) + eps) ⊙ w (§5.1).
+ */
 export class RMSNorm {
   readonly weight: tf.Variable;
 
@@ -133,18 +136,23 @@ export class RMSNorm {
     name: string,
     readonly size: number,
     readonly eps = 1e-5,
+    readonly epsOutside = false,
   ) {
     this.weight = scope.child(name).variable("weight", [size], init.constant(1));
   }
 
   /** As registered kernels where they are preferred (webgpu: 5 dispatches instead of ~15). */
   apply<T extends tf.Tensor>(x: T): T {
-    if (prefersRegisteredKernels()) return normKernel(x, this.weight as tf.Tensor1D, undefined, false, this.eps);
+    if (prefersRegisteredKernels()) return normKernel(x, this.weight as tf.Tensor1D, undefined, false, this.eps, this.epsOutside);
     return this.applyOps(x);
   }
 
   /** The TF-op form (cpu and wasm train with it; the oracle of ./norm-kernel.ts). */
   applyOps<T extends tf.Tensor>(x: T): T {
+    if (this.epsOutside) {
+      const rms = tf.sqrt(tf.mean(tf.square(x), x.rank - 1, true));
+      return tf.mul(tf.div(x, tf.add(rms, this.eps)), this.weight) as T;
+    }
     const ms = tf.mean(tf.square(x), -1, true);
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))), this.weight) as T;
   }

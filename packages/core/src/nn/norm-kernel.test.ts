@@ -12,10 +12,13 @@ const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
 
 interface Case {
-  readonly kind: "layer" | "rms";
+  /** rms-outside: the reference Transformer's RMSNorm, eps 1e-8 added outside the root. */
+  readonly kind: "layer" | "rms" | "rms-outside";
   readonly shape: number[];
   /** Shift of x's mean (a large one tests the centring). */
   readonly shift: number;
+  /** x's spread (default 1); near eps it makes (σ + ε)/σ differ from 1. */
+  readonly scale?: number;
 }
 
 const CASES: Case[] = [
@@ -26,19 +29,29 @@ const CASES: Case[] = [
   { kind: "rms", shape: [1, 1, 3], shift: 0 },
   { kind: "rms", shape: [3, 7, 5], shift: 2 },
   { kind: "rms", shape: [2, 3, 70, 33], shift: 0 },
+  { kind: "rms-outside", shape: [1, 1, 3], shift: 0 },
+  { kind: "rms-outside", shape: [3, 7, 5], shift: 2 },
+  { kind: "rms-outside", shape: [2, 3, 70, 33], shift: 0 },
+  { kind: "rms-outside", shape: [4, 9, 16], shift: 0, scale: 1e-7 },
 ];
 const NAMES = ["y", "dx", "dγ", "dβ"];
-const label = (c: Case) => `${c.kind === "layer" ? "LayerNorm" : "RMSNorm"} [${c.shape.join(", ")}], mean shift ${c.shift}`;
+const KIND_NAMES = { layer: "LayerNorm", rms: "RMSNorm", "rms-outside": "RMSNorm (eps outside the root)" };
+const label = (c: Case) => `${KIND_NAMES[c.kind]} [${c.shape.join(", ")}], mean shift ${c.shift}${c.scale ? `, spread ${c.scale}` : ""}`;
 
 async function evaluate(c: Case, seed: number, form: "ops" | "kernel"): Promise<Float32Array[]> {
   const rng = new Rng(seed);
   const D = c.shape.at(-1)!;
   const size = c.shape.reduce((a, b) => a * b, 1);
-  const xs = Float32Array.from({ length: size }, () => c.shift + rng.normal());
+  const xs = Float32Array.from({ length: size }, () => c.shift + (c.scale ?? 1) * rng.normal());
   const gamma = Float32Array.from({ length: D }, () => 1 + 0.5 * rng.normal());
   const beta = Float32Array.from({ length: D }, () => 0.5 * rng.normal());
   const store = new ParameterStore(1);
-  const norm = c.kind === "layer" ? new LayerNorm(store.scope("n"), "norm", D) : new RMSNorm(store.scope("n"), "norm", D);
+  const norm =
+    c.kind === "layer"
+      ? new LayerNorm(store.scope("n"), "norm", D)
+      : c.kind === "rms"
+        ? new RMSNorm(store.scope("n"), "norm", D)
+        : new RMSNorm(store.scope("n"), "norm", D, 1e-8, true);
   norm.weight.assign(tf.tensor1d(gamma));
   if (norm instanceof LayerNorm) norm.bias.assign(tf.tensor1d(beta));
   const params = norm instanceof LayerNorm ? [norm.weight, norm.bias] : [norm.weight];

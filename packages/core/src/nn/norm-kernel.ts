@@ -6,11 +6,13 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
 /**
  * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
  * forward and four backward on webgpu, where the TF-op forms cost ~25. Per row x of D values:
- *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β).
- * Backward, with ĝ = ∂L/∂y ⊙ γ:
- *   ∂L/∂x = r · (ĝ − mean(ĝ) [LayerNorm only] − x̂ · mean(ĝ ⊙ x̂)),   ∂L/∂γ = Σ_rows ∂L/∂y ⊙ x̂,   ∂L/∂β = Σ_rows ∂L/∂y.
+ *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β);
+ *   with epsOutside (the reference Transformer's RMSNorm, docs/spec/MODELS.md §5.1) r = 1 / (σ + ε), σ = √mean(c²).
+ * Backward, with ĝ = ∂L/∂y ⊙ γ and κ = 1 (ε inside) or (σ + ε)/σ = 1/(1 − rε) (ε outside; 0 where σ = 0):
+ *   ∂L/∂x = r · (ĝ − mean(ĝ) [LayerNorm only] − κ · x̂ · mean(ĝ ⊙ x̂)),   ∂L/∂γ = Σ_rows ∂L/∂y ⊙ x̂,   ∂L/∂β = Σ_rows ∂L/∂y.
  *
- * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again when there is none); attrs centered, hasBias, eps.
+ * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again when there is none); attrs centered, hasBias, eps,
+ *   epsOutside.
  * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs [dx, dweight, dbias] (dbias zeros without a bias).
  * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op forms that cpu and wasm
  * keep training with (norm-kernel.test.ts).
@@ -22,6 +24,7 @@ interface NormAttrs {
   readonly centered: boolean;
   readonly hasBias: boolean;
   readonly eps: number;
+  readonly epsOutside: boolean;
 }
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -31,10 +34,11 @@ function sizes(x: tf.TensorInfo) {
   return { D, rows: x.shape.reduce((a, b) => a * b, 1) / D };
 }
 
-/** Each row's mean (0 for RMSNorm) and 1/√(mean(c²) + ε), in float64. */
+/** Each row's mean (0 for RMSNorm), r (1/√(mean(c²) + ε) or 1/(σ + ε)) and κ (see above), in float64. */
 function rowStats(x: Float32Array, rows: number, D: number, a: NormAttrs) {
   const mean = new Float64Array(rows);
   const inv = new Float64Array(rows);
+  const kappa = new Float64Array(rows).fill(1);
   for (let r = 0; r < rows; r++) {
     let m = 0;
     if (a.centered) {
@@ -44,9 +48,14 @@ function rowStats(x: Float32Array, rows: number, D: number, a: NormAttrs) {
     let v = 0;
     for (let d = 0; d < D; d++) v += (x[r * D + d]! - m) ** 2;
     mean[r] = m;
-    inv[r] = 1 / Math.sqrt(v / D + Math.fround(a.eps));
+    const eps = Math.fround(a.eps);
+    if (a.epsOutside) {
+      const sigma = Math.sqrt(v / D);
+      inv[r] = 1 / (sigma + eps);
+      kappa[r] = sigma > 0 ? (sigma + eps) / sigma : 0;
+    } else inv[r] = 1 / Math.sqrt(v / D + eps);
   }
-  return { mean, inv };
+  return { mean, inv, kappa };
 }
 
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
@@ -81,7 +90,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const xs = read(b, x, "x");
         const w = read(b, x, "weight");
         const dy = read(b, x, "dy");
-        const { mean, inv } = rowStats(xs, rows, D, a);
+        const { mean, inv, kappa } = rowStats(xs, rows, D, a);
         const dx = new Float32Array(rows * D);
         const dw = new Float64Array(D);
         const db = new Float64Array(D);
@@ -97,7 +106,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
             db[d] += dy[r * D + d]!;
           }
           gMean = a.centered ? gMean / D : 0;
-          gxMean /= D;
+          gxMean = (gxMean / D) * kappa[r]!;
           for (let d = 0; d < D; d++) {
             const xh = (xs[r * D + d]! - mean[r]!) * inv[r]!;
             dx[r * D + d] = inv[r]! * (dy[r * D + d]! * w[d]! - gMean - xh * gxMean);
@@ -114,9 +123,9 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
 }
 
 const WORKGROUP = 64;
-const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32,";
+const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32,";
 
-/** Row r's mean (0 unless centered) and 1/√(mean(c²) + ε). */
+/** Row r's mean (0 unless centered) and r: 1/√(mean(c²) + ε), or 1/(σ + ε) with epsOutside. */
 const STATS = `
       fn stats(r : i32) -> vec2<f32> {
         let D = uniforms.width;
@@ -127,6 +136,7 @@ const STATS = `
         }
         var v = 0.0;
         for (var d = 0; d < D; d++) { let c = x[r * D + d] - m; v += c * c; }
+        if (uniforms.epsOutside == 1) { return vec2<f32>(m, 1.0 / (sqrt(v / f32(D)) + uniforms.eps)); }
         return vec2<f32>(m, inverseSqrt(v / f32(D) + uniforms.eps));
       }`;
 
@@ -204,6 +214,10 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
         }
         if (uniforms.centered == 1) { gMean = gMean / f32(D); } else { gMean = 0.0; }
         gxMean = gxMean / f32(D);
+        if (uniforms.epsOutside == 1) {
+          let shrink = 1.0 - r * uniforms.eps; // σ/(σ + ε): κ = 1/shrink, and σ = 0 leaves no x̂ term
+          if (shrink > 0.0) { gxMean = gxMean / shrink; } else { gxMean = 0.0; }
+        }
         for (var d = 0; d < D; d++) {
           let xh = (x[index * D + d] - m) * r;
           result[index * D + d] = r * (dy[index * D + d] * weight[d] - gMean - xh * gxMean);
@@ -231,6 +245,7 @@ function webgpuKernels(): tf.KernelConfig[] {
     return [
       ...[rows, D, a.centered ? 1 : 0, a.hasBias ? 1 : 0].map((v) => ({ type: "int32", data: [v] })),
       { type: "float32", data: [a.eps] },
+      { type: "int32", data: [a.epsOutside ? 1 : 0] },
     ];
   };
   return [
@@ -279,9 +294,10 @@ export function normKernel<T extends tf.Tensor>(
   bias: tf.Tensor1D | undefined,
   centered: boolean,
   eps: number,
+  epsOutside = false,
 ): T {
   registerNormKernels();
-  const attrs = { centered, hasBias: bias !== undefined, eps } as unknown as tf.NamedAttrMap;
+  const attrs = { centered, hasBias: bias !== undefined, eps, epsOutside } as unknown as tf.NamedAttrMap;
   const run = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(NORM, { x: xx, weight: w, bias: b }, attrs) as T;
   const grads = (xx: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) =>
     tf.engine().runKernel(NORM_GRAD, { x: xx, weight: w, dy }, attrs) as unknown as tf.Tensor[];

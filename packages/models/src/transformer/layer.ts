@@ -1,5 +1,6 @@
 import {
   Linear,
+  RMSNorm,
   Rotary,
   attentionStep,
   causalAttention,
@@ -15,25 +16,6 @@ import {
   dropoutActive,
 } from "@selectiv/core";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
-
-/** The reference's RMSNorm (docs/spec/MODELS.md §2): x / (‖x‖₂/√D + eps) ⊙ w, eps added to the RMS outside the root. */
-class ReferenceRMSNorm {
-  readonly weight: tf.Variable;
-
-  constructor(
-    scope: ParameterScope,
-    name: string,
-    readonly size: number,
-    readonly eps = 1e-8,
-  ) {
-    this.weight = scope.child(name).variable("weight", [size], init.constant(1));
-  }
-
-  apply<T extends tf.Tensor>(x: T): T {
-    const rms = tf.sqrt(tf.mean(tf.square(x), x.rank - 1, true));
-    return tf.mul(tf.div(x, tf.add(rms, this.eps)), this.weight) as T;
-  }
-}
 
 /**
  * The reference's TransformerDecoderLayer (docs/spec/MODELS.md §5.1):
@@ -52,9 +34,9 @@ export class TransformerDecoderLayer implements SequenceLayer {
   private readonly kProj: Linear;
   private readonly vProj: Linear;
   private readonly outProj: Linear;
-  private readonly qNorm: ReferenceRMSNorm;
-  private readonly kNorm: ReferenceRMSNorm;
-  private readonly outNorm: ReferenceRMSNorm;
+  private readonly qNorm: RMSNorm;
+  private readonly kNorm: RMSNorm;
+  private readonly outNorm: RMSNorm;
   private readonly linear1: Linear;
   private readonly linear2: Linear;
   private readonly swishBeta: tf.Variable;
@@ -77,9 +59,10 @@ export class TransformerDecoderLayer implements SequenceLayer {
     this.kProj = new Linear(scope, "k_proj", d, d, { bias: true });
     this.vProj = new Linear(scope, "v_proj", d, d, { bias: true });
     this.outProj = new Linear(scope, "out_proj", d, d, { bias: true });
-    this.qNorm = new ReferenceRMSNorm(scope, "q_norm", this.headDim);
-    this.kNorm = new ReferenceRMSNorm(scope, "k_norm", this.headDim);
-    this.outNorm = new ReferenceRMSNorm(scope, "out_norm", d);
+    // The reference's RMSNorm: eps 1e-8 added to the RMS outside the root (docs/spec/MODELS.md §2).
+    this.qNorm = new RMSNorm(scope, "q_norm", this.headDim, 1e-8, true);
+    this.kNorm = new RMSNorm(scope, "k_norm", this.headDim, 1e-8, true);
+    this.outNorm = new RMSNorm(scope, "out_norm", d, 1e-8, true);
     this.linear1 = new Linear(scope, "linear1", d, 2 * this.ffnDim, { bias: true });
     this.linear2 = new Linear(scope, "linear2", this.ffnDim, d, { bias: true });
     this.swishBeta = scope.variable("beta_swish", [1], init.constant(1));
