@@ -10,7 +10,6 @@ import {
   type ForwardOptions,
   type LayerBuildContext,
   type LayerState,
-  type ParameterScope,
   type SequenceLayer,
   dropout,
   dropoutActive,
