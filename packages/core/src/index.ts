@@ -96,6 +96,8 @@ export {
   logSigmoid,
   matMul2d,
   mergeHeads,
+  broadcastSummingGradient,
+  repeatAlongNewAxis1,
   silu,
   splitHeads,
   sumOfTensors,

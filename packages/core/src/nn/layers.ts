@@ -202,6 +202,32 @@ export function splitHeads(x: tf.Tensor3D, heads: number): tf.Tensor4D {
   return tf.transpose(tf.reshape(x, [b, t, heads, f / heads]), [0, 2, 1, 3]);
 }
 
+/**
+ * tf.broadcastTo(x, shape) (x of the same rank, its axes of size 1 broadcast) with the gradient one sum over the
+ * broadcast axes: TF.js runs broadcastTo as Tile, whose gradient is one slice and one add per repetition
+ * (2·repetitions dispatches on webgpu). Same values; the gradient sums in another order than tf.tile's.
+ */
+export function broadcastSummingGradient<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T {
+  const axes = shape.flatMap((n, i) => (x.shape[i] === n ? [] : [i]));
+  if (axes.length === 0) return x as T;
+  const broadcast = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.broadcastTo(args[0] as tf.Tensor, shape),
+    gradFunc: (dy: tf.Tensor) => tf.sum(dy, axes, true),
+  }));
+  return broadcast(x) as T;
+}
+
+/**
+ * x repeated `times` along a new axis 1 ([B, …] → [B, times, …]), e.g. one B/C projection shared by every head.
+ * Where registered kernels are preferred its gradient is one sum (broadcastSummingGradient); cpu and wasm keep
+ * tf.tile's gradient, so their results stay bit for bit.
+ */
+export function repeatAlongNewAxis1<T extends tf.Tensor>(x: tf.Tensor, times: number): T {
+  const expanded = tf.expandDims(x, 1);
+  if (!prefersRegisteredKernels()) return tf.tile(expanded, [1, times, ...Array.from({ length: x.rank - 1 }, () => 1)]) as T;
+  return broadcastSummingGradient<T>(expanded, [x.shape[0]!, times, ...x.shape.slice(1)]);
+}
+
 /** [B, H, T, D] → [B, T, H·D]. */
 export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   const [b, h, t, d] = x.shape;

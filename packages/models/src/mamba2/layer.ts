@@ -7,6 +7,7 @@ import {
   linearRecurrence,
   mergeHeads,
   recurrenceStep,
+  repeatAlongNewAxis1,
   silu,
   splitHeads,
   tf,
@@ -81,7 +82,7 @@ export class Mamba2 implements SequenceLayer {
       const xbc = this.conv.apply(tf.slice(projected, [0, 0, e], [b, t, e + 2 * n]));
       const delta = this.delta(tf.slice(projected, [0, 0, 2 * e + 2 * n], [b, t, nh])); // [B, T, n_h]
       const u = splitHeads(tf.slice(xbc, [0, 0, 0], [b, t, e]), nh); // [B, n_h, T, P]
-      const perHead = (m: tf.Tensor3D) => tf.tile(tf.expandDims(m, 1), [1, nh, 1, 1]) as tf.Tensor4D;
+      const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis1<tf.Tensor4D>(m, nh);
       const deltaHeads = tf.transpose(delta, [0, 2, 1]) as tf.Tensor3D; // [B, n_h, T]
       const { output } = linearRecurrence(
         {

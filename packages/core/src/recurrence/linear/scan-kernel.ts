@@ -1,3 +1,4 @@
+import { broadcastSummingGradient } from "../../nn/layers.js";
 import { tf } from "../../tf.js";
 import { type RecurrenceResult, unpack } from "../tensor-ops.js";
 import { fusedScanArrays } from "./fused.js";
@@ -176,12 +177,12 @@ export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D)
   const { query, key, value, decay } = inputs;
   const [B, H, T, dv] = value.shape;
   const dk = key.shape[3];
-  const perLane = (x: tf.Tensor4D) => (x.shape[1] === H ? x : tf.broadcastTo(x, [B, H, T, dk]));
+  const perLane = (x: tf.Tensor4D) => broadcastSummingGradient<tf.Tensor4D>(x, [B, H, T, dk]);
   const logAlpha =
     decay.kind === "diagonal"
       ? decay.logAlpha
       : decay.kind === "scalar"
-        ? tf.broadcastTo(tf.reshape(decay.logAlpha, [B, H, T, 1]), [B, H, T, dk])
+        ? broadcastSummingGradient<tf.Tensor4D>(tf.reshape(decay.logAlpha, [B, H, T, 1]), [B, H, T, dk])
         : tf.zeros([B, H, T, dk]);
   const s0 = initialState ?? tf.zeros([B, H, dk, dv]);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
