@@ -140,8 +140,14 @@ export class Adam {
       const v = state.v.get(name);
       if (!shape || !v) continue;
       // tidy frees the tensors the moments start from: each moment is its buffer's only holder.
-      this.m.set(name, tf.tidy(() => tf.variable(tf.tensor(values, shape), false)));
-      this.v.set(name, tf.tidy(() => tf.variable(tf.tensor(v, shape), false)));
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(tf.tensor(values, shape), false)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(tf.tensor(v, shape), false)),
+      );
     }
   }
 
