@@ -47,6 +47,26 @@ export function netFor(core, run, task, seed) {
   return new core.RecNet(run.model, run.modelConfig, shape, seed);
 }
 
+/**
+ * Core's trainingStep on a model built at a shape (buildAtShape), on its batch 0 every time (seed 1, lr 1e-3);
+ * `dropout: false` as the paper preset trains after its first evaluation.
+ */
+export function stepper(core, built, { dropout = true } = {}) {
+  const variables = new Map(built.net.store.entries());
+  const adam = new core.Adam();
+  const batch = built.task.batch("train", 0, built.training.batchSize);
+  const step = (s) =>
+    core.trainingStep(built.net, adam, variables, batch, {
+      seed: 1,
+      step: s,
+      lr: 1e-3,
+      clipNorm: built.training.clipNorm,
+      microBatch: built.training.microBatch,
+      ...(dropout ? {} : { dropout: false }),
+    });
+  return { step, batch, dispose: () => (adam.dispose(), built.net.dispose()) };
+}
+
 /** Median of the timed training steps (core's trainingStep: micro-batches, clipping, Adam) after `warmup` untimed ones. */
 export async function timeTrainingSteps(core, built, { steps, warmup }) {
   const { net, task, training } = built;

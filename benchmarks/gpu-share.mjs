@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SHAPES, buildAtShape, jsonLines, loadSelectiv, printTable } from "./_lib.mjs";
+import { SHAPES, buildAtShape, jsonLines, loadSelectiv, printTable, stepper } from "./_lib.mjs";
 
 function parse(argv) {
   const opts = {
@@ -63,18 +63,7 @@ async function child(opts) {
     if (selectiv.backend.name !== "webgpu") throw new Error(`no webgpu: ${selectiv.backend.reason}`);
     const train = opts["micro-batch"] ? { microBatch: opts["micro-batch"] } : {};
     const built = buildAtShape(selectiv, opts.model, opts.shape, train);
-    const variables = new Map(built.net.store.entries());
-    const adam = new core.Adam();
-    const batch = built.task.batch("train", 0, built.training.batchSize);
-    const step = (s) =>
-      core.trainingStep(built.net, adam, variables, batch, {
-        seed: 1,
-        step: s,
-        lr: 1e-3,
-        clipNorm: built.training.clipNorm,
-        microBatch: built.training.microBatch,
-        ...(opts.dropout ? {} : { dropout: false }),
-      });
+    const { step } = stepper(core, built, { dropout: opts.dropout });
     for (let s = 0; s < opts.warmup; s++) await step(s);
     writeFileSync(join(opts.barrier, `ready-${process.pid}`), "");
     while (readdirSync(opts.barrier).length < opts.count) await sleep(5);

@@ -15,7 +15,7 @@
 // --no-dropout: steps without dropout, as the paper preset trains after its first evaluation (train.dropoutUntil
 // first-eval); TF.js draws seeded dropout masks on the CPU, which at the paper shape costs ~55 ms per mask.
 // SELECTIV_DAWN_TOGGLES=skip_validation,… in the environment turns Dawn toggles on (core/src/backend.ts).
-import { SHAPES, buildAtShape, loadSelectiv } from "./_lib.mjs";
+import { SHAPES, buildAtShape, loadSelectiv, stepper } from "./_lib.mjs";
 
 function parse(argv) {
   const opts = {
@@ -110,20 +110,9 @@ async function profile(selectiv, counter, readbacks, model, opts) {
   if (opts.width) train.width = opts.width;
   if (opts.batch) train.batchSize = opts.batch;
   const built = buildAtShape(selectiv, model, opts.shape, train);
-  const variables = new Map(built.net.store.entries());
-  const adam = new core.Adam();
-  const batch = built.task.batch("train", 0, built.training.batchSize);
+  const { step, batch, dispose } = stepper(core, built, { dropout: opts.dropout });
   const rows = [];
   let last;
-  const step = (s) =>
-    core.trainingStep(built.net, adam, variables, batch, {
-      seed: 1,
-      step: s,
-      lr: 1e-3,
-      clipNorm: built.training.clipNorm,
-      microBatch: built.training.microBatch,
-      ...(opts.dropout ? {} : { dropout: false }),
-    });
   for (let s = 0; s < opts.warmup + opts.steps; s++) {
     counter.total = 0;
     const inPlace = core.inPlaceAdamDispatches.total;
@@ -134,9 +123,9 @@ async function profile(selectiv, counter, readbacks, model, opts) {
     last = await step(s);
     const ms = performance.now() - t0;
     // Adam's in-place dispatches bypass the runner counted above (core/src/optim-in-place.ts).
-    const adam = core.inPlaceAdamDispatches.total - inPlace;
-    counter.total += adam;
-    if (adam > 0) counter.byProgram.set("AdamInPlace", (counter.byProgram.get("AdamInPlace") ?? 0) + adam);
+    const inPlaceNow = core.inPlaceAdamDispatches.total - inPlace;
+    counter.total += inPlaceNow;
+    if (inPlaceNow > 0) counter.byProgram.set("AdamInPlace", (counter.byProgram.get("AdamInPlace") ?? 0) + inPlaceNow);
     core.assertBackendHealthy();
     if (s >= opts.warmup)
       rows.push({
@@ -148,8 +137,7 @@ async function profile(selectiv, counter, readbacks, model, opts) {
       });
   }
   const gpu = opts["gpu-time"] ? await gpuTimeByKernel(core.tf, () => step(opts.warmup + opts.steps)) : undefined;
-  adam.dispose();
-  built.net.dispose();
+  dispose();
   return { batch: batch.size, steps: batch.steps, rows, loss: last.loss, gradNorm: last.gradNorm, gpu };
 }
 
