@@ -29,6 +29,8 @@ const CASES: Case[] = [
   { kind: "rms", shape: [1, 1, 3], shift: 0 },
   { kind: "rms", shape: [3, 7, 5], shift: 2 },
   { kind: "rms", shape: [2, 3, 70, 33], shift: 0 },
+  // Over 65,535 columns: the column sums' dispatch is folded into two dimensions (./workgroup-sum.ts).
+  { kind: "rms", shape: [2, 70_001], shift: 0 },
   { kind: "rms-outside", shape: [1, 1, 3], shift: 0 },
   { kind: "rms-outside", shape: [3, 7, 5], shift: 2 },
   { kind: "rms-outside", shape: [2, 3, 70, 33], shift: 0 },

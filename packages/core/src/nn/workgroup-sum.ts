@@ -37,10 +37,14 @@ export function workgroupSumProgram(s: WorkgroupSum): WgslProgram {
     getUserCode: () => `
       var<workgroup> partial : array<f32, ${SUM_WORKGROUP}>;
       fn main(index : i32) {
-        let o = i32(workgroupId.x);
+        // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten, and let the extra
+        // workgroups (no output) pass the barriers with nothing to add.
+        let o = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
         let lid = i32(localIndex);
+        let hasOutput = o < i32(arrayLength(&result));
         ${s.prelude}
-        let n = ${s.count};
+        var n = ${s.count};
+        if (!hasOutput) { n = 0; }
         var acc = 0.0;
         for (var i = lid; i < n; i += ${SUM_WORKGROUP}) { acc += ${s.term}; }
         partial[lid] = acc;
@@ -49,7 +53,7 @@ export function workgroupSumProgram(s: WorkgroupSum): WgslProgram {
           if (lid < width) { partial[lid] += partial[lid + width]; }
           workgroupBarrier();
         }
-        if (lid == 0) { result[o] = partial[0]; }
+        if (lid == 0 && hasOutput) { result[o] = partial[0]; }
       }
     `,
   };
