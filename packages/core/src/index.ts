@@ -97,6 +97,7 @@ export {
   matMul2d,
   mergeHeads,
   broadcastSummingGradient,
+  l2NormalizeLastAxis,
   repeatAlongNewAxis1,
   silu,
   splitHeads,

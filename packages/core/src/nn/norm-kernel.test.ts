@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
-import { LayerNorm, RMSNorm } from "./layers.js";
+import { LayerNorm, RMSNorm, l2NormalizeLastAxis } from "./layers.js";
 import { ParameterStore } from "./parameters.js";
 
 const probe = await probeWebgpu();
@@ -137,4 +137,55 @@ describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values an
       120_000,
     );
   });
+});
+
+describe("L2 norm over the last axis (the norm kernel with Σ for mean, γ = 1) ≡ its TF-op form (values and ∂/∂x)", () => {
+  const saved = process.env.SELECTIV_KERNELS;
+  const restore = () => {
+    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
+    else process.env.SELECTIV_KERNELS = saved;
+  };
+  afterAll(async () => {
+    restore();
+    await initBackend("cpu");
+  });
+  const SHAPES = [
+    [1, 1, 3],
+    [2, 3, 7, 16],
+    [4, 33, 1],
+    [2, 5, 64],
+  ];
+  const run = async (shape: number[], seed: number) => {
+    const rng = new Rng(seed);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor(
+      Float32Array.from({ length: size }, () => rng.normal() * (seed % 2 ? 1 : 1e-4)),
+      shape,
+    );
+    const w = tf.sin(tf.range(0, size).reshape(shape));
+    const f = (input: tf.Tensor) => tf.sum(tf.mul(l2NormalizeLastAxis(input, 1e-6), w));
+    const y = l2NormalizeLastAxis(x, 1e-6);
+    const g = tf.grad(f)(x);
+    const out = [await y.data(), await g.data()] as Float32Array[];
+    tf.dispose([x, w, y, g]);
+    return out;
+  };
+  for (const mode of ["cpu", "wasm", "webgpu"] as const) {
+    SHAPES.forEach((shape, i) => {
+      it.runIf(mode !== "webgpu" || probe.ok)(`${mode} kernels: [${shape.join(", ")}]`, async () => {
+        await initBackend("cpu");
+        process.env.SELECTIV_KERNELS = "ops";
+        const want = await run(shape, 30 + i);
+        restore();
+        await initBackend(mode);
+        if (mode !== "webgpu") process.env.SELECTIV_KERNELS = "registered";
+        try {
+          expectClose(await run(shape, 30 + i), want, `L2 [${shape.join(", ")}]`);
+          assertBackendHealthy();
+        } finally {
+          restore();
+        }
+      });
+    });
+  }
 });

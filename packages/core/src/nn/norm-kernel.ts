@@ -7,7 +7,8 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
  * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
  * forward and four backward on webgpu, where the TF-op forms cost ~25. Per row x of D values:
  *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β);
- *   with epsOutside (the reference Transformer's RMSNorm, docs/spec/MODELS.md §5.1) r = 1 / (σ + ε), σ = √mean(c²).
+ *   with epsOutside (the reference Transformer's RMSNorm, docs/spec/MODELS.md §5.1) r = 1 / (σ + ε), σ = √mean(c²);
+ *   with sumSquares Σ stands for mean in r and below (fla's L2 norm x / √(Σx² + ε) is RMSNorm with γ = 1 so).
  * Backward, with ĝ = ∂L/∂y ⊙ γ and κ = 1 (ε inside) or (σ + ε)/σ = 1/(1 − rε) (ε outside; 0 where σ = 0):
  *   ∂L/∂x = r · (ĝ − mean(ĝ) [LayerNorm only] − κ · x̂ · mean(ĝ ⊙ x̂)),   ∂L/∂γ = Σ_rows ∂L/∂y ⊙ x̂,   ∂L/∂β = Σ_rows ∂L/∂y.
  *
@@ -25,6 +26,7 @@ interface NormAttrs {
   readonly hasBias: boolean;
   readonly eps: number;
   readonly epsOutside: boolean;
+  readonly sumSquares: boolean;
 }
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -49,11 +51,12 @@ function rowStats(x: Float32Array, rows: number, D: number, a: NormAttrs) {
     for (let d = 0; d < D; d++) v += (x[r * D + d]! - m) ** 2;
     mean[r] = m;
     const eps = Math.fround(a.eps);
+    const ms = v / (a.sumSquares ? 1 : D);
     if (a.epsOutside) {
-      const sigma = Math.sqrt(v / D);
+      const sigma = Math.sqrt(ms);
       inv[r] = 1 / (sigma + eps);
       kappa[r] = sigma > 0 ? (sigma + eps) / sigma : 0;
-    } else inv[r] = 1 / Math.sqrt(v / D + eps);
+    } else inv[r] = 1 / Math.sqrt(ms + eps);
   }
   return { mean, inv, kappa };
 }
@@ -106,7 +109,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
             db[d] += dy[r * D + d]!;
           }
           gMean = a.centered ? gMean / D : 0;
-          gxMean = (gxMean / D) * kappa[r]!;
+          gxMean = (gxMean / (a.sumSquares ? 1 : D)) * kappa[r]!;
           for (let d = 0; d < D; d++) {
             const xh = (xs[r * D + d]! - mean[r]!) * inv[r]!;
             dx[r * D + d] = inv[r]! * (dy[r * D + d]! * w[d]! - gMean - xh * gxMean);
@@ -123,7 +126,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
 }
 
 const WORKGROUP = 64;
-const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32,";
+const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32, sumSquares : i32,";
 
 /** Row r's mean (0 unless centered) and r: 1/√(mean(c²) + ε), or 1/(σ + ε) with epsOutside. */
 const STATS = `
@@ -136,8 +139,9 @@ const STATS = `
         }
         var v = 0.0;
         for (var d = 0; d < D; d++) { let c = x[r * D + d] - m; v += c * c; }
-        if (uniforms.epsOutside == 1) { return vec2<f32>(m, 1.0 / (sqrt(v / f32(D)) + uniforms.eps)); }
-        return vec2<f32>(m, inverseSqrt(v / f32(D) + uniforms.eps));
+        let ms = v / select(f32(D), 1.0, uniforms.sumSquares == 1);
+        if (uniforms.epsOutside == 1) { return vec2<f32>(m, 1.0 / (sqrt(ms) + uniforms.eps)); }
+        return vec2<f32>(m, inverseSqrt(ms + uniforms.eps));
       }`;
 
 function normProgram(name: string, variableNames: string[], outputShape: number[], invocations: number, body: string): WgslProgram {
@@ -213,7 +217,7 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
           gxMean += g * (x[index * D + d] - m) * r;
         }
         if (uniforms.centered == 1) { gMean = gMean / f32(D); } else { gMean = 0.0; }
-        gxMean = gxMean / f32(D);
+        gxMean = gxMean / select(f32(D), 1.0, uniforms.sumSquares == 1);
         if (uniforms.epsOutside == 1) {
           let shrink = 1.0 - r * uniforms.eps; // σ/(σ + ε): κ = 1/shrink, and σ = 0 leaves no x̂ term
           if (shrink > 0.0) { gxMean = gxMean / shrink; } else { gxMean = 0.0; }
@@ -246,6 +250,7 @@ function webgpuKernels(): tf.KernelConfig[] {
       ...[rows, D, a.centered ? 1 : 0, a.hasBias ? 1 : 0].map((v) => ({ type: "int32", data: [v] })),
       { type: "float32", data: [a.eps] },
       { type: "int32", data: [a.epsOutside ? 1 : 0] },
+      { type: "int32", data: [a.sumSquares ? 1 : 0] },
     ];
   };
   return [
@@ -294,10 +299,16 @@ export function normKernel<T extends tf.Tensor>(
   bias: tf.Tensor1D | undefined,
   centered: boolean,
   eps: number,
-  epsOutside = false,
+  options: { readonly epsOutside?: boolean; readonly sumSquares?: boolean } = {},
 ): T {
   registerNormKernels();
-  const attrs = { centered, hasBias: bias !== undefined, eps, epsOutside } as unknown as tf.NamedAttrMap;
+  const attrs = {
+    centered,
+    hasBias: bias !== undefined,
+    eps,
+    epsOutside: options.epsOutside ?? false,
+    sumSquares: options.sumSquares ?? false,
+  } as unknown as tf.NamedAttrMap;
   const run = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(NORM, { x: xx, weight: w, bias: b }, attrs) as T;
   const grads = (xx: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) =>
     tf.engine().runKernel(NORM_GRAD, { x: xx, weight: w, dy }, attrs) as unknown as tf.Tensor[];

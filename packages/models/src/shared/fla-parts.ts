@@ -6,6 +6,7 @@ import {
   RMSNorm,
   SelectivError,
   ShortConv,
+  l2NormalizeLastAxis,
   silu,
   tf,
   zeroState,
@@ -260,7 +261,7 @@ export function scaleQuery<T extends tf.Tensor>(q: T, headKeyDim: number): T {
 
 /** fla's in-kernel L2 norm over the last (head) axis: x / sqrt(Σ x² + 1e-6) (docs/spec/MODELS.md §2). */
 export function l2Normalize<T extends tf.Tensor>(x: T): T {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-6))) as T;
+  return l2NormalizeLastAxis(x, 1e-6);
 }
 
 /** The delta rule's write strength β = σ(x W_b), doubled (β ∈ (0, 2)) when negative eigenvalues are allowed. */
