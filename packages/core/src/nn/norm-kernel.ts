@@ -5,7 +5,7 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
 
 /**
  * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
- * forward and four backward on webgpu, where the TF-op forms cost ~25. Per row x of D values:
+ * forward and four backward (three without a bias) on webgpu, where the TF-op forms cost ~25. Per row x of D values:
  *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β);
  *   with epsOutside (the reference Transformer's RMSNorm, docs/spec/MODELS.md §5.1) r = 1 / (σ + ε), σ = √mean(c²);
  *   with sumSquares Σ stands for mean in r and below (fla's L2 norm x / √(Σx² + ε) is RMSNorm with γ = 1 so).
@@ -14,7 +14,7 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
  *
  * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again when there is none); attrs centered, hasBias, eps,
  *   epsOutside.
- * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs [dx, dweight, dbias] (dbias zeros without a bias).
+ * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs [dx, dweight, dbias] ([dx, dweight] without a bias).
  * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op forms that cpu and wasm
  * keep training with (norm-kernel.test.ts).
  */
@@ -118,7 +118,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         return [
           floatOutput(b, dx, x.x!.shape as number[]),
           floatOutput(b, Float32Array.from(dw), [D]),
-          floatOutput(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
+          ...(a.hasBias ? [floatOutput(b, Float32Array.from(db), [D])] : []),
         ];
       },
     },
@@ -281,9 +281,9 @@ function webgpuKernels(): tf.KernelConfig[] {
         const stats = gpu.runWebGPUProgram(statsProgram(rows), [x.x!], "float32", u);
         const dx = gpu.runWebGPUProgram(inputGradientProgram(x.x!.shape as number[], rows), [x.x!, x.weight!, x.dy!, stats], "float32", u);
         const dw = gpu.runWebGPUProgram(parameterGradientProgram(D, false), [x.x!, x.dy!, stats], "float32", u);
-        const db = gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u);
         gpu.disposeData(stats.dataId);
-        return [dx, dw, db];
+        if (!a.hasBias) return [dx, dw];
+        return [dx, dw, gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u)];
       },
     },
   ];
@@ -326,8 +326,7 @@ export function normKernel<T extends tf.Tensor>(
     return {
       value: run(xx!, w!, xx!),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, dw, db] = grads(saved[0]!, saved[1]!, dy);
-        db!.dispose();
+        const [dx, dw] = grads(saved[0]!, saved[1]!, dy);
         return [dx!, dw!];
       },
     };

@@ -5,14 +5,14 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
 
 /**
  * The short causal depthwise convolution (docs/spec/MODELS.md §2, `ShortConv`) as registered TF.js kernels: one
- * dispatch forward and four backward on webgpu, where the TF-op form costs ~60 (a slice, multiply and add per tap,
+ * dispatch forward and four backward (three without a bias) on webgpu, where the TF-op form costs ~60 (a slice, multiply and add per tap,
  * and their gradients). With x [B, T, D], taps w [K, D] and bias b [D]:
  *   z_t = b + Σ_j w_j ⊙ x_{t+j−(K−1)}  (x before the sequence start is 0),   y_t = silu(z_t) or z_t.
  * Backward, with g_t = ∂L/∂y_t ⊙ act′(z_t) (z recomputed, not stored):
  *   ∂L/∂x_s = Σ_j w_j ⊙ g_{s−j+K−1} (t < T only),   ∂L/∂w_j = Σ_{b,t} g_t ⊙ x_{t+j−(K−1)},   ∂L/∂b = Σ_{b,t} g_t.
  *
  * SelectivShortConv — inputs x, weight, bias (x again when there is no bias); attrs silu, hasBias; output y.
- * SelectivShortConvGrad — the same inputs plus dy; outputs [dx, dw, db] (db zeros without a bias).
+ * SelectivShortConvGrad — the same inputs plus dy; outputs [dx, dw, db] ([dx, dw] without a bias).
  * cpu and wasm register plain loops (float64 sums): the oracle the WGSL kernels are tested against, next to the
  * TF-op form that cpu and wasm keep training with (short-conv-kernel.test.ts).
  */
@@ -103,7 +103,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         return [
           floatOutput(b, dx, [B, T, D]),
           floatOutput(b, Float32Array.from(dw), [K, D]),
-          floatOutput(b, a.hasBias ? Float32Array.from(db) : new Float32Array(D), [D]),
+          ...(a.hasBias ? [floatOutput(b, Float32Array.from(db), [D])] : []),
         ];
       },
     },
@@ -254,9 +254,9 @@ function webgpuKernels(): tf.KernelConfig[] {
         const g = gpu.runWebGPUProgram(outputGradientProgram(B, T, D), [x.x!, x.weight!, x.bias!, x.dy!], "float32", u);
         const dx = gpu.runWebGPUProgram(inputGradientProgram(B, T, D), [g, x.weight!], "float32", u);
         const dw = gpu.runWebGPUProgram(parameterGradientProgram(K, D, false), [g, x.x!], "float32", u);
-        const db = gpu.runWebGPUProgram(parameterGradientProgram(1, D, true), [g], "float32", u);
+        const db = a.hasBias ? [gpu.runWebGPUProgram(parameterGradientProgram(1, D, true), [g], "float32", u)] : [];
         gpu.disposeData(g.dataId);
-        return [dx, dw, db];
+        return [dx, dw, ...db];
       },
     },
   ];
@@ -290,8 +290,7 @@ export function shortConvKernel(x: tf.Tensor3D, weight: tf.Tensor2D, bias: tf.Te
     return {
       value: run(xx!, w!, xx!),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, dw, db] = grads(saved[0]!, saved[1]!, saved[0]!, dy);
-        db!.dispose();
+        const [dx, dw] = grads(saved[0]!, saved[1]!, saved[0]!, dy);
         return [dx!, dw!];
       },
     };
