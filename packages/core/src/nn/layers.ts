@@ -1,15 +1,22 @@
 import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
+import { activationKernel } from "./activation-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
 import { shortConvKernel } from "./short-conv-kernel.js";
 
+/** x σ(x); one registered kernel each way where those are preferred (./activation-kernel.ts). */
 export function silu<T extends tf.Tensor>(x: T): T {
+  if (prefersRegisteredKernels()) return activationKernel(x, "silu");
   return tf.mul(x, tf.sigmoid(x));
 }
 
-/** log σ(x) as −softplus(−x): tf.logSigmoid of an intermediate fails inside variableGrads on cpu. */
+/**
+ * log σ(x) as −softplus(−x) (tf.logSigmoid of an intermediate fails inside variableGrads on cpu); one registered
+ * kernel each way where those are preferred.
+ */
 export function logSigmoid<T extends tf.Tensor>(x: T): T {
+  if (prefersRegisteredKernels()) return activationKernel(x, "logsigmoid");
   return tf.neg(tf.softplus(tf.neg(x)));
 }
 
