@@ -3,6 +3,7 @@
 // and on webgpu where an adapter exists (CI: Mesa's lavapipe).
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
+import { withRegisteredKernels } from "../kernel-choice.fixture.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { logSigmoid, silu } from "./layers.js";
@@ -29,13 +30,7 @@ async function run(kind: keyof typeof FORMS, shape: number[], seed: number) {
 }
 
 describe("activation kernels ≡ the TF-op forms (values and ∂/∂x)", () => {
-  const saved = process.env.SELECTIV_KERNELS;
-  const restore = () => {
-    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-    else process.env.SELECTIV_KERNELS = saved;
-  };
   afterAll(async () => {
-    restore();
     await initBackend("cpu");
   });
   for (const backend of ["cpu", "wasm", "webgpu"] as const) {
@@ -44,21 +39,15 @@ describe("activation kernels ≡ the TF-op forms (values and ∂/∂x)", () => {
         it.runIf(backend !== "webgpu" || probe.ok)(`${backend}: ${kind} [${shape.join(", ")}]`, async () => {
           await initBackend("cpu");
           const want = await run(kind, shape, 40 + i);
-          await initBackend(backend);
-          if (backend !== "webgpu") process.env.SELECTIV_KERNELS = "registered";
-          try {
-            const got = await run(kind, shape, 40 + i);
-            ["y", "dx"].forEach((name, part) => {
-              got[part]!.forEach((v, j) => {
-                const ref = want[part]![j]!;
-                expect(Number.isFinite(v), `${name}[${j}] finite`).toBe(true);
-                expect(Math.abs(v - ref), `${name}[${j}] at x = ${j}`).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(ref)));
-              });
+          const got = await withRegisteredKernels(backend, () => run(kind, shape, 40 + i));
+          ["y", "dx"].forEach((name, part) => {
+            got[part]!.forEach((v, j) => {
+              const ref = want[part]![j]!;
+              expect(Number.isFinite(v), `${name}[${j}] finite`).toBe(true);
+              expect(Math.abs(v - ref), `${name}[${j}] at x = ${j}`).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(ref)));
             });
-            assertBackendHealthy();
-          } finally {
-            restore();
-          }
+          });
+          assertBackendHealthy();
         });
       });
     }

@@ -3,6 +3,7 @@
 // on cpu and wasm everywhere and on webgpu where an adapter exists (CI: Mesa's lavapipe).
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
+import { withRegisteredKernels } from "../kernel-choice.fixture.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { LayerNorm, RMSNorm, l2NormalizeLastAxis } from "./layers.js";
@@ -96,13 +97,7 @@ async function oracle(i: number) {
 
 describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values and the gradients of x, γ, β)", () => {
   // On cpu and wasm, apply() takes the kernels only when SELECTIV_KERNELS=registered asks for them.
-  const saved = process.env.SELECTIV_KERNELS;
-  const restore = () => {
-    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-    else process.env.SELECTIV_KERNELS = saved;
-  };
   afterAll(async () => {
-    restore();
     await initBackend("cpu");
   });
 
@@ -110,13 +105,7 @@ describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values an
     CASES.forEach((c, i) => {
       it(`${backend} kernels: ${label(c)}`, async () => {
         const want = await oracle(i);
-        await initBackend(backend);
-        process.env.SELECTIV_KERNELS = "registered";
-        try {
-          expectClose(await evaluate(c, 60 + i, "kernel"), want, label(c));
-        } finally {
-          restore();
-        }
+        expectClose(await withRegisteredKernels(backend, () => evaluate(c, 60 + i, "kernel")), want, label(c));
       });
     });
   }
@@ -140,13 +129,7 @@ describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values an
 });
 
 describe("L2 norm over the last axis (the norm kernel with Σ for mean, γ = 1) ≡ its TF-op form (values and ∂/∂x)", () => {
-  const saved = process.env.SELECTIV_KERNELS;
-  const restore = () => {
-    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-    else process.env.SELECTIV_KERNELS = saved;
-  };
   afterAll(async () => {
-    restore();
     await initBackend("cpu");
   });
   const SHAPES = [
@@ -174,17 +157,9 @@ describe("L2 norm over the last axis (the norm kernel with Σ for mean, γ = 1) 
     SHAPES.forEach((shape, i) => {
       it.runIf(mode !== "webgpu" || probe.ok)(`${mode} kernels: [${shape.join(", ")}]`, async () => {
         await initBackend("cpu");
-        process.env.SELECTIV_KERNELS = "ops";
         const want = await run(shape, 30 + i);
-        restore();
-        await initBackend(mode);
-        if (mode !== "webgpu") process.env.SELECTIV_KERNELS = "registered";
-        try {
-          expectClose(await run(shape, 30 + i), want, `L2 [${shape.join(", ")}]`);
-          assertBackendHealthy();
-        } finally {
-          restore();
-        }
+        expectClose(await withRegisteredKernels(mode, () => run(shape, 30 + i)), want, `L2 [${shape.join(", ")}]`);
+        assertBackendHealthy();
       });
     });
   }

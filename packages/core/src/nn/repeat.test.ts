@@ -3,6 +3,7 @@
 // ranks 2–4 and awkward repeat counts.
 import { afterAll, describe, expect, it } from "vitest";
 import { initBackend, probeWebgpu } from "../backend.js";
+import { withRegisteredKernels } from "../kernel-choice.fixture.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { broadcastSummingGradient, repeatAlongNewAxis1 } from "./layers.js";
@@ -37,10 +38,7 @@ async function run(shape: number[], times: number, form: "tile" | "repeat") {
 }
 
 describe("repeatAlongNewAxis1 ≡ tf.tile along a new axis 1 (values and gradient)", () => {
-  const saved = process.env.SELECTIV_KERNELS;
   afterAll(async () => {
-    if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-    else process.env.SELECTIV_KERNELS = saved;
     await initBackend("cpu");
   });
 
@@ -49,17 +47,12 @@ describe("repeatAlongNewAxis1 ≡ tf.tile along a new axis 1 (values and gradien
       it.runIf(mode !== "webgpu" || probe.ok)(`${mode}: [${c.shape.join(", ")}] × ${c.times}`, async () => {
         await initBackend("cpu");
         const want = await run(c.shape, c.times, "tile");
-        await initBackend(mode === "webgpu" ? "webgpu" : "cpu");
-        if (mode === "cpu, registered") process.env.SELECTIV_KERNELS = "registered";
-        try {
-          const got = await run(c.shape, c.times, "repeat");
-          expect(got.shape).toEqual(want.shape);
-          expect(got.y).toEqual(want.y);
-          got.g.forEach((v, i) => expect(Math.abs(v - want.g[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want.g[i]!))));
-        } finally {
-          if (saved === undefined) delete process.env.SELECTIV_KERNELS;
-          else process.env.SELECTIV_KERNELS = saved;
-        }
+        if (mode === "cpu") await initBackend("cpu");
+        const repeat = () => run(c.shape, c.times, "repeat");
+        const got = mode === "cpu" ? await repeat() : await withRegisteredKernels(mode === "webgpu" ? "webgpu" : "cpu", repeat);
+        expect(got.shape).toEqual(want.shape);
+        expect(got.y).toEqual(want.y);
+        got.g.forEach((v, i) => expect(Math.abs(v - want.g[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want.g[i]!))));
       });
     }
   }
