@@ -1,4 +1,4 @@
-import { assertBackendHealthy } from "./backend.js";
+import { assertBackendHealthy, releaseUnusedGpuBuffers } from "./backend.js";
 import { batchTensors } from "./batch-tensors.js";
 import { addSymbolClassCounts, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
 import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep } from "./optimizer-step.js";
@@ -108,6 +108,8 @@ export async function evaluateModel(net: RecNet, task: TaskInstance, batchSize: 
     assertBackendHealthy();
     if (!prediction) for (const c of batch.symbolTargets) if (c === majority) majorityHits++;
   }
+  // A round of the GPU buffer pool: the sizes of this evaluation's batches go back unless asked for again.
+  releaseUnusedGpuBuffers();
   if (prediction) return { loss: lossSum / Math.max(1, steps), accuracy: NaN, majorityBaseline: NaN, kl: klSum / Math.max(1, steps) };
   return {
     loss: lossSum / Math.max(1, steps),

@@ -86,7 +86,9 @@ function internals(): Internals | undefined {
   if (tf.getBackend() !== "webgpu") return undefined;
   const b = tf.backend() as unknown as Partial<Internals>;
   const needed = ["device", "tensorMap", "commandQueueOwnedIds", "uploadToGPU", "ensureCommandEncoderReady", "endComputePassEncoder"];
-  if (!needed.every((k) => (b as Record<string, unknown>)[k] !== undefined) || typeof b.makeUniforms !== "function") return undefined;
+  const methods = [b.makeUniforms, b.submitQueue, b.uploadToGPU, b.ensureCommandEncoderReady, b.endComputePassEncoder];
+  if (!needed.every((k) => (b as Record<string, unknown>)[k] !== undefined) || !methods.every((m) => typeof m === "function"))
+    return undefined;
   return b as Internals;
 }
 

@@ -1,4 +1,4 @@
-import { assertBackendHealthy } from "./backend.js";
+import { assertBackendHealthy, releaseUnusedGpuBuffers } from "./backend.js";
 import { DEFAULT_ACTIVATION_WIDTHS } from "./model.js";
 import { sumOfTensors } from "./nn/layers.js";
 import { type BatchTensors, batchTensors } from "./batch-tensors.js";
@@ -199,6 +199,7 @@ export async function trainingStep(
   if (prefersRegisteredKernels()) return clippedUpdateOnDevice(optimizer, variables, grads, lossTensor, losses, options);
   const loss = (await lossTensor.data())[0]!;
   assertBackendHealthy();
+  releaseUnusedGpuBuffers();
   tf.dispose([lossTensor, ...losses]);
   const clipped = await clipByGlobalNorm(grads, options.clipNorm);
   assertBackendHealthy();
@@ -226,6 +227,8 @@ async function clippedUpdateOnDevice(
   const squaredNorm = optimizer.applyClipped(variables, grads, options.lr, options.clipNorm, lossTensor);
   const [lossValue, squaredValue] = await Promise.all([lossTensor.data(), squaredNorm.data()]);
   assertBackendHealthy();
+  // A round of the GPU buffer pool (./backend.ts): sizes this step did not ask for go back to the GPU.
+  releaseUnusedGpuBuffers();
   tf.dispose([lossTensor, squaredNorm, ...losses, ...Object.values(grads)]);
   const loss = lossValue[0]!;
   const gradNorm = Math.sqrt(squaredValue[0]!);

@@ -1,4 +1,3 @@
-import { releaseUnusedGpuBuffers } from "./backend.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { SelectivError } from "./errors.js";
 import { type Evaluation, ceilingOf, evaluateModel, isBetterEvaluation, isPrediction, majorityClassOf } from "./evaluation.js";
@@ -120,7 +119,6 @@ class TrainingRun {
   /** Evaluates on the test split and appends the record to metrics.jsonl. */
   async evaluate(): Promise<void> {
     const e = await evaluateModel(this.net, this.task, this.spec.training.evalBatchSize, this.majority);
-    releaseUnusedGpuBuffers();
     this.last = e;
     if (isBetterEvaluation(e, this.best)) this.best = e;
     const r: EvaluationRecord = {
@@ -173,7 +171,6 @@ class TrainingRun {
         helpers,
       };
       ({ loss: this.lastLoss, gradNorm: this.gradNorm } = await trainingStep(this.net, this.optimizer, variables, batch, options));
-      releaseUnusedGpuBuffers();
       this.samples += batch.size;
       this.step++;
       if (!Number.isFinite(this.lastLoss) || !Number.isFinite(this.gradNorm)) {

@@ -8,13 +8,14 @@ import { workgroupSumProgram } from "./workgroup-sum.js";
  * forward and four backward (three without a bias) on webgpu, where the TF-op forms cost ~25. Per row x of D values:
  *   c = x − mean(x) (LayerNorm) or x (RMSNorm),   r = 1 / √(mean(c²) + ε),   x̂ = c·r,   y = x̂ ⊙ γ (+ β);
  *   with epsOutside (the reference Transformer's RMSNorm, docs/spec/MODELS.md §5.1) r = 1 / (σ + ε), σ = √mean(c²);
- *   with sumSquares Σ stands for mean in r and below (fla's L2 norm x / √(Σx² + ε) is RMSNorm with γ = 1 so).
+ *   with sumSquares Σ stands for mean in r and below; without a weight γ = 1 (fla's L2 norm x / √(Σx² + ε) is
+ *   RMSNorm with both).
  * Backward, with ĝ = ∂L/∂y ⊙ γ and κ = 1 (ε inside) or (σ + ε)/σ = 1/(1 − rε) (ε outside; 0 where σ = 0):
  *   ∂L/∂x = r · (ĝ − mean(ĝ) [LayerNorm only] − κ · x̂ · mean(ĝ ⊙ x̂)),   ∂L/∂γ = Σ_rows ∂L/∂y ⊙ x̂,   ∂L/∂β = Σ_rows ∂L/∂y.
  *
- * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again when there is none); attrs centered, hasBias, eps,
- *   epsOutside.
- * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs [dx, dweight, dbias] ([dx, dweight] without a bias).
+ * SelectivNorm — inputs x [..., D], weight [D], bias [D] (x again for either when there is none); attrs centered,
+ *   hasWeight, hasBias, eps, epsOutside, sumSquares.
+ * SelectivNormGrad — inputs x, weight, dy; same attrs; outputs dx, then dweight and dbias where there are those.
  * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op forms that cpu and wasm
  * keep training with (norm-kernel.test.ts).
  */
@@ -23,6 +24,7 @@ export const NORM_GRAD = "SelectivNormGrad";
 
 interface NormAttrs {
   readonly centered: boolean;
+  readonly hasWeight: boolean;
   readonly hasBias: boolean;
   readonly eps: number;
   readonly epsOutside: boolean;
@@ -73,7 +75,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const a = attrs as unknown as NormAttrs;
         const { D, rows } = sizes(x.x!);
         const xs = read(b, x, "x");
-        const w = read(b, x, "weight");
+        const w = a.hasWeight ? read(b, x, "weight") : new Float32Array(D).fill(1);
         const bias = a.hasBias ? read(b, x, "bias") : undefined;
         const { mean, inv } = rowStats(xs, rows, D, a);
         const y = new Float32Array(rows * D);
@@ -91,7 +93,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const a = attrs as unknown as NormAttrs;
         const { D, rows } = sizes(x.x!);
         const xs = read(b, x, "x");
-        const w = read(b, x, "weight");
+        const w = a.hasWeight ? read(b, x, "weight") : new Float32Array(D).fill(1);
         const dy = read(b, x, "dy");
         const { mean, inv, kappa } = rowStats(xs, rows, D, a);
         const dx = new Float32Array(rows * D);
@@ -117,7 +119,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         }
         return [
           floatOutput(b, dx, x.x!.shape as number[]),
-          floatOutput(b, Float32Array.from(dw), [D]),
+          ...(a.hasWeight ? [floatOutput(b, Float32Array.from(dw), [D])] : []),
           ...(a.hasBias ? [floatOutput(b, Float32Array.from(db), [D])] : []),
         ];
       },
@@ -126,7 +128,10 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
 }
 
 const WORKGROUP = 64;
-const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32, sumSquares : i32,";
+const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32, sumSquares : i32, hasWeight : i32,";
+
+/** γ_d, or 1 without a weight (x is bound in its place then). */
+const GAMMA = `fn gamma(d : i32) -> f32 { if (uniforms.hasWeight == 1) { return weight[d]; } return 1.0; }`;
 
 /** Row r's mean (0 unless centered) and r: 1/√(mean(c²) + ε), or 1/(σ + ε) with epsOutside. */
 const STATS = `
@@ -156,6 +161,7 @@ function normProgram(name: string, variableNames: string[], outputShape: number[
     uniforms: UNIFORMS,
     getUserCode: () => `
       ${variableNames.includes("x") ? STATS : ""}
+      ${variableNames.includes("weight") ? GAMMA : ""}
       fn main(index : i32) {
         let R = uniforms.rows;
         let D = uniforms.width;
@@ -176,7 +182,7 @@ function forwardProgram(shape: number[], rows: number): WgslProgram {
         if (index >= R) { return; }
         let s = stats(index);
         for (var d = 0; d < D; d++) {
-          var y = (x[index * D + d] - s.x) * s.y * weight[d];
+          var y = (x[index * D + d] - s.x) * s.y * gamma(d);
           if (uniforms.hasBias == 1) { y += bias[d]; }
           result[index * D + d] = y;
         }`,
@@ -212,7 +218,7 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
         var gMean = 0.0;
         var gxMean = 0.0;
         for (var d = 0; d < D; d++) {
-          let g = dy[index * D + d] * weight[d];
+          let g = dy[index * D + d] * gamma(d);
           gMean += g;
           gxMean += g * (x[index * D + d] - m) * r;
         }
@@ -224,7 +230,7 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
         }
         for (var d = 0; d < D; d++) {
           let xh = (x[index * D + d] - m) * r;
-          result[index * D + d] = r * (dy[index * D + d] * weight[d] - gMean - xh * gxMean);
+          result[index * D + d] = r * (dy[index * D + d] * gamma(d) - gMean - xh * gxMean);
         }`,
   );
 }
@@ -251,6 +257,7 @@ function webgpuKernels(): tf.KernelConfig[] {
       { type: "float32", data: [a.eps] },
       { type: "int32", data: [a.epsOutside ? 1 : 0] },
       { type: "int32", data: [a.sumSquares ? 1 : 0] },
+      { type: "int32", data: [a.hasWeight ? 1 : 0] },
     ];
   };
   return [
@@ -280,10 +287,11 @@ function webgpuKernels(): tf.KernelConfig[] {
         const u = uniforms(x.x!, a);
         const stats = gpu.runWebGPUProgram(statsProgram(rows), [x.x!], "float32", u);
         const dx = gpu.runWebGPUProgram(inputGradientProgram(x.x!.shape as number[], rows), [x.x!, x.weight!, x.dy!, stats], "float32", u);
-        const dw = gpu.runWebGPUProgram(parameterGradientProgram(D, false), [x.x!, x.dy!, stats], "float32", u);
+        const outputs = [dx];
+        if (a.hasWeight) outputs.push(gpu.runWebGPUProgram(parameterGradientProgram(D, false), [x.x!, x.dy!, stats], "float32", u));
+        if (a.hasBias) outputs.push(gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u));
         gpu.disposeData(stats.dataId);
-        if (!a.hasBias) return [dx, dw];
-        return [dx, dw, gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u)];
+        return outputs;
       },
     },
   ];
@@ -292,10 +300,13 @@ function webgpuKernels(): tf.KernelConfig[] {
 /** Registers both kernels for cpu, wasm and webgpu (once). */
 export const registerNormKernels = registerOnce(cpuKernels, webgpuKernels);
 
-/** LayerNorm (centered) or RMSNorm over the last axis through the registered kernels, differentiable in x, γ, β. */
+/**
+ * LayerNorm (centered) or RMSNorm over the last axis through the registered kernels, differentiable in x and in
+ * whichever of γ and β are given (no γ: γ = 1).
+ */
 export function normKernel<T extends tf.Tensor>(
   x: T,
-  weight: tf.Tensor1D,
+  weight: tf.Tensor1D | undefined,
   bias: tf.Tensor1D | undefined,
   centered: boolean,
   eps: number,
@@ -304,32 +315,26 @@ export function normKernel<T extends tf.Tensor>(
   registerNormKernels();
   const attrs = {
     centered,
+    hasWeight: weight !== undefined,
     hasBias: bias !== undefined,
     eps,
     epsOutside: options.epsOutside ?? false,
     sumSquares: options.sumSquares ?? false,
   } as unknown as tf.NamedAttrMap;
-  const run = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(NORM, { x: xx, weight: w, bias: b }, attrs) as T;
-  const grads = (xx: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) =>
-    tf.engine().runKernel(NORM_GRAD, { x: xx, weight: w, dy }, attrs) as unknown as tf.Tensor[];
-  if (bias) {
-    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [xx, w, b] = args as tf.Tensor[];
-      (args[3] as tf.GradSaveFunc)([xx!, w!]);
-      return { value: run(xx!, w!, b!), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grads(saved[0]!, saved[1]!, dy) };
-    });
-    return op(x, weight, bias) as T;
-  }
+  // Inputs in the order x, γ, β (those given); the kernels take x in place of a missing one.
+  const given = [weight, bias].filter((t): t is tf.Tensor1D => t !== undefined);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xx, w] = args as tf.Tensor[];
-    (args[2] as tf.GradSaveFunc)([xx!, w!]);
+    const inputs = args.slice(0, 1 + given.length) as tf.Tensor[];
+    const save = args[1 + given.length] as tf.GradSaveFunc;
+    const xx = inputs[0]!;
+    const w = weight ? inputs[1]! : xx;
+    const b = bias ? inputs[inputs.length - 1]! : xx;
+    save([xx, w]);
     return {
-      value: run(xx!, w!, xx!),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, dw] = grads(saved[0]!, saved[1]!, dy);
-        return [dx!, dw!];
-      },
+      value: tf.engine().runKernel(NORM, { x: xx, weight: w, bias: b }, attrs) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(NORM_GRAD, { x: saved[0]!, weight: saved[1]!, dy }, attrs) as unknown as tf.Tensor[],
     };
   });
-  return op(x, weight) as T;
+  return op(x, ...given) as T;
 }
