@@ -11,6 +11,7 @@
 // dispatches; the GPU runs meanwhile), "wait" from there to the last readback's end (the GPU finishing the step).
 // --gpu-time adds one step under tf.profile, whose kernels are timed by the GPU's timestamp queries (each program in
 // its own compute pass, so the step is slower, but each kernel's GPU time is its own): GPU ms per kernel.
+// Under tf.profile Adam takes its three-dispatch kernel (SelectivAdamStep), not the in-place one.
 // --submit-batch N: dispatches recorded before TF.js submits them to the GPU queue (its default is 15).
 // --no-dropout: steps without dropout, as the paper preset trains after its first evaluation (train.dropoutUntil
 // first-eval); TF.js draws seeded dropout masks on the CPU, which at the paper shape costs ~55 ms per mask.
