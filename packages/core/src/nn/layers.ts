@@ -1,6 +1,7 @@
 import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { activationKernel } from "./activation-kernel.js";
+import { hashedDropout } from "./dropout-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
 import { shortConvKernel } from "./short-conv-kernel.js";
@@ -206,11 +207,13 @@ export class LayerNorm {
   }
 }
 
-/** Inverted dropout with a seeded mask (same seed → same mask on every backend). */
+/**
+ * Inverted dropout with a seeded mask: same seed → same mask on every backend, made where the tensor lives
+ * (./dropout-kernel.ts).
+ */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
   if (rate <= 0) return x;
-  const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, "float32", seed), rate), "float32");
-  return tf.mul(x, tf.mul(keep, 1 / (1 - rate))) as T;
+  return hashedDropout(x, rate, seed);
 }
 
 /** [B, T, H·D] → [B, H, T, D] (head h is features h·D .. h·D + D − 1). */
