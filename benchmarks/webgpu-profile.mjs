@@ -2,7 +2,7 @@
 // recurrences as TF ops (SELECTIV_KERNELS=ops) and as the registered WGSL kernels (the default on webgpu).
 //   node benchmarks/webgpu-profile.mjs [--models gla,retnet] [--shape quick|paper] [--steps 2] [--warmup 1] [--top 8]
 //                                      [--micro-batch N] [--width N] [--batch N] [--forms ops,registered] [--gpu-time]
-//                                      [--submit-batch N] [--no-dropout]
+//                                      [--submit-batch N] [--no-dropout] [--tf-flag NAME=VALUE …]
 // --width and --batch override the shape's (dispatch counts do not depend on them, memory does).
 // Same seed and batch for both forms, so each row's loss and gradient norm (of its last step) should agree.
 // Dispatches are counted by wrapping the webgpu backend's runWebGPUProgram (one compute dispatch per call). Wall
@@ -15,6 +15,8 @@
 // --submit-batch N: dispatches recorded before TF.js submits them to the GPU queue (its default is 15).
 // --no-dropout: steps without dropout, as the paper preset trains after its first evaluation (train.dropoutUntil
 // first-eval); TF.js draws seeded dropout masks on the CPU, which at the paper shape costs ~55 ms per mask.
+// --tf-flag NAME=VALUE sets a TF.js environment flag (repeatable), e.g. WEBGPU_MATMUL_PROGRAM_TYPE=3 (every matmul as
+// MatMulPacked, no split-K with its atomics and zero fill; TF.js 4.22: 0 reduce, 1 split-K, 2 small output, 3 packed).
 // SELECTIV_DAWN_TOGGLES=skip_validation,… in the environment turns Dawn toggles on (core/src/backend.ts).
 import { SHAPES, buildAtShape, loadSelectiv, stepper } from "./_lib.mjs";
 
@@ -32,6 +34,7 @@ function parse(argv) {
     "gpu-time": false,
     "submit-batch": 0,
     dropout: true,
+    tfFlags: [],
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -43,6 +46,7 @@ function parse(argv) {
       i--;
     } else if (flag === "--forms" && value && value.split(",").every((f) => f === "ops" || f === "registered"))
       opts.forms = value.split(",");
+    else if (flag === "--tf-flag" && /^[A-Z0-9_]+=[^=]+$/.test(value ?? "")) opts.tfFlags.push(value);
     else if (flag === "--models" && value) opts.models = value.split(",").filter(Boolean);
     else if (flag === "--shape" && SHAPES[value]) opts.shape = value;
     else if (
@@ -52,7 +56,7 @@ function parse(argv) {
       opts[flag.slice(2)] = Number(value);
     else {
       console.error(
-        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time, --submit-batch, --no-dropout`,
+        `webgpu-profile: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --models, --shape, --steps, --warmup, --top, --micro-batch, --width, --batch, --forms ops|registered[,…], --gpu-time, --submit-batch, --no-dropout, --tf-flag NAME=VALUE`,
       );
       process.exit(2);
     }
@@ -148,6 +152,15 @@ const adapter = await selectiv.core.probeWebgpu();
 const counter = countDispatches(selectiv.core.tf.backend());
 const readbacks = timeReadbacks(selectiv.core.tf.backend());
 if (opts["submit-batch"]) selectiv.core.tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", opts["submit-batch"]);
+for (const assignment of opts.tfFlags) {
+  const [name, text] = assignment.split("=");
+  const value = text === "true" ? true : text === "false" ? false : Number(text);
+  if (typeof value === "number" && Number.isNaN(value)) {
+    console.error(`webgpu-profile: --tf-flag ${assignment}: the value must be a number, true or false`);
+    process.exit(2);
+  }
+  selectiv.core.tf.env().set(name, value);
+}
 console.log(
   `adapter: ${adapter.ok ? adapter.adapter : adapter.why}${adapter.ok && adapter.software ? " (software: wall times are not GPU times)" : ""}`,
 );
@@ -155,6 +168,7 @@ const overridden = [opts.width && `width ${opts.width}`, opts.batch && `batch ${
 const settings = [
   opts["submit-batch"] && `submit batch ${opts["submit-batch"]}`,
   process.env.SELECTIV_DAWN_TOGGLES && `Dawn toggles ${process.env.SELECTIV_DAWN_TOGGLES}`,
+  ...opts.tfFlags.map((f) => `TF.js flag ${f}`),
 ].filter(Boolean);
 if (settings.length) console.log(settings.join("; "));
 console.log(
