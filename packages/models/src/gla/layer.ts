@@ -1,6 +1,6 @@
 import {
   Linear,
-  linearRecurrence,
+  linearRecurrenceOutput,
   logSigmoid,
   recurrenceStep,
   splitHeads,
@@ -57,7 +57,7 @@ export class GatedLinearAttention extends FlaLayerBase implements SequenceLayer 
       const { q, k, v } = this.inputs.apply(x);
       const parts = this.recurrenceParts(q, k, v, x);
       const split = (y: tf.Tensor3D) => splitHeads(y, this.heads);
-      const { output } = linearRecurrence(
+      const output = linearRecurrenceOutput(
         {
           query: split(parts.query),
           key: split(parts.key),

@@ -1,5 +1,5 @@
 import {
-  linearRecurrence,
+  linearRecurrenceOutput,
   recurrenceStep,
   splitHeads,
   tf,
@@ -37,7 +37,7 @@ export class LinearAttention extends FlaLayerBase implements SequenceLayer {
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
       const { q, k, v } = this.inputs.apply(x);
-      const { output } = linearRecurrence(
+      const output = linearRecurrenceOutput(
         {
           query: splitHeads(scaleQuery(q, this.headKeyDim), this.heads),
           key: splitHeads(k, this.heads),

@@ -1,4 +1,4 @@
-import { kernelScan, tf, type SelectiveScanInputs } from "@selectiv/core";
+import { kernelScanOutput, tf, type SelectiveScanInputs } from "@selectiv/core";
 
 /**
  * Mamba's selective scan as the decayed linear scan (docs/spec/MODELS.md §4.1 in the terms of §6.1), run by its
@@ -18,7 +18,7 @@ export function selectiveScanByLinearScan(inputs: SelectiveScanInputs): tf.Tenso
   const key = tf.mul(deltaLanes, tf.reshape(b, [B, 1, T, N])) as tf.Tensor4D;
   const value = tf.reshape(tf.transpose(x, [0, 2, 1]), [B, E, T, 1]) as tf.Tensor4D;
   const logAlpha = tf.mul(deltaLanes, tf.reshape(a, [1, E, 1, N])) as tf.Tensor4D;
-  const { output } = kernelScan({ query, key, value, decay: { kind: "diagonal", logAlpha } });
+  const output = kernelScanOutput({ query, key, value, decay: { kind: "diagonal", logAlpha } });
   return tf.transpose(tf.reshape(output, [B, E, T]), [0, 2, 1]) as tf.Tensor3D;
 }
 

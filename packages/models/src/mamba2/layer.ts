@@ -4,7 +4,7 @@ import {
   SelectivError,
   ShortConv,
   init,
-  linearRecurrence,
+  linearRecurrenceOutput,
   mergeHeads,
   recurrenceStep,
   repeatAlongNewAxis1,
@@ -84,7 +84,7 @@ export class Mamba2 implements SequenceLayer {
       const u = splitHeads(tf.slice(xbc, [0, 0, 0], [b, t, e]), nh); // [B, n_h, T, P]
       const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis1<tf.Tensor4D>(m, nh);
       const deltaHeads = tf.transpose(delta, [0, 2, 1]) as tf.Tensor3D; // [B, n_h, T]
-      const { output } = linearRecurrence(
+      const output = linearRecurrenceOutput(
         {
           query: perHead(tf.slice(xbc, [0, 0, e + n], [b, t, n])),
           key: perHead(tf.slice(xbc, [0, 0, e], [b, t, n])),

@@ -1,6 +1,6 @@
 import {
   Rotary,
-  linearRecurrence,
+  linearRecurrenceOutput,
   recurrenceStep,
   splitHeads,
   tf,
@@ -51,7 +51,7 @@ export class MultiScaleRetention extends FlaLayerBase implements SequenceLayer {
       const key = this.rotary.applySequence(splitHeads(k, this.heads));
       // The same log γ_h at every step: [B, H, T].
       const logAlpha = tf.mul(tf.ones([b, 1, t]), tf.tensor3d(this.logDecays, [1, this.heads, 1])) as tf.Tensor3D;
-      const { output } = linearRecurrence(
+      const output = linearRecurrenceOutput(
         { query, key, value: splitHeads(v, this.heads), decay: { kind: "scalar", logAlpha } },
         options.form ?? "chunked",
         { chunkSize: this.config.chunkSize },

@@ -4,14 +4,20 @@ import type { RecurrenceResult } from "../tensor-ops.js";
 import { type ChunkOptions, chunkedScan } from "./chunked.js";
 import { fusedScan } from "./fused.js";
 import type { RecurrenceInputs } from "./inputs.js";
-import { kernelScan } from "./scan-kernel.js";
+import { kernelScan, kernelScanOutput } from "./scan-kernel.js";
 import { stepwiseScan } from "./naive.js";
 
 export type { Decay, RecurrenceInputs } from "./inputs.js";
 export { recurrenceStep, stepwiseScan } from "./naive.js";
 export { type ChunkOptions, chunkedScan } from "./chunked.js";
 export { fusedScan } from "./fused.js";
-export { DECAYED_LINEAR_SCAN, DECAYED_LINEAR_SCAN_GRAD, kernelScan, registerDecayedLinearScanKernels } from "./scan-kernel.js";
+export {
+  DECAYED_LINEAR_SCAN,
+  DECAYED_LINEAR_SCAN_GRAD,
+  kernelScan,
+  kernelScanOutput,
+  registerDecayedLinearScanKernels,
+} from "./scan-kernel.js";
 
 /**
  * Runs the recurrence in the requested form. The training form is the fused kernel on backends whose tensors
@@ -28,4 +34,13 @@ export function linearRecurrence(
   if (prefersFusedKernels()) return fusedScan(inputs, initialState);
   if (prefersRegisteredKernels()) return kernelScan(inputs, initialState);
   return chunkedScan(inputs, options, initialState);
+}
+
+/**
+ * The readouts of the recurrence from S_0 = 0, without the final state (what a layer's forward pass needs). On webgpu
+ * the registered kernels then skip the state entirely (./scan-kernel.ts); the other forms are linearRecurrence's.
+ */
+export function linearRecurrenceOutput(inputs: RecurrenceInputs, form: "chunked" | "stepwise", options: ChunkOptions = {}): tf.Tensor4D {
+  if (form === "chunked" && !prefersFusedKernels() && prefersRegisteredKernels()) return kernelScanOutput(inputs);
+  return linearRecurrence(inputs, form, options).output;
 }

@@ -8,7 +8,7 @@ import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
 import type { Decay, RecurrenceInputs } from "./inputs.js";
 import { stepwiseScan } from "./naive.js";
-import { kernelScan } from "./scan-kernel.js";
+import { kernelScan, kernelScanOutput } from "./scan-kernel.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -151,5 +151,59 @@ describe("registered decayed linear scan ≡ step-by-step oracle (values and eve
       },
       120_000,
     );
+  }
+});
+
+/** The readouts from S_0 = 0 and the gradients of their weighted sum (dq, dk, dv and, with a decay, d log α). */
+async function evaluateOutput(c: Case, d: Drawn, output: (inputs: RecurrenceInputs) => tf.Tensor4D): Promise<Float32Array[]> {
+  const results = tf.tidy(() => {
+    const t = (x: { shape: number[]; values: Float32Array }) => tf.tensor(x.values, x.shape);
+    const xs = [t(d.q), t(d.k), t(d.v), t(d.logAlpha)];
+    const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, la: tf.Tensor) => {
+      const decay = (c.kind === "none" ? { kind: "none" } : { kind: c.kind, logAlpha: la }) as Decay;
+      return output({ query: q as tf.Tensor4D, key: k as tf.Tensor4D, value: v as tf.Tensor4D, decay });
+    };
+    const loss = (...a: tf.Tensor[]) => {
+      const o = run(a[0]!, a[1]!, a[2]!, a[3] ?? xs[3]!);
+      return tf.sum(tf.mul(o, tf.sin(tf.range(0, o.size).reshape(o.shape)))) as tf.Scalar;
+    };
+    const o = run(xs[0]!, xs[1]!, xs[2]!, xs[3]!);
+    return [o, ...tf.grads(loss)(c.kind === "none" ? xs.slice(0, 3) : xs)];
+  });
+  const values = await Promise.all(results.map((x) => x.data() as Promise<Float32Array>));
+  tf.dispose(results);
+  return values;
+}
+
+describe("registered scan without state (S_0 = 0, readouts only) ≡ step-by-step oracle (values and gradients)", () => {
+  afterAll(async () => {
+    await initBackend("cpu");
+  });
+  const OUTPUT_LABELS = ["output", "dq", "dk", "dv", "d log α"];
+  const compare = (got: Float32Array[], want: Float32Array[], name: string) => {
+    expect(got.length).toBe(want.length);
+    want.forEach((w, i) => {
+      const scale = w.reduce((m, x) => Math.max(m, Math.abs(x)), 1);
+      const worst = got[i]!.reduce((m, x, j) => Math.max(m, Math.abs(x - w[j]!)), 0);
+      expect(got[i]!.every(Number.isFinite), `${name}: ${OUTPUT_LABELS[i]} finite`).toBe(true);
+      expect(worst / scale, `${name}: ${OUTPUT_LABELS[i]}`).toBeLessThan(1e-4);
+    });
+  };
+  for (const backend of ["cpu", "wasm", "webgpu"] as const) {
+    for (const [i, c] of CASES.entries()) {
+      it.runIf(backend !== "webgpu" || probe.ok)(
+        `${backend}: ${c.name} (${c.kind}, B=${c.B}, H=${c.H}, T=${c.T}, d_k=${c.dk}, d_v=${c.dv})`,
+        async () => {
+          const d = draw(c, 700 + i);
+          d.s0.values.fill(0);
+          await initBackend("cpu");
+          const want = await evaluateOutput(c, d, (inp) => stepwiseScan(inp, tf.zeros(d.s0.shape) as tf.Tensor4D).output);
+          await initBackend(backend);
+          compare(await evaluateOutput(c, d, kernelScanOutput), want, c.name);
+          assertBackendHealthy();
+        },
+        120_000,
+      );
+    }
   }
 });

@@ -5,9 +5,11 @@ import { fusedScanArrays } from "./fused.js";
 import type { RecurrenceInputs } from "./inputs.js";
 import {
   type WgslProgram,
+  decayGradientProgram,
   forwardProgram,
   gradientWidth,
   keyDecayGradientProgram,
+  keyGradientProgram,
   queryGradientProgram,
   valueGradientProgram,
 } from "./scan-webgpu.js";
@@ -22,6 +24,10 @@ import {
  * then the final state.
  * SelectivDecayedLinearScanGrad — the same inputs plus forwardOutput (the output above) and outputGradient (its
  * gradient); output [B, H, 3·T·d_k + T·d_v + d_k·d_v]: dq, dk, d log α, dv, ∂L/∂S_0 of each lane, packed.
+ *
+ * With attr `withState: false` (training: S_0 = 0 and no final state) neither takes initialState: the scan's output
+ * is the readouts [B, H, T, d_v] alone, and the gradient kernel has four outputs, dq, dk, d log α and dv, each laid
+ * out as its input — no packing, so no slices (7 dispatches a layer fewer on webgpu).
  */
 export const DECAYED_LINEAR_SCAN = "SelectivDecayedLinearScan";
 export const DECAYED_LINEAR_SCAN_GRAD = "SelectivDecayedLinearScanGrad";
@@ -39,11 +45,29 @@ interface ArrayBackend {
   write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
 }
 
+interface ScanAttrs {
+  readonly withState: boolean;
+}
+
 function cpuScan(inputs: Inputs, backend: ArrayBackend) {
   const { B, H, T, dk, dv } = sizes(inputs);
   const read = (name: string) => backend.readSync(inputs[name]!.dataId) as Float32Array;
   const dims = { B, H, T, dk, dv, kind: "diagonal" as const, queryHeads: H, keyHeads: H };
-  return fusedScanArrays(dims, read("query"), read("key"), read("value"), read("logAlpha"), read("initialState"));
+  const s0 = inputs.initialState ? read("initialState") : new Float32Array(B * H * dk * dv);
+  return fusedScanArrays(dims, read("query"), read("key"), read("value"), read("logAlpha"), s0);
+}
+
+/** Per lane, the first `n` of every `width` values of a packed [lanes, width] array (or the reverse: `widen`). */
+function lanePrefix(packed: Float32Array, lanes: number, width: number, n: number): Float32Array {
+  const out = new Float32Array(lanes * n);
+  for (let lane = 0; lane < lanes; lane++) out.set(packed.subarray(lane * width, lane * width + n), lane * n);
+  return out;
+}
+
+function widen(values: Float32Array, lanes: number, n: number, width: number): Float32Array {
+  const out = new Float32Array(lanes * width);
+  for (let lane = 0; lane < lanes; lane++) out.set(values.subarray(lane * n, (lane + 1) * n), lane * width);
+  return out;
 }
 
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
@@ -51,21 +75,40 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
     {
       kernelName: DECAYED_LINEAR_SCAN,
       backendName,
-      kernelFunc: ({ inputs, backend }) => {
+      kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
         const { B, H, T, dk, dv } = sizes(inputs as Inputs);
+        const out = cpuScan(inputs as Inputs, b).out;
+        if (!(attrs as unknown as ScanAttrs).withState) {
+          const shape = [B, H, T, dv];
+          return { dataId: b.write(lanePrefix(out, B * H, T * dv + dk * dv, T * dv), shape, "float32"), shape, dtype: "float32" };
+        }
         const shape = [B, H, T * dv + dk * dv];
-        return { dataId: b.write(cpuScan(inputs as Inputs, b).out, shape, "float32"), shape, dtype: "float32" };
+        return { dataId: b.write(out, shape, "float32"), shape, dtype: "float32" };
       },
     },
     {
       kernelName: DECAYED_LINEAR_SCAN_GRAD,
       backendName,
-      kernelFunc: ({ inputs, backend }) => {
+      kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
-        const { B, H, T, dk, dv } = sizes(inputs as Inputs);
+        const x = inputs as Inputs;
+        const { B, H, T, dk, dv } = sizes(x);
+        const dy = b.readSync(x.outputGradient!.dataId) as Float32Array;
+        if (!(attrs as unknown as ScanAttrs).withState) {
+          // ∂L/∂S_T = 0: the packed gradient of the readouts with a zero final-state part.
+          const g = cpuScan(x, b).backward(widen(dy, B * H, T * dv, T * dv + dk * dv));
+          return (
+            [
+              [g.dq, [B, H, T, dk]],
+              [g.dk, [B, H, T, dk]],
+              [g.dLogAlpha, [B, H, T, dk]],
+              [g.dv, [B, H, T, dv]],
+            ] as const
+          ).map(([values, shape]) => ({ dataId: b.write(values, [...shape], "float32"), shape: [...shape], dtype: "float32" as const }));
+        }
         // The forward scan again (it keeps the states the backward scan starts its segments from).
-        const g = cpuScan(inputs as Inputs, b).backward(b.readSync((inputs as Inputs).outputGradient!.dataId) as Float32Array);
+        const g = cpuScan(x, b).backward(dy);
         const width = gradientWidth(T, dk, dv);
         const packed = new Float32Array(B * H * width);
         for (let lane = 0; lane < B * H; lane++) {
@@ -109,12 +152,13 @@ function webgpuKernels(): tf.KernelConfig[] {
     {
       kernelName: DECAYED_LINEAR_SCAN,
       backendName: "webgpu",
-      kernelFunc: ({ inputs, backend }) => {
+      kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const { B, H, T, dk, dv } = sizes(x);
-        const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, x.initialState!];
+        const { withState } = attrs as unknown as ScanAttrs;
+        const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          forwardProgram(B, H, T, dk, dv),
+          forwardProgram(B, H, T, dk, dv, withState),
           ordered,
           "float32",
           uniforms(B, H, T),
@@ -124,13 +168,22 @@ function webgpuKernels(): tf.KernelConfig[] {
     {
       kernelName: DECAYED_LINEAR_SCAN_GRAD,
       backendName: "webgpu",
-      kernelFunc: ({ inputs, backend }) => {
+      kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const gpu = backend as unknown as WebgpuBackend;
         const { B, H, T, dk, dv } = sizes(x);
         const u = uniforms(B, H, T);
+        if (!(attrs as unknown as ScanAttrs).withState) {
+          const run = (p: WgslProgram, ins: tf.TensorInfo[]) => gpu.runWebGPUProgram(p, ins, "float32", u);
+          const dy = x.outputGradient!;
+          const dq = run(queryGradientProgram(B, H, T, dk, dv, false), [x.key!, x.value!, x.logAlpha!, dy]);
+          const dk_ = run(keyGradientProgram(B, H, T, dk, dv), [x.query!, x.value!, x.logAlpha!, dy]);
+          const dLogAlpha = run(decayGradientProgram(B, H, T, dk, dv), [x.query!, x.key!, dq, dk_]);
+          const dValue = run(valueGradientProgram(B, H, T, dk, dv, false), [x.query!, x.key!, x.logAlpha!, dy]);
+          return [dq, dk_, dLogAlpha, dValue];
+        }
         const queryGradient = gpu.runWebGPUProgram(
-          queryGradientProgram(B, H, T, dk, dv),
+          queryGradientProgram(B, H, T, dk, dv, true),
           [x.key!, x.value!, x.logAlpha!, x.initialState!, x.outputGradient!],
           "float32",
           u,
@@ -167,15 +220,13 @@ export function registerDecayedLinearScanKernels(): void {
   }
 }
 
-/**
- * The recurrence through the registered kernels, with the gradient of SelectivDecayedLinearScanGrad. A scalar
- * decay is broadcast to every key channel and a query/key head shared by every head (Mamba2's C and B) to every
- * head: the broadcasts' gradients sum the per-channel and per-head results back (§6.1).
- */
-export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
-  registerDecayedLinearScanKernels();
+const WITH_STATE = { withState: true } as unknown as tf.NamedAttrMap;
+const WITHOUT_STATE = { withState: false } as unknown as tf.NamedAttrMap;
+
+/** Query, key and log α per lane and key channel: broadcasts of a scalar decay and of shared heads (§6.1). */
+function perLaneInputs(inputs: RecurrenceInputs) {
   const { query, key, value, decay } = inputs;
-  const [B, H, T, dv] = value.shape;
+  const [B, H, T] = value.shape;
   const dk = key.shape[3];
   const perLane = (x: tf.Tensor4D) => broadcastSummingGradient<tf.Tensor4D>(x, [B, H, T, dk]);
   const logAlpha =
@@ -184,31 +235,67 @@ export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D)
       : decay.kind === "scalar"
         ? broadcastSummingGradient<tf.Tensor4D>(tf.reshape(decay.logAlpha, [B, H, T, 1]), [B, H, T, dk])
         : tf.zeros([B, H, T, dk]);
+  return { query: perLane(query), key: perLane(key), logAlpha };
+}
+
+/**
+ * The readouts o_t of the recurrence from S_0 = 0 through the registered kernels, without the final state — what
+ * training asks for: one dispatch forward and four backward on webgpu, nothing packed or sliced.
+ */
+export function kernelScanOutput(inputs: RecurrenceInputs): tf.Tensor4D {
+  registerDecayedLinearScanKernels();
+  const { query, key, logAlpha } = perLaneInputs(inputs);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q, k, v, la] = args as tf.Tensor[];
+    (args[4] as tf.GradSaveFunc)([q!, k!, v!, la!]);
+    return {
+      value: tf.engine().runKernel(DECAYED_LINEAR_SCAN, { query: q!, key: k!, value: v!, logAlpha: la! }, WITHOUT_STATE) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, sla] = saved;
+        const [dq, dk, dLogAlpha, dv] = tf
+          .engine()
+          .runKernel(
+            DECAYED_LINEAR_SCAN_GRAD,
+            { query: sq!, key: sk!, value: sv!, logAlpha: sla!, outputGradient: dy },
+            WITHOUT_STATE,
+          ) as tf.Tensor[];
+        return [dq!, dk!, dv!, dLogAlpha!];
+      },
+    };
+  });
+  return op(query, key, inputs.value, logAlpha) as tf.Tensor4D;
+}
+
+/**
+ * The recurrence through the registered kernels, with the gradient of SelectivDecayedLinearScanGrad. A scalar
+ * decay is broadcast to every key channel and a query/key head shared by every head (Mamba2's C and B) to every
+ * head: the broadcasts' gradients sum the per-channel and per-head results back (§6.1).
+ */
+export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D): RecurrenceResult {
+  registerDecayedLinearScanKernels();
+  const { value } = inputs;
+  const [B, H, T, dv] = value.shape;
+  const dk = inputs.key.shape[3];
+  const { query, key, logAlpha } = perLaneInputs(inputs);
   const s0 = initialState ?? tf.zeros([B, H, dk, dv]);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q, k, v, la, s] = args as tf.Tensor[];
     const save = args[5] as tf.GradSaveFunc;
-    const forward = tf.engine().runKernel(DECAYED_LINEAR_SCAN, {
-      query: q!,
-      key: k!,
-      value: v!,
-      logAlpha: la!,
-      initialState: s!,
-    }) as tf.Tensor3D;
+    const forward = tf
+      .engine()
+      .runKernel(DECAYED_LINEAR_SCAN, { query: q!, key: k!, value: v!, logAlpha: la!, initialState: s! }, WITH_STATE) as tf.Tensor3D;
     save([q!, k!, v!, la!, s!, forward]);
     return {
       value: forward,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, sk, sv, sla, ss, sf] = saved;
-        const g = tf.engine().runKernel(DECAYED_LINEAR_SCAN_GRAD, {
-          query: sq!,
-          key: sk!,
-          value: sv!,
-          logAlpha: sla!,
-          initialState: ss!,
-          forwardOutput: sf!,
-          outputGradient: dy,
-        }) as tf.Tensor3D;
+        const g = tf
+          .engine()
+          .runKernel(
+            DECAYED_LINEAR_SCAN_GRAD,
+            { query: sq!, key: sk!, value: sv!, logAlpha: sla!, initialState: ss!, forwardOutput: sf!, outputGradient: dy },
+            WITH_STATE,
+          ) as tf.Tensor3D;
         let at = 0;
         const part = (n: number, shape: number[]) => {
           const r = tf.reshape(tf.slice(g, [0, 0, at], [B, H, n]), shape);
@@ -225,5 +312,5 @@ export function kernelScan(inputs: RecurrenceInputs, initialState?: tf.Tensor4D)
       },
     };
   });
-  return unpack(op(perLane(query), perLane(key), value, logAlpha, s0) as tf.Tensor3D, T, dk, dv);
+  return unpack(op(query, key, value, logAlpha, s0) as tf.Tensor3D, T, dk, dv);
 }
