@@ -75,19 +75,18 @@ export class Mamba2 implements SequenceLayer {
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
-      const [b, t] = x.shape;
       const [e, n, nh] = [this.inner, this.dState, this.ssmHeads];
-      const projected = this.inProj.apply(x);
-      const z = tf.slice(projected, [0, 0, 0], [b, t, e]);
-      const xbc = this.conv.apply(tf.slice(projected, [0, 0, e], [b, t, e + 2 * n]));
-      const delta = this.delta(tf.slice(projected, [0, 0, 2 * e + 2 * n], [b, t, nh])); // [B, T, n_h]
-      const u = splitHeads(tf.slice(xbc, [0, 0, 0], [b, t, e]), nh); // [B, n_h, T, P]
+      // tf.split, not slices: its gradient is one concat, where each slice's is a pad and an add.
+      const [z, xbcIn, dtIn] = tf.split(this.inProj.apply(x), [e, e + 2 * n, nh], 2) as tf.Tensor3D[];
+      const [xs, bs, cs] = tf.split(this.conv.apply(xbcIn!), [e, n, n], 2) as tf.Tensor3D[];
+      const delta = this.delta(dtIn!); // [B, T, n_h]
+      const u = splitHeads(xs!, nh); // [B, n_h, T, P]
       const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis1<tf.Tensor4D>(m, nh);
       const deltaHeads = tf.transpose(delta, [0, 2, 1]) as tf.Tensor3D; // [B, n_h, T]
       const output = linearRecurrenceOutput(
         {
-          query: perHead(tf.slice(xbc, [0, 0, e + n], [b, t, n])),
-          key: perHead(tf.slice(xbc, [0, 0, e], [b, t, n])),
+          query: perHead(cs!),
+          key: perHead(bs!),
           value: tf.mul(u, tf.expandDims(deltaHeads, 3)),
           decay: { kind: "scalar", logAlpha: tf.mul(deltaHeads, tf.reshape(this.transition(), [1, nh, 1])) },
         },
@@ -95,7 +94,7 @@ export class Mamba2 implements SequenceLayer {
         { chunkSize: this.config.chunkSize },
       );
       const y = tf.add(output, tf.mul(u, tf.reshape(this.skip, [1, nh, 1, 1]))) as tf.Tensor4D;
-      return this.finish(mergeHeads(y), z);
+      return this.finish(mergeHeads(y), z!);
     });
   }
 
