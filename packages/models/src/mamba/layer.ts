@@ -74,10 +74,9 @@ export class Mamba implements SequenceLayer {
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
-      const [b, t] = x.shape;
-      const xz = this.inProj.apply(x);
-      const z = tf.slice(xz, [0, 0, this.inner], [b, t, this.inner]);
-      const u = this.conv.apply(tf.slice(xz, [0, 0, 0], [b, t, this.inner]));
+      // tf.split, not slices: its gradient is one concat, where each slice's is a pad and an add.
+      const [xs, z] = tf.split(this.inProj.apply(x), 2, 2) as tf.Tensor3D[];
+      const u = this.conv.apply(xs!);
       const parts = this.scanParts(u);
       const inputs = { x: parts.x, delta: parts.delta, a: this.transition(), b: parts.b, c: parts.c };
       // "chunked" is the training form: the fused scan with the §6.5 adjoint gradient on CPU backends; on webgpu
@@ -87,7 +86,7 @@ export class Mamba implements SequenceLayer {
       const fused = trainingForm && prefersFusedKernels();
       const kernel = trainingForm && !fused && prefersRegisteredKernels() && fitsSelectiveScanKernel(inputs);
       const y = fused ? selectiveScan(inputs) : kernel ? selectiveScanByLinearScan(inputs) : selectiveScanStepwise(inputs).y;
-      return this.finish(y, u, z);
+      return this.finish(y, u, z!);
     });
   }
 
@@ -116,15 +115,8 @@ export class Mamba implements SequenceLayer {
   /** [δ, B_t, C_t] = x_proj(u); Δ = softplus(dt_proj(δ)) (§4.1). */
   private scanParts<T extends tf.Tensor2D | tf.Tensor3D>(u: T): ScanParts<T> {
     const [r, n] = [this.dtRank, this.dState];
-    const projected = this.xProj.apply(u);
-    const lead = u.shape.slice(0, -1);
-    const take = (from: number, size: number) => tf.slice(projected, [...lead.map(() => 0), from], [...lead, size]) as T;
-    return {
-      x: u,
-      delta: tf.softplus(this.dtProj.apply(take(0, r))),
-      b: take(r, n),
-      c: take(r + n, n),
-    };
+    const [dt, b, c] = tf.split(this.xProj.apply(u), [r, n, n], -1) as T[];
+    return { x: u, delta: tf.softplus(this.dtProj.apply(dt!)), b: b!, c: c! };
   }
 
   /** (y + D ⊙ u) ⊙ SiLU(z) → out_proj. */
