@@ -1,5 +1,7 @@
 import { SelectivError } from "../errors.js";
+import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { tf } from "../tf.js";
+import { rotaryKernel } from "./rotary-kernel.js";
 
 /**
  * Rotary position embeddings over the whole head dim, halves (GPT-NeoX) layout (docs/spec/MODELS.md §2).
@@ -30,8 +32,9 @@ export class Rotary {
     return tf.mul(tf.reshape(positions, [-1, 1]), tf.tensor2d(this.inverseFrequencies, [1, half]));
   }
 
-  /** x [..., T, D] at positions 0..T−1 (the training form). */
+  /** x [..., T, D] at positions 0..T−1 (the training form); one registered kernel where those are preferred. */
   applySequence<T extends tf.Tensor>(x: T): T {
+    if (prefersRegisteredKernels()) return rotaryKernel(x, tf.tensor1d(this.inverseFrequencies), this.direction);
     const t = x.shape[x.rank - 2]!;
     return this.rotate(x, this.angles(tf.range(0, t, 1, "float32") as tf.Tensor1D));
   }
