@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "./backend.js";
 import { Adam, clipByGlobalNorm } from "./optim.js";
 import { inPlaceAdamDispatches } from "./optim-in-place.js";
-import { squaredGlobalNorm } from "./optim-kernel.js";
+import { SQUARED_SUM, registerOptimizerKernels, squaredGlobalNorm } from "./optim-kernel.js";
 import { Rng } from "./rng.js";
 import { tf } from "./tf.js";
 
@@ -209,6 +209,26 @@ describe("clip + Adam kernels ≡ clipByGlobalNorm + Adam.apply (parameters, mom
       },
     );
   }
+
+  it.runIf(probe.ok)("webgpu SelectivSquaredSum ≡ the cpu oracle slot by slot (128 slots, tensors past 128 × 256 entries)", async () => {
+    const rng = new Rng(5);
+    const partials = Float32Array.from({ length: 128 }, () => Math.abs(rng.normal()));
+    const xs = [100_003, 40_000, 7].map((n) => Float32Array.from({ length: n }, () => rng.normal()));
+    const slots = async (backend: "cpu" | "webgpu") => {
+      await initBackend(backend);
+      registerOptimizerKernels();
+      const inputs: tf.NamedTensorMap = { partials: tf.tensor(partials) };
+      xs.forEach((x, g) => (inputs[`x${g}`] = tf.tensor(x)));
+      const out = tf.engine().runKernel(SQUARED_SUM, inputs) as tf.Tensor;
+      const values = (await out.data()) as Float32Array;
+      tf.dispose([out, ...Object.values(inputs)]);
+      return values;
+    };
+    const want = await slots("cpu");
+    const got = await slots("webgpu");
+    expect(got.length).toBe(128);
+    want.forEach((w, slot) => expect(Math.abs(got[slot]! - w) / w, `slot ${slot}`).toBeLessThan(1e-5));
+  });
 
   it.runIf(probe.ok)("webgpu squared norm of one gradient ≡ the float64 sum at 1, 255, 256, 257 and 100,003 entries", async () => {
     await initBackend("webgpu");

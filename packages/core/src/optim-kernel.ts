@@ -6,9 +6,10 @@ import { tf } from "./tf.js";
  * Global-norm clipping and Adam (docs/spec/TASKS.md §5) as registered TF.js kernels, so that a GPU step needs no
  * readback between the backward pass and the update, and few dispatches instead of ~16 TF ops per parameter (on webgpu the update itself is ./optim-in-place.ts):
  *
- * SelectivSquaredSum — inputs total [1], x0, x1, … (any shapes); output [1] = total + Σ_g Σ x_g². Chained over
- *   groups of gradients (as many per dispatch as the device binds storage buffers) it gives the squared global
- *   norm ‖g‖² on the device.
+ * SelectivSquaredSum — inputs partials [P], x0, x1, … (any shapes); output [P]: partials[w] + Σ_g Σ x_g[i]² over the
+ *   entries i of slot w = ⌊(i mod P·256) / 256⌋ (on webgpu, workgroup w of P reads those, coalesced). Chained over
+ *   groups of gradients (as many per dispatch as the device binds storage buffers), then summed, it gives the
+ *   squared global norm ‖g‖² on the device.
  * SelectivAdamStep — inputs param, gradient, firstMoment, secondMoment (one shape), squaredNorm [1], loss [1];
  *   attrs beta1, beta2, epsilon, stepSize (= lr / (1 − β₁ᵗ)), secondCorrection (= 1 − β₂ᵗ), maxNorm;
  *   outputs [param′, m′, v′]:
@@ -71,14 +72,15 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       backendName,
       kernelFunc: ({ inputs, backend }) => {
         const b = backend as unknown as ArrayBackend;
+        const partials = b.readSync((inputs as Inputs).partials!.dataId) as Float32Array;
+        const slots = partials.length;
         // Accumulated in float64 (as the cpu backend's sum): the oracle should be the accurate one.
-        let sum = 0;
+        const sums = Float64Array.from(partials);
         for (let g = 0; (inputs as Inputs)[`x${g}`]; g++) {
           const x = b.readSync((inputs as Inputs)[`x${g}`]!.dataId) as Float32Array;
-          for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+          for (let i = 0; i < x.length; i++) sums[Math.floor((i % (slots * REDUCE_WORKGROUP)) / REDUCE_WORKGROUP)] += x[i]! * x[i]!;
         }
-        const total = (b.readSync((inputs as Inputs).total!.dataId) as Float32Array)[0]!;
-        return floatOutput(b, Float32Array.of(total + sum), [1]);
+        return floatOutput(b, Float32Array.from(sums), [slots]);
       },
     },
     {
@@ -111,33 +113,36 @@ const REDUCE_WORKGROUP = 256;
 const FINITE = `fn finite(x : f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
 
 /**
- * One workgroup sums total + Σ_g Σ x_g² over `count` tensors (each invocation a strided share of each, then a tree
- * in workgroup memory); the sizes are uniforms, so one compiled program per count.
+ * Workgroup w of P adds to partials[w] the squares of its slot's entries of `count` tensors (each invocation a
+ * strided share, then a tree in workgroup memory). One workgroup for all of them read ~4 M floats serially: 7 ms a
+ * paper step on an H200. The sizes are uniforms, so one compiled program per count.
  */
-function squaredSumProgram(count: number): WgslProgram {
+function squaredSumProgram(count: number, slots: number): WgslProgram {
   const names = Array.from({ length: count }, (_, g) => `x${g}`);
   return {
-    variableNames: ["total", ...names],
-    outputShape: [1],
+    variableNames: ["partials", ...names],
+    outputShape: [slots],
     // Nothing shape-dependent is baked into the code ("|": backend.ts adds no shapes to the key).
     shaderKey: `selectiv_squared_sum_${count}|`,
     dispatchLayout: { x: [0] },
-    dispatch: [1, 1, 1],
+    dispatch: [slots, 1, 1],
     workgroupSize: [REDUCE_WORKGROUP, 1, 1],
-    uniforms: names.map((x) => `n${x} : i32,`).join(" "),
+    uniforms: ["slots : i32,", ...names.map((x) => `n${x} : i32,`)].join(" "),
     getUserCode: () => `
       var<workgroup> partial : array<f32, ${REDUCE_WORKGROUP}>;
       fn main(index : i32) {
         let lid = i32(localIndex);
+        let slot = i32(workgroupId.x);
+        let stride = uniforms.slots * ${REDUCE_WORKGROUP};
         var acc = 0.0;
-        ${names.map((x) => `for (var i = lid; i < uniforms.n${x}; i += ${REDUCE_WORKGROUP}) { acc += ${x}[i] * ${x}[i]; }`).join("\n        ")}
+        ${names.map((x) => `for (var i = slot * ${REDUCE_WORKGROUP} + lid; i < uniforms.n${x}; i += stride) { acc += ${x}[i] * ${x}[i]; }`).join("\n        ")}
         partial[lid] = acc;
         workgroupBarrier();
         for (var width = ${REDUCE_WORKGROUP / 2}; width > 0; width /= 2) {
           if (lid < width) { partial[lid] += partial[lid + width]; }
           workgroupBarrier();
         }
-        if (lid == 0) { result[0] = total[0] + partial[0]; }
+        if (lid == 0) { result[slot] = partials[slot] + partial[0]; }
       }
     `,
   };
@@ -213,8 +218,14 @@ function webgpuKernels(): tf.KernelConfig[] {
         const x = inputs as Inputs;
         const xs: tf.TensorInfo[] = [];
         for (let g = 0; x[`x${g}`]; g++) xs.push(x[`x${g}`]!);
-        const sizes = xs.map((t) => ({ type: "int32", data: [t.shape.reduce((a, b) => a * b, 1)] }));
-        return (backend as unknown as WebgpuBackend).runWebGPUProgram(squaredSumProgram(xs.length), [x.total!, ...xs], "float32", sizes);
+        const slots = x.partials!.shape[0]!;
+        const sizes = [slots, ...xs.map((t) => t.shape.reduce((a, b) => a * b, 1))].map((n) => ({ type: "int32", data: [n] }));
+        return (backend as unknown as WebgpuBackend).runWebGPUProgram(
+          squaredSumProgram(xs.length, slots),
+          [x.partials!, ...xs],
+          "float32",
+          sizes,
+        );
       },
     },
     {
@@ -251,7 +262,7 @@ export const registerOptimizerKernels = registerOnce(cpuKernels, webgpuKernels);
 const MAX_GROUP = 14;
 
 /**
- * Tensors one SelectivSquaredSum may bind: the device's storage buffers per shader stage less the running total
+ * Tensors one SelectivSquaredSum may bind: the device's storage buffers per shader stage less the running partials
  * and the output (WebGPU's default limit is 8; core asks for the adapter's, 16 on an H100).
  */
 function squaredSumGroupSize(): number {
@@ -260,18 +271,26 @@ function squaredSumGroupSize(): number {
   return Math.max(1, Math.min(MAX_GROUP, (limits?.maxStorageBuffersPerShaderStage ?? 8) - 2));
 }
 
-/** ‖g‖² of all gradients on the device: a chain of SelectivSquaredSum over groups of gradients, in their order. */
+/** Slots (webgpu workgroups) of SelectivSquaredSum's partial sums. */
+const SQUARED_SUM_SLOTS = 128;
+
+/**
+ * ‖g‖² of all gradients on the device, [1]: a chain of SelectivSquaredSum over groups of gradients, in their order,
+ * then the sum of its slots.
+ */
 export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Tensor1D {
   registerOptimizerKernels();
   const group = squaredSumGroupSize();
-  let total = tf.zeros([1]) as tf.Tensor1D;
+  let partials = tf.zeros([SQUARED_SUM_SLOTS]) as tf.Tensor1D;
   for (let start = 0; start < grads.length; start += group) {
-    const inputs: tf.NamedTensorMap = { total };
+    const inputs: tf.NamedTensorMap = { partials };
     grads.slice(start, start + group).forEach((g, i) => (inputs[`x${i}`] = g));
     const next = tf.engine().runKernel(SQUARED_SUM, inputs) as tf.Tensor1D;
-    total.dispose();
-    total = next;
+    partials.dispose();
+    partials = next;
   }
+  const total = tf.sum(partials, 0, true) as tf.Tensor1D;
+  partials.dispose();
   return total;
 }
 
