@@ -82,10 +82,19 @@ let patched = false;
  */
 export function assertBackendHealthy(): void {
   if (deviceErrors.length === 0) return;
-  const first = deviceErrors[0]!.split("\n")[0]!.slice(0, 240);
-  const more = deviceErrors.length > 1 ? ` (and ${deviceErrors.length - 1} more)` : "";
+  const message = deviceErrorMessage(deviceErrors);
   deviceErrors.length = 0;
-  throw new SelectivError(`webgpu: the GPU rejected a program, so this step's results are invalid: ${first}${more}`);
+  throw new SelectivError(message);
+}
+
+/** One line for the GPU errors of a step: the first, how many more, and what to change when memory ran out. */
+export function deviceErrorMessage(errors: readonly string[]): string {
+  const first = errors[0]!.split("\n")[0]!.slice(0, 240);
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+  const memory = /out[ _-]?of[ _-]?(device[ _-]?)?memory/i.test(errors.join(" "))
+    ? "; it ran out of GPU memory: set train.microBatch (samples per forward/backward pass) below train.batchSize"
+    : "";
+  return `webgpu: the GPU rejected a program, so this step's results are invalid: ${first}${more}${memory}`;
 }
 
 function watchDeviceErrors(): void {

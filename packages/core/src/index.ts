@@ -176,6 +176,8 @@ export {
 // Training: one optimiser step, one run's loop, evaluation, the run folder, planning and running a benchmark
 export {
   ACTIVATION_FLOAT_BUDGET,
+  GPU_ACTIVATION_FLOAT_BUDGET,
+  activationFloatBudget,
   activationFloatsPerStep,
   microBatchSize,
   passGradients,

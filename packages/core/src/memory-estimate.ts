@@ -1,7 +1,7 @@
 import { totalmem } from "node:os";
 import type { BackendName } from "./backend.js";
 import { SelectivError } from "./errors.js";
-import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep } from "./optimizer-step.js";
+import { activationFloatBudget, activationFloatsPerStep } from "./optimizer-step.js";
 import { type RunSpec, headsOf } from "./run-spec.js";
 import type { TaskInstance } from "./task.js";
 
@@ -15,7 +15,10 @@ export interface MemoryEstimate {
   readonly totalBytes: number;
 }
 
-export function estimateRunMemory(spec: Pick<RunSpec, "model" | "modelConfig" | "training">, task: TaskInstance): MemoryEstimate {
+export function estimateRunMemory(
+  spec: Pick<RunSpec, "model" | "modelConfig" | "training" | "backend">,
+  task: TaskInstance,
+): MemoryEstimate {
   const { width, layers, batchSize, microBatch } = spec.training;
   const perLayer = spec.model.parametersPerLayer(width, headsOf(spec.training), spec.modelConfig) + 2 * width; // + LayerNorm
   const parameters = task.inputSize * width + width + layers * perLayer + width * task.numClasses + task.numClasses;
@@ -25,7 +28,7 @@ export function estimateRunMemory(spec: Pick<RunSpec, "model" | "modelConfig" | 
   const passSamples =
     microBatch > 0
       ? Math.min(microBatch, batchSize)
-      : Math.ceil(batchSize / Math.max(1, Math.ceil((batchSize * perSample) / ACTIVATION_FLOAT_BUDGET)));
+      : Math.ceil(batchSize / Math.max(1, Math.ceil((batchSize * perSample) / activationFloatBudget(spec.backend.name))));
   const parameterBytes = parameters * 4 * 4;
   const activationBytes = passSamples * perSample * 4;
   return { parameters, parameterBytes, activationBytes, totalBytes: parameterBytes + activationBytes };

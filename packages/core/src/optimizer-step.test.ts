@@ -11,6 +11,8 @@ import {
   type PassGradients,
   activationFloatsPerStep,
   microBatchSize,
+  activationFloatBudget,
+  GPU_ACTIVATION_FLOAT_BUDGET,
   passGradients,
   trainingStep,
 } from "./optimizer-step.js";
@@ -132,5 +134,16 @@ describe("trainingStep (gradient summed over micro-batches)", () => {
     expect(parts).toBeGreaterThan(1);
     const micro = Math.ceil(64 / parts);
     expect(micro * perSample).toBeLessThanOrEqual(ACTIVATION_FLOAT_BUDGET * 1.5);
+  });
+
+  it("webgpu's budget (GPU memory) takes the paper's GLA batch as one pass, where cpu and wasm split it", () => {
+    const paperShape = { inputSize: 41, numClasses: 1601, width: 256, layers: 8, heads: 4, dropout: 0 };
+    const net = { shape: paperShape, definition: tiny } as unknown as RecNet;
+    const batch = { size: 64, steps: 400 } as unknown as Parameters<typeof microBatchSize>[0];
+    expect(activationFloatBudget("webgpu")).toBe(GPU_ACTIVATION_FLOAT_BUDGET);
+    expect(activationFloatBudget("wasm")).toBe(ACTIVATION_FLOAT_BUDGET);
+    expect(microBatchSize(batch, net, 0, activationFloatBudget("webgpu"))).toBe(64);
+    expect(microBatchSize(batch, net, 0, activationFloatBudget("cpu"))).toBeLessThan(64);
+    expect(microBatchSize(batch, net, 16, activationFloatBudget("webgpu"))).toBe(16);
   });
 });

@@ -16,6 +16,21 @@ import { tf } from "./tf.js";
  */
 export const ACTIVATION_FLOAT_BUDGET = 512 * 1024 * 1024;
 
+/**
+ * The same on webgpu, where a pass is as large as GPU memory allows (issue 17: no micro-batching on the GPU while
+ * memory allows); ACTIVATION_FLOAT_BUDGET would cut the paper's batch into passes of 13 samples, each paying the
+ * per-dispatch cost again. The per-step widths are measured for the TF-op forms that cpu and wasm run and overstate
+ * the registered kernels': the paper's GLA batch, estimated at 70 GiB, trains as one pass of 64 on an 80 GB H100
+ * (docs/BENCHMARKS.md). So this is 128 GiB as estimated; a run that does not fit fails with a one-line error naming
+ * train.microBatch, which also lets several runs share one GPU.
+ */
+export const GPU_ACTIVATION_FLOAT_BUDGET = 32 * 1024 * 1024 * 1024;
+
+/** The activation budget of a backend: GPU memory on webgpu, else ACTIVATION_FLOAT_BUDGET. */
+export function activationFloatBudget(backend: string = tf.getBackend()): number {
+  return backend === "webgpu" ? GPU_ACTIVATION_FLOAT_BUDGET : ACTIVATION_FLOAT_BUDGET;
+}
+
 /** Floats a pass holds per step: each layer's intermediates plus the logits' (~20 class-sized per step, measured). */
 export function activationFloatsPerStep(
   width: number,
@@ -27,15 +42,17 @@ export function activationFloatsPerStep(
 }
 
 /**
- * Samples per forward/backward pass. `requested` > 0 is taken as is; 0 picks the largest pass that fits
- * ACTIVATION_FLOAT_BUDGET, splitting the batch into equal parts. It depends on shapes only, so the same
- * config gives the same passes (and results) on every backend.
+ * Samples per forward/backward pass. `requested` > 0 is taken as is; 0 picks the largest pass that fits the
+ * backend's activation budget (activationFloatBudget), splitting the batch into equal parts. It depends on shapes and
+ * on where the backend keeps tensors, so every CPU backend takes the same passes (and gives the same results); a
+ * batch that webgpu runs as one pass and cpu splits gets its gradients summed in another order (and, with dropout,
+ * other masks: they are seeded per pass).
  */
-export function microBatchSize(batch: Batch, net: RecNet, requested: number): number {
+export function microBatchSize(batch: Batch, net: RecNet, requested: number, budget = activationFloatBudget()): number {
   if (requested > 0) return Math.min(requested, batch.size);
   const { width, layers, numClasses } = net.shape;
   const perSample = batch.steps * activationFloatsPerStep(width, layers, numClasses, net.definition.activationWidths);
-  const parts = Math.max(1, Math.ceil((batch.size * perSample) / ACTIVATION_FLOAT_BUDGET));
+  const parts = Math.max(1, Math.ceil((batch.size * perSample) / budget));
   return Math.ceil(batch.size / parts);
 }
 

@@ -1,7 +1,7 @@
 // The WebGPU backend's traps in TF.js 4.22 and what core does about them. The webgpu cases run where an adapter
 // exists (CI: Mesa's lavapipe); SELECTIV_REQUIRE_WEBGPU=1 makes a missing adapter a failure.
 import { afterAll, describe, expect, it } from "vitest";
-import { assertBackendHealthy, initBackend, probeWebgpu, releaseUnusedGpuBuffers } from "./backend.js";
+import { assertBackendHealthy, deviceErrorMessage, initBackend, probeWebgpu, releaseUnusedGpuBuffers } from "./backend.js";
 import { isSelectivError } from "./errors.js";
 import { sumOfTensors } from "./nn/layers.js";
 import { tf } from "./tf.js";
@@ -102,6 +102,19 @@ describe("webgpu backend", () => {
     expect((error as Error).message).toMatch(/^webgpu: the GPU rejected a program.*storage buffers/);
     expect((error as Error).message).not.toContain("\n");
     expect(() => assertBackendHealthy()).not.toThrow();
+  });
+
+  it("a GPU out of memory is one line that names train.microBatch", () => {
+    const message = deviceErrorMessage([
+      "Out of memory: [Buffer] allocation failed (VK_ERROR_OUT_OF_DEVICE_MEMORY)\n - While calling [Device].CreateBuffer",
+      "[Invalid Buffer] is invalid due to a previous error.",
+    ]);
+    expect(message).toBe(
+      "webgpu: the GPU rejected a program, so this step's results are invalid: Out of memory: [Buffer] allocation failed " +
+        "(VK_ERROR_OUT_OF_DEVICE_MEMORY) (and 1 more); it ran out of GPU memory: set train.microBatch (samples per " +
+        "forward/backward pass) below train.batchSize",
+    );
+    expect(deviceErrorMessage(["[Invalid ComputePipeline] is invalid"])).not.toContain("microBatch");
   });
 
   it.runIf(probe.ok)("cumsum at one axis length, then at another, is right both times (programs are keyed by shape)", async () => {
