@@ -30,8 +30,11 @@ const CASES: Case[] = [
   { kind: "rms", shape: [1, 1, 3], shift: 0 },
   { kind: "rms", shape: [3, 7, 5], shift: 2 },
   { kind: "rms", shape: [2, 3, 70, 33], shift: 0 },
-  // Over 65,535 columns: the column sums' dispatch is folded into two dimensions (./workgroup-sum.ts).
+  // Many columns (70,001: 2,188 workgroups of 32 in the column sums, ./workgroup-sum.ts).
   { kind: "rms", shape: [2, 70_001], shift: 0 },
+  // Rows in several blocks of the column sums (./workgroup-sum.ts: from 8,192 rows, ⌊rows / 512⌋ blocks, at most 64).
+  { kind: "layer", shape: [3, 3000, 33], shift: 1 },
+  { kind: "rms", shape: [40_001, 3], shift: 0 },
   { kind: "rms-outside", shape: [1, 1, 3], shift: 0 },
   { kind: "rms-outside", shape: [3, 7, 5], shift: 2 },
   { kind: "rms-outside", shape: [2, 3, 70, 33], shift: 0 },

@@ -1,7 +1,7 @@
 import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
-import { workgroupSumProgram } from "./workgroup-sum.js";
+import { type WorkgroupSum, runWorkgroupSum } from "./workgroup-sum.js";
 
 /**
  * LayerNorm and RMSNorm over the last axis (docs/spec/MODELS.md §2) as registered TF.js kernels: one dispatch
@@ -235,10 +235,10 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
   );
 }
 
-/** ∂L/∂γ (Σ_rows dy ⊙ x̂) or ∂L/∂β (Σ_rows dy), one workgroup per column. */
-function parameterGradientProgram(D: number, bias: boolean): WgslProgram {
+/** ∂L/∂γ (Σ_rows dy ⊙ x̂) or ∂L/∂β (Σ_rows dy): column sums (./workgroup-sum.ts). */
+function parameterGradientSum(D: number, bias: boolean): WorkgroupSum {
   // Every bound input must be read by the code (the pipeline's layout leaves unread ones out): dβ binds dy only.
-  return workgroupSumProgram({
+  return {
     name: bias ? "norm_dbias" : "norm_dweight",
     variableNames: bias ? ["dy"] : ["x", "dy", "rowStats"],
     outputShape: [D],
@@ -246,7 +246,7 @@ function parameterGradientProgram(D: number, bias: boolean): WgslProgram {
     prelude: "let D = uniforms.width;",
     count: "uniforms.rows",
     term: bias ? "dy[i * D + o]" : "dy[i * D + o] * (x[i * D + o] - rowStats[2 * i]) * rowStats[2 * i + 1]",
-  });
+  };
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
@@ -288,8 +288,8 @@ function webgpuKernels(): tf.KernelConfig[] {
         const stats = gpu.runWebGPUProgram(statsProgram(rows), [x.x!], "float32", u);
         const dx = gpu.runWebGPUProgram(inputGradientProgram(x.x!.shape as number[], rows), [x.x!, x.weight!, x.dy!, stats], "float32", u);
         const outputs = [dx];
-        if (a.hasWeight) outputs.push(gpu.runWebGPUProgram(parameterGradientProgram(D, false), [x.x!, x.dy!, stats], "float32", u));
-        if (a.hasBias) outputs.push(gpu.runWebGPUProgram(parameterGradientProgram(D, true), [x.dy!], "float32", u));
+        if (a.hasWeight) outputs.push(runWorkgroupSum(gpu, parameterGradientSum(D, false), [x.x!, x.dy!, stats], u, rows));
+        if (a.hasBias) outputs.push(runWorkgroupSum(gpu, parameterGradientSum(D, true), [x.dy!], u, rows));
         gpu.disposeData(stats.dataId);
         return outputs;
       },

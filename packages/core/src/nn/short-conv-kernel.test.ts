@@ -30,6 +30,10 @@ const CASES: Case[] = [
   { B: 1, T: 70, D: 16, K: 4, bias: true, silu: true },
   { B: 3, T: 130, D: 8, K: 2, bias: false, silu: true },
   { B: 2, T: 300, D: 5, K: 4, bias: true, silu: true },
+  // Positions in several blocks of the column sums (./workgroup-sum.ts): 8,400 rows, 16 blocks; 37 columns.
+  { B: 4, T: 2100, D: 37, K: 4, bias: true, silu: true },
+  // 4 × 600,001 tap gradients: over 65,535 workgroups of 32 columns, so TF.js folds the dispatch into two dimensions.
+  { B: 1, T: 2, D: 600_001, K: 4, bias: false, silu: false },
 ];
 
 const label = (c: Case) => `B=${c.B}, T=${c.T}, D=${c.D}, K=${c.K}, ${c.bias ? "bias" : "no bias"}, ${c.silu ? "SiLU" : "linear"}`;

@@ -1,7 +1,7 @@
 import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
-import { workgroupSumProgram } from "./workgroup-sum.js";
+import { type WorkgroupSum, runWorkgroupSum } from "./workgroup-sum.js";
 
 /**
  * The short causal depthwise convolution (docs/spec/MODELS.md §2, `ShortConv`) as registered TF.js kernels: one
@@ -205,12 +205,12 @@ function inputGradientProgram(B: number, T: number, D: number): WgslProgram {
 }
 
 /**
- * ∂L/∂w_j (rows j < K) or ∂L/∂b (one row), one workgroup per (row, d) summing over every position i = b·T + t;
+ * ∂L/∂w_j (rows j < K) or ∂L/∂b (one row): per (row, d) a sum over every position i = b·T + t (./workgroup-sum.ts);
  * tap j reads x at i + j − (K−1), inside the same sample while t + j − (K−1) ≥ 0.
  */
-function parameterGradientProgram(rows: number, D: number, bias: boolean): WgslProgram {
+function parameterGradientSum(rows: number, D: number, bias: boolean): WorkgroupSum {
   // Every bound input must be read by the code (the pipeline's layout leaves unread ones out): db binds g only.
-  return workgroupSumProgram({
+  return {
     name: bias ? "short_conv_db" : "short_conv_dw",
     variableNames: bias ? ["g"] : ["g", "x"],
     outputShape: rows === 1 ? [D] : [rows, D],
@@ -218,7 +218,7 @@ function parameterGradientProgram(rows: number, D: number, bias: boolean): WgslP
     prelude: "let T = uniforms.steps; let D = uniforms.channels; let K = uniforms.taps; let j = o / D; let d = o % D;",
     count: "uniforms.batch * T",
     term: bias ? "g[i * D + d]" : "select(0.0, g[i * D + d] * x[max(i + j - (K - 1), 0) * D + d], i % T + j - (K - 1) >= 0)",
-  });
+  };
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
@@ -253,8 +253,8 @@ function webgpuKernels(): tf.KernelConfig[] {
         const u = uniforms(x, a);
         const g = gpu.runWebGPUProgram(outputGradientProgram(B, T, D), [x.x!, x.weight!, x.bias!, x.dy!], "float32", u);
         const dx = gpu.runWebGPUProgram(inputGradientProgram(B, T, D), [g, x.weight!], "float32", u);
-        const dw = gpu.runWebGPUProgram(parameterGradientProgram(K, D, false), [g, x.x!], "float32", u);
-        const db = a.hasBias ? [gpu.runWebGPUProgram(parameterGradientProgram(1, D, true), [g], "float32", u)] : [];
+        const dw = runWorkgroupSum(gpu, parameterGradientSum(K, D, false), [g, x.x!], u, B * T);
+        const db = a.hasBias ? [runWorkgroupSum(gpu, parameterGradientSum(1, D, true), [g], u, B * T)] : [];
         gpu.disposeData(g.dataId);
         return [dx, dw, ...db];
       },
