@@ -20,6 +20,8 @@ interface Case {
   readonly shift: number;
   /** x's spread (default 1); near eps it makes (σ + ε)/σ differ from 1. */
   readonly scale?: number;
+  /** Only the WGSL kernels (a dispatch layout only they have); wasm's own float32 sums drift at this size. */
+  readonly webgpuOnly?: boolean;
 }
 
 const CASES: Case[] = [
@@ -35,6 +37,8 @@ const CASES: Case[] = [
   // Rows in several blocks of the column sums (./workgroup-sum.ts: from 8,192 rows, ⌊rows / 512⌋ blocks, at most 64).
   { kind: "layer", shape: [3, 3000, 33], shift: 1 },
   { kind: "rms", shape: [40_001, 3], shift: 0 },
+  // Over 65,535 rows: one workgroup per row, so TF.js folds the dispatch into two dimensions.
+  { kind: "layer", shape: [70_001, 2], shift: 0, webgpuOnly: true },
   { kind: "rms-outside", shape: [1, 1, 3], shift: 0 },
   { kind: "rms-outside", shape: [3, 7, 5], shift: 2 },
   { kind: "rms-outside", shape: [2, 3, 70, 33], shift: 0 },
@@ -106,7 +110,7 @@ describe("LayerNorm / RMSNorm: registered kernels ≡ the TF-op forms (values an
 
   for (const backend of ["cpu", "wasm"] as const) {
     CASES.forEach((c, i) => {
-      it(`${backend} kernels: ${label(c)}`, async () => {
+      it.skipIf(c.webgpuOnly)(`${backend} kernels: ${label(c)}`, async () => {
         const want = await oracle(i);
         expectClose(await withRegisteredKernels(backend, () => evaluate(c, 60 + i, "kernel")), want, label(c));
       });

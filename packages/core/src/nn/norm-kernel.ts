@@ -127,51 +127,78 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
 const UNIFORMS = "rows : i32, width : i32, centered : i32, hasBias : i32, eps : f32, epsOutside : i32, sumSquares : i32, hasWeight : i32,";
 
 /** γ_d, or 1 without a weight (x is bound in its place then). */
 const GAMMA = `fn gamma(d : i32) -> f32 { if (uniforms.hasWeight == 1) { return weight[d]; } return 1.0; }`;
 
-/** Row r's mean (0 unless centered) and r: 1/√(mean(c²) + ε), or 1/(σ + ε) with epsOutside. */
+/** Invocations per row: each takes every ROW_WORKGROUP-th column, so a row is read in consecutive addresses. */
+const ROW_WORKGROUP = 64;
+
+/**
+ * Shared by the per-row programs: `row` (the workgroup's row; TF.js folds a dispatch over 65,535 workgroups into two
+ * or three dimensions, so the id is flattened, and the extra workgroups pass the barriers with nothing to do), `lid`,
+ * and `rowSum`, the sum over the workgroup of one vec2 per invocation (every invocation must call it: barriers).
+ */
+const ROW_PRELUDE = `
+      var<workgroup> rowPartial : array<vec2<f32>, ${ROW_WORKGROUP}>;
+      fn rowSum(v : vec2<f32>, lid : i32) -> vec2<f32> {
+        rowPartial[lid] = v;
+        workgroupBarrier();
+        for (var width = ${ROW_WORKGROUP / 2}; width > 0; width /= 2) {
+          if (lid < width) { rowPartial[lid] += rowPartial[lid + width]; }
+          workgroupBarrier();
+        }
+        let total = rowPartial[0];
+        workgroupBarrier();
+        return total;
+      }`;
+
+/** Row r's mean (0 unless centered) and r: 1/√(mean(c²) + ε), or 1/(σ + ε) with epsOutside (every invocation calls it). */
 const STATS = `
-      fn stats(r : i32) -> vec2<f32> {
+      fn stats(r : i32, lid : i32, valid : bool) -> vec2<f32> {
         let D = uniforms.width;
         var m = 0.0;
         if (uniforms.centered == 1) {
-          for (var d = 0; d < D; d++) { m += x[r * D + d]; }
-          m = m / f32(D);
+          var part = 0.0;
+          if (valid) { for (var d = lid; d < D; d += ${ROW_WORKGROUP}) { part += x[r * D + d]; } }
+          m = rowSum(vec2<f32>(part, 0.0), lid).x / f32(D);
         }
-        var v = 0.0;
-        for (var d = 0; d < D; d++) { let c = x[r * D + d] - m; v += c * c; }
-        let ms = v / select(f32(D), 1.0, uniforms.sumSquares == 1);
+        var part = 0.0;
+        if (valid) { for (var d = lid; d < D; d += ${ROW_WORKGROUP}) { let c = x[r * D + d] - m; part += c * c; } }
+        let ms = rowSum(vec2<f32>(part, 0.0), lid).x / select(f32(D), 1.0, uniforms.sumSquares == 1);
         if (uniforms.epsOutside == 1) { return vec2<f32>(m, 1.0 / (sqrt(ms) + uniforms.eps)); }
         return vec2<f32>(m, inverseSqrt(ms + uniforms.eps));
       }`;
 
-function normProgram(name: string, variableNames: string[], outputShape: number[], invocations: number, body: string): WgslProgram {
+/** A program with one workgroup of ROW_WORKGROUP invocations per row. */
+function normProgram(name: string, variableNames: string[], outputShape: number[], rows: number, body: string): WgslProgram {
   return {
     variableNames,
     outputShape,
     // Every size is a uniform: nothing shape-dependent in the code ("|": backend.ts adds no shapes to the key).
     shaderKey: `selectiv_norm_${name}|`,
     dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: [rows, 1, 1],
+    workgroupSize: [ROW_WORKGROUP, 1, 1],
     uniforms: UNIFORMS,
     getUserCode: () => `
+      ${ROW_PRELUDE}
       ${variableNames.includes("x") ? STATS : ""}
       ${variableNames.includes("weight") ? GAMMA : ""}
       fn main(index : i32) {
         let R = uniforms.rows;
         let D = uniforms.width;
+        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let lid = i32(localIndex);
+        let valid = row < R;
         ${body}
       }
     `,
   };
 }
 
-/** y = x̂ ⊙ γ (+ β): one invocation per row. */
+/** y = x̂ ⊙ γ (+ β). */
 function forwardProgram(shape: number[], rows: number): WgslProgram {
   return normProgram(
     "forward",
@@ -179,12 +206,12 @@ function forwardProgram(shape: number[], rows: number): WgslProgram {
     shape,
     rows,
     `
-        if (index >= R) { return; }
-        let s = stats(index);
-        for (var d = 0; d < D; d++) {
-          var y = (x[index * D + d] - s.x) * s.y * gamma(d);
+        let s = stats(row, lid, valid);
+        if (!valid) { return; }
+        for (var d = lid; d < D; d += ${ROW_WORKGROUP}) {
+          var y = (x[row * D + d] - s.x) * s.y * gamma(d);
           if (uniforms.hasBias == 1) { y += bias[d]; }
-          result[index * D + d] = y;
+          result[row * D + d] = y;
         }`,
   );
 }
@@ -197,14 +224,15 @@ function statsProgram(rows: number): WgslProgram {
     [rows, 2],
     rows,
     `
-        if (index >= R) { return; }
-        let s = stats(index);
-        result[2 * index] = s.x;
-        result[2 * index + 1] = s.y;`,
+        let s = stats(row, lid, valid);
+        if (valid && lid == 0) {
+          result[2 * row] = s.x;
+          result[2 * row + 1] = s.y;
+        }`,
   );
 }
 
-/** ∂L/∂x, one invocation per row. */
+/** ∂L/∂x. */
 function inputGradientProgram(shape: number[], rows: number): WgslProgram {
   return normProgram(
     "dx",
@@ -212,25 +240,30 @@ function inputGradientProgram(shape: number[], rows: number): WgslProgram {
     shape,
     rows,
     `
-        if (index >= R) { return; }
-        let m = rowStats[2 * index];
-        let r = rowStats[2 * index + 1];
-        var gMean = 0.0;
-        var gxMean = 0.0;
-        for (var d = 0; d < D; d++) {
-          let g = dy[index * D + d] * gamma(d);
-          gMean += g;
-          gxMean += g * (x[index * D + d] - m) * r;
+        var m = 0.0;
+        var r = 0.0;
+        var part = vec2<f32>(0.0, 0.0);
+        if (valid) {
+          m = rowStats[2 * row];
+          r = rowStats[2 * row + 1];
+          for (var d = lid; d < D; d += ${ROW_WORKGROUP}) {
+            let g = dy[row * D + d] * gamma(d);
+            part += vec2<f32>(g, g * (x[row * D + d] - m) * r);
+          }
         }
+        let sums = rowSum(part, lid);
+        if (!valid) { return; }
+        var gMean = sums.x;
+        var gxMean = sums.y;
         if (uniforms.centered == 1) { gMean = gMean / f32(D); } else { gMean = 0.0; }
         gxMean = gxMean / select(f32(D), 1.0, uniforms.sumSquares == 1);
         if (uniforms.epsOutside == 1) {
           let shrink = 1.0 - r * uniforms.eps; // σ/(σ + ε): κ = 1/shrink, and σ = 0 leaves no x̂ term
           if (shrink > 0.0) { gxMean = gxMean / shrink; } else { gxMean = 0.0; }
         }
-        for (var d = 0; d < D; d++) {
-          let xh = (x[index * D + d] - m) * r;
-          result[index * D + d] = r * (dy[index * D + d] * gamma(d) - gMean - xh * gxMean);
+        for (var d = lid; d < D; d += ${ROW_WORKGROUP}) {
+          let xh = (x[row * D + d] - m) * r;
+          result[row * D + d] = r * (dy[row * D + d] * gamma(d) - gMean - xh * gxMean);
         }`,
   );
 }
