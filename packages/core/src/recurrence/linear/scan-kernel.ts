@@ -9,10 +9,10 @@ import {
   forwardProgram,
   gradientWidth,
   keyDecayGradientProgram,
-  keyGradientProgram,
   queryGradientProgram,
   valueGradientProgram,
 } from "./scan-webgpu.js";
+import { splitForwardProgram, splitKeyGradientProgram, splitQueryGradientProgram, splitValueGradientProgram } from "./scan-webgpu-split.js";
 
 /**
  * The decayed linear scan of docs/spec/MODELS.md §6.1 as two registered TF.js kernels, one program each per backend:
@@ -158,7 +158,7 @@ function webgpuKernels(): tf.KernelConfig[] {
         const { withState } = attrs as unknown as ScanAttrs;
         const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          forwardProgram(B, H, T, dk, dv, withState),
+          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv),
           ordered,
           "float32",
           uniforms(B, H, T),
@@ -176,14 +176,14 @@ function webgpuKernels(): tf.KernelConfig[] {
         if (!(attrs as unknown as ScanAttrs).withState) {
           const run = (p: WgslProgram, ins: tf.TensorInfo[]) => gpu.runWebGPUProgram(p, ins, "float32", u);
           const dy = x.outputGradient!;
-          const dq = run(queryGradientProgram(B, H, T, dk, dv, false), [x.key!, x.value!, x.logAlpha!, dy]);
-          const dk_ = run(keyGradientProgram(B, H, T, dk, dv), [x.query!, x.value!, x.logAlpha!, dy]);
+          const dq = run(splitQueryGradientProgram(B, H, T, dk, dv), [x.key!, x.value!, x.logAlpha!, dy]);
+          const dk_ = run(splitKeyGradientProgram(B, H, T, dk, dv), [x.query!, x.value!, x.logAlpha!, dy]);
           const dLogAlpha = run(decayGradientProgram(B, H, T, dk, dv), [x.query!, x.key!, dq, dk_]);
-          const dValue = run(valueGradientProgram(B, H, T, dk, dv, false), [x.query!, x.key!, x.logAlpha!, dy]);
+          const dValue = run(splitValueGradientProgram(B, H, T, dk, dv), [x.query!, x.key!, x.logAlpha!, dy]);
           return [dq, dk_, dLogAlpha, dValue];
         }
         const queryGradient = gpu.runWebGPUProgram(
-          queryGradientProgram(B, H, T, dk, dv, true),
+          queryGradientProgram(B, H, T, dk, dv),
           [x.key!, x.value!, x.logAlpha!, x.initialState!, x.outputGradient!],
           "float32",
           u,

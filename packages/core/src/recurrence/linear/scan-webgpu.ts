@@ -35,13 +35,12 @@ function program(
   dk: number,
   dv: number,
   body: string,
-  withState = true,
 ): WgslProgram {
   return {
     variableNames,
     outputShape,
     // d_k and d_v are baked into the code: they must be in the key (the cache key holds only ranks and types).
-    shaderKey: `selectiv_${name}_dk${dk}_dv${dv}${withState ? "" : "_plain"}`,
+    shaderKey: `selectiv_${name}_dk${dk}_dv${dv}`,
     dispatchLayout: { x: [0] },
     dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
@@ -51,8 +50,8 @@ function program(
       const DV : i32 = ${dv};
       fn main(index : i32) {
         let T = uniforms.steps;
-        // A lane's readouts and (with state) its final state: T·d_v (+ d_k·d_v) values.
-        let packedWidth = T * DV${withState ? " + DK * DV" : ""};
+        // A lane's packed readouts and final state: T·d_v + d_k·d_v values.
+        let packedWidth = T * DV + DK * DV;
         ${body}
       }
     `,
@@ -62,14 +61,13 @@ function program(
 /**
  * Forward: one invocation per (lane, value column j) holds S[:, j] and scans t = 0..T−1:
  *   S_t[:, j] = α_t ⊙ S_{t−1}[:, j] + k_t v_t[j];  o_t[j] = q_t · S_t[:, j].
- * Output with state: [B, H, T·d_v + d_k·d_v], the readouts then the final state (the layout of ./fused.ts).
- * Without (S_0 = 0, no final state: what training asks for): the readouts alone, [B, H, T, d_v].
+ * Output: [B, H, T·d_v + d_k·d_v], the readouts then the final state (the layout of ./fused.ts).
  */
-export function forwardProgram(B: number, H: number, T: number, dk: number, dv: number, withState = true): WgslProgram {
+export function forwardProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
   return program(
     "scan_forward",
-    withState ? ["query", "key", "value", "logAlpha", "initialState"] : ["query", "key", "value", "logAlpha"],
-    withState ? [B, H, T * dv + dk * dv] : [B, H, T, dv],
+    ["query", "key", "value", "logAlpha", "initialState"],
+    [B, H, T * dv + dk * dv],
     B * H * dv,
     dk,
     dv,
@@ -78,7 +76,7 @@ export function forwardProgram(B: number, H: number, T: number, dk: number, dv: 
         let lane = index / DV;
         let j = index % DV;
         var s : array<f32, ${dk}>;
-        for (var i = 0; i < DK; i++) { s[i] = ${withState ? "initialState[(lane * DK + i) * DV + j]" : "0.0"}; }
+        for (var i = 0; i < DK; i++) { s[i] = initialState[(lane * DK + i) * DV + j]; }
         let base = lane * packedWidth;
         for (var t = 0; t < T; t++) {
           let at = (lane * T + t) * DK;
@@ -91,8 +89,7 @@ export function forwardProgram(B: number, H: number, T: number, dk: number, dv: 
           }
           result[base + t * DV + j] = o;
         }
-        ${withState ? "for (var i = 0; i < DK; i++) { result[base + T * DV + i * DV + j] = s[i]; }" : ""}`,
-    withState,
+        for (var i = 0; i < DK; i++) { result[base + T * DV + i * DV + j] = s[i]; }`,
   );
 }
 
@@ -100,10 +97,10 @@ export function forwardProgram(B: number, H: number, T: number, dk: number, dv: 
  * Backward 1: one invocation per (lane, key row i) rebuilds S[i, :] forward and writes dq_t[i] = S_t[i, :] · do_t.
  * Output: dq [B, H, T, d_k].
  */
-export function queryGradientProgram(B: number, H: number, T: number, dk: number, dv: number, withState = true): WgslProgram {
+export function queryGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
   return program(
     "scan_dq",
-    withState ? ["key", "value", "logAlpha", "initialState", "outputGradient"] : ["key", "value", "logAlpha", "outputGradient"],
+    ["key", "value", "logAlpha", "initialState", "outputGradient"],
     [B, H, T, dk],
     B * H * dk,
     dk,
@@ -113,7 +110,7 @@ export function queryGradientProgram(B: number, H: number, T: number, dk: number
         let lane = index / DK;
         let i = index % DK;
         var s : array<f32, ${dv}>;
-        for (var j = 0; j < DV; j++) { s[j] = ${withState ? "initialState[(lane * DK + i) * DV + j]" : "0.0"}; }
+        for (var j = 0; j < DV; j++) { s[j] = initialState[(lane * DK + i) * DV + j]; }
         for (var t = 0; t < T; t++) {
           let at = (lane * T + t) * DK + i;
           let a = exp(logAlpha[at]);
@@ -128,7 +125,6 @@ export function queryGradientProgram(B: number, H: number, T: number, dk: number
           }
           result[at] = g;
         }`,
-    withState,
   );
 }
 
@@ -195,12 +191,12 @@ export function keyDecayGradientProgram(B: number, H: number, T: number, dk: num
  * Backward 3: one invocation per (lane, value column j) carries dS[:, j] from t = T−1 down to 0 and writes
  * dv_t[j] = k_t · dS_t[:, j] into the packed gradient (written in place: `output` is backward 2's result).
  */
-export function valueGradientProgram(B: number, H: number, T: number, dk: number, dv: number, withState = true): WgslProgram {
+export function valueGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
   const width = gradientWidth(T, dk, dv);
   return program(
     "scan_dv",
     ["query", "key", "logAlpha", "outputGradient"],
-    withState ? [B, H, width] : [B, H, T, dv],
+    [B, H, width],
     B * H * dv,
     dk,
     dv,
@@ -208,9 +204,9 @@ export function valueGradientProgram(B: number, H: number, T: number, dk: number
         if (index >= uniforms.lanes * DV) { return; }
         let lane = index / DV;
         let j = index % DV;
-        let grad = ${withState ? "lane * (3 * T * DK + T * DV + DK * DV) + 3 * T * DK" : "lane * T * DV"};
+        let grad = lane * (3 * T * DK + T * DV + DK * DV);
         var d : array<f32, ${dk}>;
-        for (var i = 0; i < DK; i++) { d[i] = ${withState ? "outputGradient[lane * packedWidth + T * DV + i * DV + j]" : "0.0"}; }
+        for (var i = 0; i < DK; i++) { d[i] = outputGradient[lane * packedWidth + T * DV + i * DV + j]; }
         for (var t = T - 1; t >= 0; t--) {
           let at = (lane * T + t) * DK;
           let g = outputGradient[lane * packedWidth + t * DV + j];
@@ -220,53 +216,14 @@ export function valueGradientProgram(B: number, H: number, T: number, dk: number
             gv += di * key[at + i];
             d[i] = exp(logAlpha[at + i]) * di;
           }
-          result[grad + t * DV + j] = gv;
+          result[grad + 3 * T * DK + t * DV + j] = gv;
         }`,
-    withState,
   );
 }
 
 /**
- * Without state, backward 2a: one invocation per (lane, key row i) carries dS[i, :] from t = T−1 down to 0 (from
- * dS_T = 0) and writes dk_t[i] = dS_t[i, :] · v_t (backward 2 without ∂L/∂S_T, d log α and ∂L/∂S_0).
- * Output: dk [B, H, T, d_k].
- */
-export function keyGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
-    "scan_dk",
-    ["query", "value", "logAlpha", "outputGradient"],
-    [B, H, T, dk],
-    B * H * dk,
-    dk,
-    dv,
-    `
-        if (index >= uniforms.lanes * DK) { return; }
-        let lane = index / DK;
-        let i = index % DK;
-        var d : array<f32, ${dv}>;
-        for (var j = 0; j < DV; j++) { d[j] = 0.0; }
-        for (var t = T - 1; t >= 0; t--) {
-          let at = (lane * T + t) * DK + i;
-          let qi = query[at];
-          let vt = (lane * T + t) * DV;
-          let dyAt = lane * packedWidth + t * DV;
-          var gk = 0.0;
-          for (var j = 0; j < DV; j++) {
-            let dj = d[j] + qi * outputGradient[dyAt + j];
-            d[j] = dj;
-            gk += dj * value[vt + j];
-          }
-          result[at] = gk;
-          let a = exp(logAlpha[at]);
-          for (var j = 0; j < DV; j++) { d[j] = a * d[j]; }
-        }`,
-    false,
-  );
-}
-
-/**
- * Without state, backward 2b: d log α_t[i] = Σ_{u≥t} (q_u[i] dq_u[i] − k_u[i] dk_u[i]) (backward 2's identity with
- * ∂L/∂S_T = 0), one invocation per (lane, key row i). Output: d log α [B, H, T, d_k].
+ * Without state (the other programs in ./scan-webgpu-split.ts): d log α_t[i] = Σ_{u≥t} (q_u[i] dq_u[i] − k_u[i] dk_u[i]),
+ * backward 2's identity with ∂L/∂S_T = 0; one invocation per (lane, key row i). Output: d log α [B, H, T, d_k].
  */
 export function decayGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
   return program(
@@ -286,6 +243,5 @@ export function decayGradientProgram(B: number, H: number, T: number, dk: number
           acc += query[at] * queryGradient[at] - key[at] * keyGradient[at];
           result[at] = acc;
         }`,
-    false,
   );
 }

@@ -1,0 +1,175 @@
+// The decayed linear scan without state (S_0 = 0, readouts only; docs/spec/MODELS.md §6.1) as WGSL programs that
+// split each state slice over G invocations. ./scan-webgpu.ts gives one invocation a whole row or column of a lane's
+// d_k × d_v state: 8,192–16,384 invocations at the paper's GLA shape, one warp per scheduler, so every step of the
+// time loop waits on its loads (62 ms of a 200 ms H200 step). Here G consecutive invocations share the row or column,
+// each holding W = n/G of its entries, and add their partial dot products in workgroup memory at every step: G times
+// the invocations and 1/G of the serial work each. Same maths and formulas as ./scan-webgpu.ts (the oracle beside
+// it is ./fused.ts through scan-kernel.ts's cpu kernels); sums are added in another order.
+import type { WgslProgram } from "./scan-webgpu.js";
+
+const WORKGROUP = 256;
+
+/** Invocations per row or column of n entries: 4, 2 or 1, each holding at least 2 entries. */
+export function splitCount(n: number): number {
+  if (n % 4 === 0 && n >= 8) return 4;
+  if (n % 2 === 0 && n >= 4) return 2;
+  return 1;
+}
+
+interface SplitScan {
+  readonly name: string;
+  readonly variableNames: string[];
+  readonly outputShape: number[];
+  /** Size of the per-invocation dimension (d_v or d_k) and of the split one (d_k or d_v). */
+  readonly outer: "DK" | "DV";
+  readonly inner: "DK" | "DV";
+  readonly reverse: boolean;
+  /** WGSL run once per time step by every valid invocation; lane, t and o (its outer index) are defined. */
+  readonly step: string;
+  /** WGSL for one held entry u (inner index k = g·W + u): updates st[u] and adds to acc. */
+  readonly entry: string;
+  /** WGSL f32 expression written at result[out] with `total` the step's sum. */
+  readonly out: string;
+}
+
+function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number): WgslProgram {
+  const sizes = { DK: dk, DV: dv };
+  const G = splitCount(sizes[s.inner]);
+  const W = sizes[s.inner] / G;
+  const invocations = B * H * sizes[s.outer] * G;
+  return {
+    variableNames: s.variableNames,
+    outputShape: s.outputShape,
+    // d_k and d_v (hence G and W) are baked into the code: they must be in the key.
+    shaderKey: `selectiv_${s.name}_dk${dk}_dv${dv}_split`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    uniforms: "lanes : i32, steps : i32,",
+    getUserCode: () => `
+      const DK : i32 = ${dk};
+      const DV : i32 = ${dv};
+      const G : i32 = ${G};
+      const W : i32 = ${W};
+      var<workgroup> partial : array<f32, ${WORKGROUP}>;
+      fn main(index : i32) {
+        let T = uniforms.steps;
+        let lid = i32(localIndex);
+        // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten it.
+        let w = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let flat = w * ${WORKGROUP} + lid;
+        let outerIndex = flat / G;
+        let g = flat % G;
+        // Invocations past the end still take part in every barrier.
+        let valid = outerIndex < uniforms.lanes * ${s.outer};
+        let lane = outerIndex / ${s.outer};
+        let o = outerIndex % ${s.outer};
+        var st : array<f32, ${W}>;
+        for (var u = 0; u < W; u++) { st[u] = 0.0; }
+        for (var n = 0; n < T; n++) {
+          let t = ${s.reverse ? "T - 1 - n" : "n"};
+          var acc = 0.0;
+          if (valid) {
+            ${s.step}
+            for (var u = 0; u < W; u++) {
+              let k = g * W + u;
+              ${s.entry}
+            }
+          }
+          partial[lid] = acc;
+          workgroupBarrier();
+          if (valid && g == 0) {
+            var total = 0.0;
+            for (var v = 0; v < G; v++) { total += partial[lid + v]; }
+            ${s.out}
+          }
+          workgroupBarrier();
+        }
+      }
+    `,
+  };
+}
+
+/** Forward: S_t[:, j] = α_t ⊙ S_{t−1}[:, j] + k_t v_t[j];  o_t[j] = q_t · S_t[:, j]. Output [B, H, T, d_v]. */
+export function splitForwardProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+  return splitProgram(
+    {
+      name: "scan_forward",
+      variableNames: ["query", "key", "value", "logAlpha"],
+      outputShape: [B, H, T, dv],
+      outer: "DV",
+      inner: "DK",
+      reverse: false,
+      step: "let at = (lane * T + t) * DK; let vt = value[(lane * T + t) * DV + o];",
+      entry: "let s = exp(logAlpha[at + k]) * st[u] + key[at + k] * vt; st[u] = s; acc += s * query[at + k];",
+      out: "result[(lane * T + t) * DV + o] = total;",
+    },
+    B,
+    H,
+    dk,
+    dv,
+  );
+}
+
+/** dq_t[i] = S_t[i, :] · do_t, S rebuilt forward row by row. Output [B, H, T, d_k]. */
+export function splitQueryGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+  return splitProgram(
+    {
+      name: "scan_dq",
+      variableNames: ["key", "value", "logAlpha", "outputGradient"],
+      outputShape: [B, H, T, dk],
+      outer: "DK",
+      inner: "DV",
+      reverse: false,
+      step: "let at = (lane * T + t) * DK + o; let a = exp(logAlpha[at]); let ki = key[at]; let vt = (lane * T + t) * DV;",
+      entry: "let s = a * st[u] + ki * value[vt + k]; st[u] = s; acc += s * outputGradient[vt + k];",
+      out: "result[(lane * T + t) * DK + o] = total;",
+    },
+    B,
+    H,
+    dk,
+    dv,
+  );
+}
+
+/** dS_t[i, :] = α_{t+1,i} dS_{t+1}[i, :] + q_t[i] do_t (from dS_T = 0);  dk_t[i] = dS_t[i, :] · v_t. Output [B, H, T, d_k]. */
+export function splitKeyGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+  return splitProgram(
+    {
+      name: "scan_dk",
+      variableNames: ["query", "value", "logAlpha", "outputGradient"],
+      outputShape: [B, H, T, dk],
+      outer: "DK",
+      inner: "DV",
+      reverse: true,
+      step: "let at = (lane * T + t) * DK + o; let qi = query[at]; let a = exp(logAlpha[at]); let vt = (lane * T + t) * DV;",
+      entry: "let d = st[u] + qi * outputGradient[vt + k]; acc += d * value[vt + k]; st[u] = a * d;",
+      out: "result[(lane * T + t) * DK + o] = total;",
+    },
+    B,
+    H,
+    dk,
+    dv,
+  );
+}
+
+/** dS_t[:, j] as above, by column;  dv_t[j] = k_t · dS_t[:, j]. Output [B, H, T, d_v]. */
+export function splitValueGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+  return splitProgram(
+    {
+      name: "scan_dv",
+      variableNames: ["query", "key", "logAlpha", "outputGradient"],
+      outputShape: [B, H, T, dv],
+      outer: "DV",
+      inner: "DK",
+      reverse: true,
+      step: "let at = (lane * T + t) * DK; let gj = outputGradient[(lane * T + t) * DV + o];",
+      entry: "let d = st[u] + query[at + k] * gj; acc += d * key[at + k]; st[u] = exp(logAlpha[at + k]) * d;",
+      out: "result[(lane * T + t) * DV + o] = total;",
+    },
+    B,
+    H,
+    dk,
+    dv,
+  );
+}
