@@ -46,8 +46,11 @@ interface ArrayBackend {
 }
 
 interface ScanAttrs {
-  readonly withState: boolean;
+  readonly withState?: boolean;
 }
+
+/** Attr `withState` (default true: a call without attrs keeps the stateful layout these kernels had first). */
+const withStateOf = (attrs: unknown) => (attrs as ScanAttrs | undefined)?.withState !== false;
 
 function cpuScan(inputs: Inputs, backend: ArrayBackend) {
   const { B, H, T, dk, dv } = sizes(inputs);
@@ -79,7 +82,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const b = backend as unknown as ArrayBackend;
         const { B, H, T, dk, dv } = sizes(inputs as Inputs);
         const out = cpuScan(inputs as Inputs, b).out;
-        if (!(attrs as unknown as ScanAttrs).withState) {
+        if (!withStateOf(attrs)) {
           const shape = [B, H, T, dv];
           return { dataId: b.write(lanePrefix(out, B * H, T * dv + dk * dv, T * dv), shape, "float32"), shape, dtype: "float32" };
         }
@@ -95,7 +98,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         const x = inputs as Inputs;
         const { B, H, T, dk, dv } = sizes(x);
         const dy = b.readSync(x.outputGradient!.dataId) as Float32Array;
-        if (!(attrs as unknown as ScanAttrs).withState) {
+        if (!withStateOf(attrs)) {
           // ∂L/∂S_T = 0: the packed gradient of the readouts with a zero final-state part.
           const g = cpuScan(x, b).backward(widen(dy, B * H, T * dv, T * dv + dk * dv));
           return (
@@ -155,7 +158,7 @@ function webgpuKernels(): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const { B, H, T, dk, dv } = sizes(x);
-        const { withState } = attrs as unknown as ScanAttrs;
+        const withState = withStateOf(attrs);
         const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
           withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv),
@@ -173,7 +176,7 @@ function webgpuKernels(): tf.KernelConfig[] {
         const gpu = backend as unknown as WebgpuBackend;
         const { B, H, T, dk, dv } = sizes(x);
         const u = uniforms(B, H, T);
-        if (!(attrs as unknown as ScanAttrs).withState) {
+        if (!withStateOf(attrs)) {
           const run = (p: WgslProgram, ins: tf.TensorInfo[]) => gpu.runWebGPUProgram(p, ins, "float32", u);
           const dy = x.outputGradient!;
           const dq = run(splitQueryGradientProgram(B, H, T, dk, dv), [x.key!, x.value!, x.logAlpha!, dy]);
