@@ -14,7 +14,8 @@
 // Under tf.profile Adam takes its three-dispatch kernel (SelectivAdamStep), not the in-place one.
 // --submit-batch N: dispatches recorded before TF.js submits them to the GPU queue (its default is 15).
 // --no-dropout: steps without dropout, as the paper preset trains after its first evaluation (train.dropoutUntil
-// first-eval); TF.js draws seeded dropout masks on the CPU, which at the paper shape costs ~55 ms per mask.
+// first-eval). Dropout masks are a hashed kernel on the device (core/src/nn/dropout-kernel.ts); TF.js's seeded
+// masks, drawn on the CPU, cost ~55 ms each at the paper shape before it.
 // --tf-flag NAME=VALUE sets a TF.js environment flag (repeatable), e.g. WEBGPU_MATMUL_PROGRAM_TYPE=3 (every matmul as
 // MatMulPacked, no split-K with its atomics and zero fill; TF.js 4.22: 0 reduce, 1 split-K, 2 small output, 3 packed).
 // SELECTIV_DAWN_TOGGLES=skip_validation,… in the environment turns Dawn toggles on (core/src/backend.ts).
