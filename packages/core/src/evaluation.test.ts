@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { initBackend } from "./backend.js";
 import { EVAL_TOKEN_BUDGET, evaluateModel, evaluationBatchSize } from "./evaluation.js";
+import { activationFloatBudget } from "./optimizer-step.js";
 import { RecNet } from "./recnet.js";
 import type { Batch, TaskInstance } from "./task.js";
 import { tf } from "./tf.js";
@@ -53,6 +54,15 @@ function longTask(gap: number, testSize: number, asked: number[]): TaskInstance 
     },
   };
 }
+
+describe("evaluation batches per backend", () => {
+  it("the paper's test batches: 50 samples (the configured size) under webgpu's budget, 11 under the CPU one", () => {
+    const paper = { shape: { inputSize: 41, numClasses: 1601, width: 256, layers: 8, heads: 4, dropout: 0 }, definition: tiny };
+    const net = paper as unknown as RecNet;
+    expect(evaluationBatchSize(net, 400, 50, activationFloatBudget("webgpu"))).toBe(50);
+    expect(evaluationBatchSize(net, 400, 50, activationFloatBudget("wasm"))).toBe(11);
+  });
+});
 
 describe("evaluation of long test samples (bounded memory)", () => {
   it("a 60 s gap (120,200 steps per sample) is evaluated one sample per pass; the peak does not grow with the test split", async () => {

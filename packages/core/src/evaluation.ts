@@ -1,7 +1,7 @@
 import { assertBackendHealthy, releaseUnusedGpuBuffers } from "./backend.js";
 import { batchTensors } from "./batch-tensors.js";
 import { addSymbolClassCounts, maskedCrossEntropySum, maskedKlDivergenceSum, windowAccuracyCounts } from "./metric.js";
-import { ACTIVATION_FLOAT_BUDGET, activationFloatsPerStep } from "./optimizer-step.js";
+import { activationFloatBudget, activationFloatsPerStep } from "./optimizer-step.js";
 import type { RecNet } from "./recnet.js";
 import type { RunResult } from "./results.js";
 import { RunFolder, loadTrainedNet } from "./run-folder.js";
@@ -62,10 +62,14 @@ export function majorityClassOf(task: TaskInstance, batchSize: number): number {
 /** Steps (batch × time) an evaluation batch may hold; long sequences get smaller batches (bounded memory). */
 export const EVAL_TOKEN_BUDGET = 65_536;
 
-/** Samples of `stepsPerSample` steps in one evaluation pass: within EVAL_TOKEN_BUDGET and one layer's activations. */
-export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSize: number): number {
+/**
+ * Samples of `stepsPerSample` steps in one evaluation pass: at most `batchSize`, within EVAL_TOKEN_BUDGET and one
+ * layer's activations under the backend's budget (GPU memory on webgpu: the paper's test batches of 50 there, where
+ * the CPU budget allows 11).
+ */
+export function evaluationBatchSize(net: RecNet, stepsPerSample: number, batchSize: number, budget = activationFloatBudget()): number {
   const perStep = activationFloatsPerStep(net.shape.width, 1, net.shape.numClasses, net.definition.activationWidths);
-  const steps = Math.min(EVAL_TOKEN_BUDGET, Math.floor(ACTIVATION_FLOAT_BUDGET / perStep));
+  const steps = Math.min(EVAL_TOKEN_BUDGET, Math.floor(budget / perStep));
   return Math.max(1, Math.min(batchSize, Math.floor(steps / stepsPerSample)));
 }
 
