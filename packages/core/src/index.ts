@@ -100,6 +100,7 @@ export {
   l2NormalizeLastAxis,
   repeatAlongNewAxis1,
   silu,
+  swishGate,
   splitHeads,
   sumOfTensors,
 } from "./nn/layers.js";

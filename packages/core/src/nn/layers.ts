@@ -2,9 +2,19 @@ import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { activationKernel } from "./activation-kernel.js";
 import { hashedDropout } from "./dropout-kernel.js";
+import { swigluKernel } from "./swiglu-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
 import { shortConvKernel } from "./short-conv-kernel.js";
+
+/**
+ * a ⊙ σ(β a) ⊙ b, the reference Transformer's gated feed-forward activation with a learnable scalar β ([1]); one
+ * registered kernel forward and three backward where those are preferred (./swiglu-kernel.ts).
+ */
+export function swishGate<T extends tf.Tensor>(a: T, b: T, beta: tf.Tensor): T {
+  if (prefersRegisteredKernels()) return swigluKernel(a, b, beta);
+  return tf.mul(tf.mul(a, tf.sigmoid(tf.mul(beta, a))), b) as T;
+}
 
 /** x σ(x); one registered kernel each way where those are preferred (./activation-kernel.ts). */
 export function silu<T extends tf.Tensor>(x: T): T {

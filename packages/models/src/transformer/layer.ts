@@ -13,6 +13,7 @@ import {
   type SequenceLayer,
   dropout,
   dropoutActive,
+  swishGate,
 } from "@selectiv/core";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
 
@@ -124,7 +125,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
   private finish<T extends tf.Tensor2D | tf.Tensor3D>(x: T, attention: T, drop?: { rate: number; seed: number }): T {
     const x1 = tf.add(x, this.outNorm.apply(this.outProj.apply(attention))) as T;
     const [f1, f2] = tf.split(this.linear1.apply(x1), 2, x1.rank - 1);
-    const f = tf.mul(tf.mul(f1!, tf.sigmoid(tf.mul(this.swishBeta, f1!))), f2!) as T;
+    const f = swishGate(f1! as T, f2! as T, this.swishBeta);
     const ffn = this.linear2.apply(f);
     return tf.add(x1, drop ? dropout(ffn, drop.rate, drop.seed) : ffn) as T;
   }
