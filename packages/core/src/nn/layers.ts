@@ -55,7 +55,12 @@ export class Linear {
     const lead = x.shape.slice(0, -1);
     const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
     const w = this.weight as tf.Tensor2D;
-    const y = this.bias ? tf.add(matMul2d(x2, w), this.bias) : matMul2d(x2, w);
+    // On webgpu the bias rides in the matMul's own program: one dispatch, where an add is a second.
+    const y = !this.bias
+      ? matMul2d(x2, w)
+      : prefersRegisteredKernels()
+        ? tf.fused.matMul({ a: x2, b: w, bias: this.bias })
+        : tf.add(matMul2d(x2, w), this.bias);
     return tf.reshape(y, [...lead, this.outFeatures]) as T;
   }
 }
