@@ -43,3 +43,37 @@ export function registerOnce(cpu: (backendName: "cpu" | "wasm") => tf.KernelConf
     }
   };
 }
+
+const ELEMENTWISE_WORKGROUP = 64;
+
+/**
+ * A WGSL program with one invocation per element of `shape` (TF.js's flat `index`), returning early past the uniform
+ * `n`, which `uniforms` must declare first (default "n : i32,"). `header` holds helper functions; `body` the
+ * statements for one index. Sizes are uniforms, so `key` names the program alone (backend.ts adds no shapes after "|").
+ */
+export function elementwiseProgram(p: {
+  readonly key: string;
+  readonly variableNames: string[];
+  readonly shape: number[];
+  readonly body: string;
+  readonly uniforms?: string;
+  readonly header?: string;
+}): WgslProgram {
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames: p.variableNames,
+    outputShape: p.shape,
+    shaderKey: `${p.key}|`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / ELEMENTWISE_WORKGROUP), 1, 1],
+    workgroupSize: [ELEMENTWISE_WORKGROUP, 1, 1],
+    uniforms: p.uniforms ?? "n : i32,",
+    getUserCode: () => `
+      ${p.header ?? ""}
+      fn main(index : i32) {
+        if (index >= uniforms.n) { return; }
+        ${p.body}
+      }
+    `,
+  };
+}

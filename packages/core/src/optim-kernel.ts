@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "./kernel-registration.js";
+import { type ArrayBackend, type WebgpuBackend, elementwiseProgram, floatOutput, registerOnce } from "./kernel-registration.js";
 import type { WgslProgram } from "./recurrence/linear/scan-webgpu.js";
 import { tf } from "./tf.js";
 
@@ -106,7 +106,6 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
 const REDUCE_WORKGROUP = 256;
 
 // WGSL may assume that no value is NaN or infinite, so `x != x` can be folded away: test the exponent bits.
@@ -160,24 +159,15 @@ const CLIP = `
         if (uniforms.maxNorm > 0.0 && norm > uniforms.maxNorm) { scale = uniforms.maxNorm / (norm + 1e-6); }`;
 
 function elementwise(name: string, variableNames: string[], shape: number[], body: string): WgslProgram {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return {
+  return elementwiseProgram({
+    key: `selectiv_adam_${name}`,
     variableNames,
-    outputShape: shape,
-    shaderKey: `selectiv_adam_${name}|`,
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
+    shape,
     uniforms: ADAM_UNIFORMS,
-    getUserCode: () => `
-      ${FINITE}
-      fn main(index : i32) {
-        if (index >= uniforms.n) { return; }
-        ${CLIP}
-        ${body}
-      }
-    `,
-  };
+    header: FINITE,
+    body: `${CLIP}
+        ${body}`,
+  });
 }
 
 /** m′ (first) or v′ (second); the old moment where the step does not apply. */

@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, type WebgpuBackend, elementwiseProgram, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -69,8 +69,6 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
-
 // WGSL may assume no value is infinite: e^{−v} is capped at e^80 (σ(v) < 2e−35 there either way).
 const WGSL: Record<ActivationKind, { value: string; slope: string }> = {
   silu: { value: "v / (1.0 + exp(min(-v, 80.0)))", slope: "s * (1.0 + v * (1.0 - s))" },
@@ -78,24 +76,13 @@ const WGSL: Record<ActivationKind, { value: string; slope: string }> = {
 };
 
 function activationProgram(kind: ActivationKind, shape: number[], gradient: boolean): WgslProgram {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return {
+  return elementwiseProgram({
+    key: `selectiv_activation_${kind}_${gradient ? "grad" : "value"}`,
     variableNames: gradient ? ["x", "dy"] : ["x"],
-    outputShape: shape,
-    // Every size is a uniform: nothing shape-dependent in the code ("|": backend.ts adds no shapes to the key).
-    shaderKey: `selectiv_activation_${kind}_${gradient ? "grad" : "value"}|`,
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    uniforms: "n : i32,",
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index >= uniforms.n) { return; }
-        let v = x[index];
-        ${gradient ? `let s = 1.0 / (1.0 + exp(min(-v, 80.0))); result[index] = dy[index] * (${WGSL[kind].slope});` : `result[index] = ${WGSL[kind].value};`}
-      }
-    `,
-  };
+    shape,
+    body: `let v = x[index];
+        ${gradient ? `let s = 1.0 / (1.0 + exp(min(-v, 80.0))); result[index] = dy[index] * (${WGSL[kind].slope});` : `result[index] = ${WGSL[kind].value};`}`,
+  });
 }
 
 function webgpuKernels(): tf.KernelConfig[] {

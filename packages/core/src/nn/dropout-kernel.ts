@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, type WebgpuBackend, elementwiseProgram, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -66,36 +66,24 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
-
 function dropoutProgram(shape: number[]): WgslProgram {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return {
+  return elementwiseProgram({
+    key: "selectiv_dropout",
     variableNames: ["x"],
-    outputShape: shape,
-    // Every size is a uniform: nothing shape-dependent in the code ("|": backend.ts adds no shapes to the key).
-    shaderKey: "selectiv_dropout|",
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
+    shape,
     uniforms: "n : i32, key : i32, threshold : i32, scale : f32,",
-    getUserCode: () => `
-      fn lowbias32(v : u32) -> u32 {
+    header: `fn lowbias32(v : u32) -> u32 {
         var x = v;
         x = x ^ (x >> 16u);
         x = x * 0x7feb352du;
         x = x ^ (x >> 15u);
         x = x * 0x846ca68bu;
         return x ^ (x >> 16u);
-      }
-      fn main(index : i32) {
-        if (index >= uniforms.n) { return; }
-        let key = bitcast<u32>(uniforms.key);
+      }`,
+    body: `let key = bitcast<u32>(uniforms.key);
         let h = lowbias32(lowbias32(u32(index) ^ key) + key);
-        result[index] = select(0.0, x[index] * uniforms.scale, i32(h >> 8u) >= uniforms.threshold);
-      }
-    `,
-  };
+        result[index] = select(0.0, x[index] * uniforms.scale, i32(h >> 8u) >= uniforms.threshold);`,
+  });
 }
 
 function webgpuKernels(): tf.KernelConfig[] {

@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, type WebgpuBackend, elementwiseProgram, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -67,8 +67,6 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
-
 // WGSL may assume no value is infinite: e^{−βa} is capped at e^80 (σ < 2e−35 there either way).
 const GRADIENT: Record<Part, string> = {
   a: "dy[index] * v * s * (1.0 + beta[0] * u * (1.0 - s))",
@@ -77,26 +75,15 @@ const GRADIENT: Record<Part, string> = {
 };
 
 function swigluProgram(shape: number[], part?: Part): WgslProgram {
-  const n = shape.reduce((p, q) => p * q, 1);
-  return {
+  return elementwiseProgram({
+    key: `selectiv_swiglu_${part ?? "value"}`,
     variableNames: part ? ["a", "b", "beta", "dy"] : ["a", "b", "beta"],
-    outputShape: shape,
-    // Every size is a uniform: nothing shape-dependent in the code ("|": backend.ts adds no shapes to the key).
-    shaderKey: `selectiv_swiglu_${part ?? "value"}|`,
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    uniforms: "n : i32,",
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index >= uniforms.n) { return; }
-        let u = a[index];
+    shape,
+    body: `let u = a[index];
         let v = b[index];
         let s = 1.0 / (1.0 + exp(min(-beta[0] * u, 80.0)));
-        result[index] = ${part ? GRADIENT[part] : "u * s * v"};
-      }
-    `,
-  };
+        result[index] = ${part ? GRADIENT[part] : "u * s * v"};`,
+  });
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
