@@ -17,13 +17,21 @@
 //   ∂L/∂b_t = Σ_j (o_t[j] do_t[j] − v_t[j] dv_t[j]) (+ ⟨∂L/∂S_T, S_T⟩ at t = T),   d log α_t = Σ_{u≥t} ∂L/∂b_u,
 // the same identity as the linear scan's (§6.1) with values and their gradients. No division by α or β.
 //
+// Parallelism: G = 1, 2 or 4 consecutive invocations share each column or row (../linear/scan-webgpu-split.ts's
+// splitCount), each holding W = n/G of its entries; the dot products of a step are added in workgroup memory, and
+// every sharer reads the G partial sums, so the residual (or the adjoint's de) reaches all of them without another
+// barrier. One invocation per column left one warp per scheduler waiting on loads at the paper's shapes.
+//
 // Memory: no state is stored. The forward output keeps r (T·d_v per lane) for the backward; the backward's
 // scratch holds dv, e and the two per-column shares of dβ and ∂L/∂b (4·T·d_v per lane). Cost: 3 scans of
 // T·d_k·d_v (1 forward, 2 backward: the column adjoint and the row pass, which scans twice) and a reduction.
 
+import { splitCount } from "../linear/scan-webgpu-split.js";
 import type { WgslProgram } from "../linear/scan-webgpu.js";
 
-const WORKGROUP = 64;
+const WORKGROUP = 256;
+/** The reduction's workgroup: one per lane. */
+const REDUCE_WORKGROUP = 64;
 
 /** Per lane: the readouts o (T·d_v), the final state (d_k·d_v), the residuals r = v − p (T·d_v). */
 export function forwardWidth(T: number, dk: number, dv: number): number {
@@ -40,20 +48,30 @@ export function scratchWidth(T: number, dv: number): number {
   return 4 * T * dv;
 }
 
-function program(
-  name: string,
-  variableNames: string[],
-  outputShape: number[],
-  invocations: number,
-  dk: number,
-  dv: number,
-  body: string,
-): WgslProgram {
+interface SplitProgram {
+  readonly name: string;
+  readonly variableNames: string[];
+  readonly outputShape: number[];
+  /** One group of G invocations per (lane, outer index o); each holds W entries of the inner dimension. */
+  readonly outer: "DK" | "DV";
+  readonly inner: "DK" | "DV";
+  /** Partial sums per invocation and step (the `partial` slots P·lid … P·lid + P − 1). */
+  readonly partials: number;
+  /** WGSL of main's body; lane, o, g, valid, lid, W, G and the widths are defined; sum(c) adds slot c of the group. */
+  readonly body: string;
+}
+
+function splitProgram(s: SplitProgram, B: number, H: number, dk: number, dv: number): WgslProgram {
+  const sizes = { DK: dk, DV: dv };
+  const G = splitCount(sizes[s.inner]);
+  const W = sizes[s.inner] / G;
+  const P = s.partials;
+  const invocations = B * H * sizes[s.outer] * G;
   return {
-    variableNames,
-    outputShape,
-    // d_k and d_v are baked into the code: they must be in the key (the cache key holds only ranks and types).
-    shaderKey: `selectiv_${name}_dk${dk}_dv${dv}`,
+    variableNames: s.variableNames,
+    outputShape: s.outputShape,
+    // d_k and d_v (hence G and W) are baked into the code: they must be in the key.
+    shaderKey: `selectiv_${s.name}_dk${dk}_dv${dv}_split`,
     dispatchLayout: { x: [0] },
     dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
@@ -61,204 +79,291 @@ function program(
     getUserCode: () => `
       const DK : i32 = ${dk};
       const DV : i32 = ${dv};
+      const G : i32 = ${G};
+      const W : i32 = ${W};
+      const P : i32 = ${P};
+      var<workgroup> partial : array<f32, ${P * WORKGROUP}>;
       fn main(index : i32) {
         let T = uniforms.steps;
         let forwardWidth = 2 * T * DV + DK * DV;
         let scratchWidth = 4 * T * DV;
         let gradientWidth = 2 * T * DK + T * DV + 2 * T + DK * DV;
-        ${body}
+        let lid = i32(localIndex);
+        // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten it.
+        let group = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let flat = group * ${WORKGROUP} + lid;
+        let g = flat % G;
+        // Invocations past the end still take part in every barrier.
+        let valid = flat / G < uniforms.lanes * ${s.outer};
+        let lane = (flat / G) / ${s.outer};
+        let o = (flat / G) % ${s.outer};
+        // The group's first slot: its G invocations are consecutive in one workgroup (${WORKGROUP} % G = 0).
+        let first = (lid - g) * P;
+        ${s.body}
+      }
+      fn sum(first : i32, c : i32) -> f32 {
+        var total = 0.0;
+        for (var v = 0; v < G; v++) { total += partial[first + v * P + c]; }
+        return total;
       }
     `,
   };
 }
 
 /**
- * Forward: one invocation per (lane, value column j) holds S[:, j] and scans t = 0..T−1:
- *   S′ = α_t S;  p = k_t · S′;  r = v_t[j] − p;  S = S′ + k_t β_t r;  o_t[j] = q_t · S.
- * Output [B, H, 2·T·d_v + d_k·d_v]: readouts, final state (the fused kernel's layout), then the residuals r.
+ * Forward: per (lane, value column j = o) and time step, with S′ = α_t S:
+ *   p = k_t · S′;  r = v_t[j] − p;  e = β_t r;  S = S′ + k_t e;  o_t[j] = q_t · S = q_t · S′ + (q_t · k_t) e,
+ * the three dot products summed over the group. Output [B, H, 2·T·d_v + d_k·d_v]: readouts, final state (the fused
+ * kernel's layout), then the residuals r.
  */
 export function forwardProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
-    "delta_forward",
-    ["query", "key", "value", "beta", "logAlpha", "initialState"],
-    [B, H, forwardWidth(T, dk, dv)],
-    B * H * dv,
-    dk,
-    dv,
-    `
-        if (index >= uniforms.lanes * DV) { return; }
-        let lane = index / DV;
-        let j = index % DV;
-        var s : array<f32, ${dk}>;
-        for (var i = 0; i < DK; i++) { s[i] = initialState[(lane * DK + i) * DV + j]; }
+  return splitProgram(
+    {
+      name: "delta_forward",
+      variableNames: ["query", "key", "value", "beta", "logAlpha", "initialState"],
+      outputShape: [B, H, forwardWidth(T, dk, dv)],
+      outer: "DV",
+      inner: "DK",
+      partials: 3,
+      body: `
+        var s : array<f32, ${dk / splitCount(dk)}>;
+        if (valid) { for (var u = 0; u < W; u++) { s[u] = initialState[(lane * DK + g * W + u) * DV + o]; } }
         let base = lane * forwardWidth;
         for (var t = 0; t < T; t++) {
           let stepIndex = lane * T + t;
-          let kt = stepIndex * DK;
-          let a = exp(logAlpha[stepIndex]);
+          let kt = stepIndex * DK + g * W;
           var p = 0.0;
-          for (var i = 0; i < DK; i++) {
-            let si = a * s[i];
-            s[i] = si;
-            p += key[kt + i] * si;
+          var qs = 0.0;
+          var qk = 0.0;
+          if (valid) {
+            let a = exp(logAlpha[stepIndex]);
+            for (var u = 0; u < W; u++) {
+              let si = a * s[u];
+              s[u] = si;
+              let ku = key[kt + u];
+              let qu = query[kt + u];
+              p += ku * si;
+              qs += qu * si;
+              qk += qu * ku;
+            }
           }
-          let r = value[stepIndex * DV + j] - p;
-          let e = beta[stepIndex] * r;
-          var o = 0.0;
-          for (var i = 0; i < DK; i++) {
-            let si = s[i] + key[kt + i] * e;
-            s[i] = si;
-            o += si * query[kt + i];
+          partial[lid * P] = p;
+          partial[lid * P + 1] = qs;
+          partial[lid * P + 2] = qk;
+          workgroupBarrier();
+          if (valid) {
+            let r = value[stepIndex * DV + o] - sum(first, 0);
+            let e = beta[stepIndex] * r;
+            for (var u = 0; u < W; u++) { s[u] += key[kt + u] * e; }
+            if (g == 0) {
+              result[base + t * DV + o] = sum(first, 1) + sum(first, 2) * e;
+              result[base + T * DV + DK * DV + t * DV + o] = r;
+            }
           }
-          result[base + t * DV + j] = o;
-          result[base + T * DV + DK * DV + t * DV + j] = r;
+          workgroupBarrier();
         }
-        for (var i = 0; i < DK; i++) { result[base + T * DV + i * DV + j] = s[i]; }`,
-  );
-}
-
-/**
- * Backward 1, the column adjoint: one invocation per (lane, value column j) carries dS[:, j] from t = T−1 down to 0
- * (see the header) and writes, per step, dv_t[j], e_t[j], de_t[j]·r_t[j] and o_t[j] do_t[j] − v_t[j] dv_t[j]
- * (plus column j's share of ⟨∂L/∂S_T, S_T⟩ at t = T − 1). Output: the scratch [B, H, 4·T·d_v].
- */
-export function columnAdjointProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
-    "delta_columns",
-    ["query", "key", "value", "beta", "logAlpha", "forwardOutput", "outputGradient"],
-    [B, H, scratchWidth(T, dv)],
-    B * H * dv,
+        if (valid) { for (var u = 0; u < W; u++) { result[base + T * DV + (g * W + u) * DV + o] = s[u]; } }`,
+    },
+    B,
+    H,
     dk,
     dv,
-    `
-        if (index >= uniforms.lanes * DV) { return; }
-        let lane = index / DV;
-        let j = index % DV;
-        let base = lane * forwardWidth;
-        let outAt = lane * scratchWidth;
-        var d : array<f32, ${dk}>;
-        var finalShare = 0.0;
-        for (var i = 0; i < DK; i++) {
-          let finalAt = base + T * DV + i * DV + j;
-          d[i] = outputGradient[finalAt];
-          finalShare += outputGradient[finalAt] * forwardOutput[finalAt];
-        }
-        for (var t = T - 1; t >= 0; t--) {
-          let stepIndex = lane * T + t;
-          let kt = stepIndex * DK;
-          let g = outputGradient[base + t * DV + j];
-          var de = 0.0;
-          for (var i = 0; i < DK; i++) {
-            let di = d[i] + query[kt + i] * g;
-            d[i] = di;
-            de += di * key[kt + i];
-          }
-          let r = forwardOutput[base + T * DV + DK * DV + t * DV + j];
-          let b = beta[stepIndex];
-          let gv = b * de;
-          var share = forwardOutput[base + t * DV + j] * g - value[stepIndex * DV + j] * gv;
-          if (t == T - 1) { share += finalShare; }
-          result[outAt + t * DV + j] = gv;
-          result[outAt + T * DV + t * DV + j] = b * r;
-          result[outAt + 2 * T * DV + t * DV + j] = de * r;
-          result[outAt + 3 * T * DV + t * DV + j] = share;
-          // dS_{t−1} = α (dS_t + k dpᵀ), dp = −dv.
-          let a = exp(logAlpha[stepIndex]);
-          for (var i = 0; i < DK; i++) { d[i] = a * (d[i] - key[kt + i] * gv); }
-        }`,
   );
 }
 
 /**
- * Backward 2, the rows: one invocation per (lane, key row i), given e and dp = −dv from the scratch. A forward scan
- * rebuilds S[i, :] and writes dq_t[i] = S_t[i, :] · do_t and S′[i, :] · dp_t (dk's first part); a reverse scan carries
+ * Backward 1, the column adjoint: per (lane, value column j = o) dS[:, j] is carried from t = T−1 down to 0 (see
+ * the header); per step it writes dv_t[j], e_t[j], de_t[j]·r_t[j] and o_t[j] do_t[j] − v_t[j] dv_t[j] (plus column
+ * j's share of ⟨∂L/∂S_T, S_T⟩ at t = T − 1). Output: the scratch [B, H, 4·T·d_v].
+ */
+export function columnAdjointProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+  return splitProgram(
+    {
+      name: "delta_columns",
+      variableNames: ["query", "key", "value", "beta", "logAlpha", "forwardOutput", "outputGradient"],
+      outputShape: [B, H, scratchWidth(T, dv)],
+      outer: "DV",
+      inner: "DK",
+      partials: 2,
+      body: `
+        let base = lane * forwardWidth;
+        let outAt = lane * scratchWidth;
+        var d : array<f32, ${dk / splitCount(dk)}>;
+        var finalShare = 0.0;
+        if (valid) {
+          for (var u = 0; u < W; u++) {
+            let finalAt = base + T * DV + (g * W + u) * DV + o;
+            d[u] = outputGradient[finalAt];
+            finalShare += outputGradient[finalAt] * forwardOutput[finalAt];
+          }
+        }
+        for (var n = 0; n < T; n++) {
+          let t = T - 1 - n;
+          let stepIndex = lane * T + t;
+          let kt = stepIndex * DK + g * W;
+          var de = 0.0;
+          var gj = 0.0;
+          if (valid) {
+            gj = outputGradient[base + t * DV + o];
+            for (var u = 0; u < W; u++) {
+              let du = d[u] + query[kt + u] * gj;
+              d[u] = du;
+              de += du * key[kt + u];
+            }
+          }
+          partial[lid * P] = de;
+          partial[lid * P + 1] = finalShare;
+          workgroupBarrier();
+          if (valid) {
+            let b = beta[stepIndex];
+            let gv = b * sum(first, 0);
+            if (g == 0) {
+              let r = forwardOutput[base + T * DV + DK * DV + t * DV + o];
+              var share = forwardOutput[base + t * DV + o] * gj - value[stepIndex * DV + o] * gv;
+              if (t == T - 1) { share += sum(first, 1); }
+              result[outAt + t * DV + o] = gv;
+              result[outAt + T * DV + t * DV + o] = b * r;
+              result[outAt + 2 * T * DV + t * DV + o] = sum(first, 0) * r;
+              result[outAt + 3 * T * DV + t * DV + o] = share;
+            }
+            // dS_{t−1} = α (dS_t + k dpᵀ), dp = −dv.
+            let a = exp(logAlpha[stepIndex]);
+            for (var u = 0; u < W; u++) { d[u] = a * (d[u] - key[kt + u] * gv); }
+          }
+          workgroupBarrier();
+        }`,
+    },
+    B,
+    H,
+    dk,
+    dv,
+  );
+}
+
+/**
+ * Backward 2, the rows: per (lane, key row i = o), given e and dp = −dv from the scratch. A forward scan rebuilds
+ * S[i, :] and writes dq_t[i] = S_t[i, :] · do_t and S′[i, :] · dp_t (dk's first part); a reverse scan carries
  * dS[i, :] (dS_t += q_t do_tᵀ; dS_{t−1} = α_t (dS_t + k_t dp_tᵀ)), adds dS_t[i, :] · e_t to dk_t[i] and ends with
  * ∂L/∂S_0[i, :]. Output: the packed gradient [B, H, 2·T·d_k + T·d_v + 2·T + d_k·d_v] (dv, dβ, d log α: backward 3).
  */
 export function rowProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
-    "delta_rows",
-    ["query", "key", "logAlpha", "initialState", "outputGradient", "scratch"],
-    [B, H, gradientWidth(T, dk, dv)],
-    B * H * dk,
-    dk,
-    dv,
-    `
-        if (index >= uniforms.lanes * DK) { return; }
-        let lane = index / DK;
-        let i = index % DK;
-        let base = lane * forwardWidth;
-        let scratchAt = lane * scratchWidth;
+  return splitProgram(
+    {
+      name: "delta_rows",
+      variableNames: ["query", "key", "logAlpha", "initialState", "outputGradient", "scratch"],
+      outputShape: [B, H, gradientWidth(T, dk, dv)],
+      outer: "DK",
+      inner: "DV",
+      partials: 2,
+      body: `
+        let base = lane * forwardWidth + g * W;
+        let scratchAt = lane * scratchWidth + g * W;
         let outAt = lane * gradientWidth;
-        var s : array<f32, ${dv}>;
-        for (var j = 0; j < DV; j++) { s[j] = initialState[(lane * DK + i) * DV + j]; }
+        var s : array<f32, ${dv / splitCount(dv)}>;
+        if (valid) { for (var u = 0; u < W; u++) { s[u] = initialState[(lane * DK + o) * DV + g * W + u]; } }
         for (var t = 0; t < T; t++) {
-          let stepIndex = lane * T + t;
-          let ki = key[stepIndex * DK + i];
-          let a = exp(logAlpha[stepIndex]);
           var decayedDotDp = 0.0;
           var gq = 0.0;
-          for (var j = 0; j < DV; j++) {
-            let decayed = a * s[j];
-            decayedDotDp -= decayed * scratch[scratchAt + t * DV + j];
-            let sj = decayed + ki * scratch[scratchAt + T * DV + t * DV + j];
-            s[j] = sj;
-            gq += sj * outputGradient[base + t * DV + j];
+          if (valid) {
+            let stepIndex = lane * T + t;
+            let ki = key[stepIndex * DK + o];
+            let a = exp(logAlpha[stepIndex]);
+            for (var u = 0; u < W; u++) {
+              let decayed = a * s[u];
+              decayedDotDp -= decayed * scratch[scratchAt + t * DV + u];
+              let su = decayed + ki * scratch[scratchAt + T * DV + t * DV + u];
+              s[u] = su;
+              gq += su * outputGradient[base + t * DV + u];
+            }
           }
-          result[outAt + t * DK + i] = gq;
-          result[outAt + T * DK + t * DK + i] = decayedDotDp;
+          partial[lid * P] = gq;
+          partial[lid * P + 1] = decayedDotDp;
+          workgroupBarrier();
+          if (valid && g == 0) {
+            result[outAt + t * DK + o] = sum(first, 0);
+            result[outAt + T * DK + t * DK + o] = sum(first, 1);
+          }
+          workgroupBarrier();
         }
-        for (var j = 0; j < DV; j++) { s[j] = outputGradient[base + T * DV + i * DV + j]; }
-        for (var t = T - 1; t >= 0; t--) {
-          let stepIndex = lane * T + t;
-          let qi = query[stepIndex * DK + i];
-          let ki = key[stepIndex * DK + i];
-          let a = exp(logAlpha[stepIndex]);
+        if (valid) { for (var u = 0; u < W; u++) { s[u] = outputGradient[base + T * DV + o * DV + u]; } }
+        for (var n = 0; n < T; n++) {
+          let t = T - 1 - n;
           var w = 0.0;
-          for (var j = 0; j < DV; j++) {
-            let dj = s[j] + qi * outputGradient[base + t * DV + j];
-            w += dj * scratch[scratchAt + T * DV + t * DV + j];
-            s[j] = a * (dj - ki * scratch[scratchAt + t * DV + j]);
+          if (valid) {
+            let stepIndex = lane * T + t;
+            let qi = query[stepIndex * DK + o];
+            let ki = key[stepIndex * DK + o];
+            let a = exp(logAlpha[stepIndex]);
+            for (var u = 0; u < W; u++) {
+              let du = s[u] + qi * outputGradient[base + t * DV + u];
+              w += du * scratch[scratchAt + T * DV + t * DV + u];
+              s[u] = a * (du - ki * scratch[scratchAt + t * DV + u]);
+            }
           }
-          result[outAt + T * DK + t * DK + i] += w;
+          partial[lid * P] = w;
+          workgroupBarrier();
+          if (valid && g == 0) { result[outAt + T * DK + t * DK + o] += sum(first, 0); }
+          workgroupBarrier();
         }
-        let initialAt = outAt + 2 * T * DK + T * DV + 2 * T + i * DV;
-        for (var j = 0; j < DV; j++) { result[initialAt + j] = s[j]; }`,
+        if (valid) {
+          let initialAt = outAt + 2 * T * DK + T * DV + 2 * T + o * DV + g * W;
+          for (var u = 0; u < W; u++) { result[initialAt + u] = s[u]; }
+        }`,
+    },
+    B,
+    H,
+    dk,
+    dv,
   );
 }
 
 /**
- * Backward 3, in place on the packed gradient: one invocation per (lane, value column j) copies dv[:, j] from the
- * scratch; the lane's first also sums the per-column shares into dβ_t and ∂L/∂b_t and accumulates
- * d log α_t = Σ_{u≥t} ∂L/∂b_u.
+ * Backward 3, in place on the packed gradient, one workgroup per lane: copies dv from the scratch, sums the
+ * per-column shares into dβ_t and ∂L/∂b_t (one invocation per step t, strided), then the first invocation
+ * accumulates d log α_t = Σ_{u≥t} ∂L/∂b_u in place (T serial adds: this kernel runs in training only).
  */
 export function reduceProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
-    "delta_reduce",
-    ["scratch"],
-    [B, H, gradientWidth(T, dk, dv)],
-    B * H * dv,
-    dk,
-    dv,
-    `
-        if (index >= uniforms.lanes * DV) { return; }
-        let lane = index / DV;
-        let j = index % DV;
-        let scratchAt = lane * scratchWidth;
-        let outAt = lane * gradientWidth + 2 * T * DK;
-        for (var t = 0; t < T; t++) { result[outAt + t * DV + j] = scratch[scratchAt + t * DV + j]; }
-        if (j != 0) { return; }
-        var decayGrad = 0.0;
-        for (var t = T - 1; t >= 0; t--) {
-          var betaGrad = 0.0;
-          var cumulativeGrad = 0.0;
-          for (var c = 0; c < DV; c++) {
-            betaGrad += scratch[scratchAt + 2 * T * DV + t * DV + c];
-            cumulativeGrad += scratch[scratchAt + 3 * T * DV + t * DV + c];
+  return {
+    variableNames: ["scratch"],
+    outputShape: [B, H, gradientWidth(T, dk, dv)],
+    shaderKey: `selectiv_delta_reduce_dk${dk}_dv${dv}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [B * H, 1, 1],
+    workgroupSize: [REDUCE_WORKGROUP, 1, 1],
+    uniforms: "lanes : i32, steps : i32,",
+    getUserCode: () => `
+      const DK : i32 = ${dk};
+      const DV : i32 = ${dv};
+      fn main(index : i32) {
+        let T = uniforms.steps;
+        let lid = i32(localIndex);
+        let lane = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let valid = lane < uniforms.lanes;
+        let scratchAt = lane * 4 * T * DV;
+        let outAt = lane * (2 * T * DK + T * DV + 2 * T + DK * DV) + 2 * T * DK;
+        if (valid) {
+          for (var x = lid; x < T * DV; x += ${REDUCE_WORKGROUP}) { result[outAt + x] = scratch[scratchAt + x]; }
+          for (var t = lid; t < T; t += ${REDUCE_WORKGROUP}) {
+            var betaGrad = 0.0;
+            var cumulativeGrad = 0.0;
+            for (var c = 0; c < DV; c++) {
+              betaGrad += scratch[scratchAt + 2 * T * DV + t * DV + c];
+              cumulativeGrad += scratch[scratchAt + 3 * T * DV + t * DV + c];
+            }
+            result[outAt + T * DV + t] = betaGrad;
+            result[outAt + T * DV + T + t] = cumulativeGrad;
           }
-          decayGrad += cumulativeGrad;
-          result[outAt + T * DV + t] = betaGrad;
-          result[outAt + T * DV + T + t] = decayGrad;
-        }`,
-  );
+        }
+        storageBarrier();
+        workgroupBarrier();
+        if (valid && lid == 0) {
+          var decayGrad = 0.0;
+          for (var t = T - 1; t >= 0; t--) {
+            decayGrad += result[outAt + T * DV + T + t];
+            result[outAt + T * DV + T + t] = decayGrad;
+          }
+        }
+      }
+    `,
+  };
 }
