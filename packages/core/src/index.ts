@@ -164,7 +164,7 @@ export {
   type SmoothedDistributions,
 } from "./metric.js";
 export { Adam, clipByGlobalNorm, learningRateAt } from "./optim.js";
-export { inPlaceAdamDispatches } from "./optim-in-place.js";
+export { inPlaceAdamDispatches, inPlaceAdamGroupSize } from "./optim-in-place.js";
 export {
   DROPOUT_UNTIL,
   TRAINING_DEFAULTS,

@@ -1,6 +1,6 @@
 import { tf } from "./tf.js";
 import { sumOfTensors } from "./nn/layers.js";
-import { adamStepInPlace } from "./optim-in-place.js";
+import { adamStepsInPlace } from "./optim-in-place.js";
 import { adamStep, squaredGlobalNorm } from "./optim-kernel.js";
 
 /** Linear warm-up from 0 to `peak` over `warmup` steps, then cosine decay to 0 at `total` (docs/spec/TASKS.md §5). */
@@ -97,7 +97,7 @@ export class Adam {
     };
     tf.tidy(() => {
       const loss1 = tf.reshape(loss, [1]) as tf.Tensor1D;
-      for (const name of names) {
+      const slots = names.map((name) => {
         const variable = variables.get(name)!;
         let m = this.m.get(name);
         let v = this.v.get(name);
@@ -107,11 +107,14 @@ export class Adam {
           this.m.set(name, m);
           this.v.set(name, v);
         }
-        if (adamStepInPlace(variable, grads[name]!, m, v, squaredNorm, loss1, attrs)) continue;
-        const [p2, m2, v2] = adamStep(variable, grads[name]!, m, v, squaredNorm, loss1, attrs);
-        variable.assign(p2);
-        m.assign(m2);
-        v.assign(v2);
+        return { param: variable, gradient: grads[name]!, firstMoment: m, secondMoment: v };
+      });
+      const notInPlace = new Set(adamStepsInPlace(slots, squaredNorm, loss1, attrs));
+      for (const s of slots.filter((slot) => notInPlace.has(slot))) {
+        const [p2, m2, v2] = adamStep(s.param, s.gradient, s.firstMoment, s.secondMoment, squaredNorm, loss1, attrs);
+        s.param.assign(p2);
+        s.firstMoment.assign(m2);
+        s.secondMoment.assign(v2);
       }
     });
     return squaredNorm;
