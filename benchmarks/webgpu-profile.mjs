@@ -199,6 +199,8 @@ for (const model of opts.models) {
         .map(([name, e]) => `${name} ${e.ms.toFixed(2)} (${e.calls})`)
         .join(", ");
       gpuTables.push(`${model} | ${label} | ${r.gpu.total.toFixed(1)} | ${kernelsShown}`);
+      // Also now: a run cut short (a time limit) keeps the models it finished.
+      console.log(`  GPU ms/step ${r.gpu.total.toFixed(1)}: ${kernelsShown}`);
     }
   }
 }
