@@ -102,6 +102,7 @@ export {
   silu,
   swishGate,
   splitHeads,
+  splitHeadsByTime,
   sumOfTensors,
 } from "./nn/layers.js";
 export { attentionStep, causalAttention } from "./nn/attention.js";
@@ -128,6 +129,7 @@ export {
   kernelScanOutput,
   linearRecurrence,
   linearRecurrenceOutput,
+  linearRecurrenceOutputByTime,
   registerDecayedLinearScanKernels,
   recurrenceStep,
   stepwiseScan,

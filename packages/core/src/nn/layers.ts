@@ -237,6 +237,12 @@ export function splitHeads(x: tf.Tensor3D, heads: number): tf.Tensor4D {
   return tf.transpose(tf.reshape(x, [b, t, heads, f / heads]), [0, 2, 1, 3]);
 }
 
+/** [B, T, H·D] → [B, T, H, D], a reshape (the layout of linearRecurrenceOutputByTime). */
+export function splitHeadsByTime(x: tf.Tensor3D, heads: number): tf.Tensor4D {
+  const [b, t, f] = x.shape;
+  return tf.reshape(x, [b, t, heads, f / heads]);
+}
+
 /**
  * tf.broadcastTo(x, shape) (x of the same rank, its axes of size 1 broadcast) with the gradient one sum over the
  * broadcast axes: TF.js runs broadcastTo as Tile, whose gradient is one slice and one add per repetition

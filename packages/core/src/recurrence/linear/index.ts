@@ -1,4 +1,4 @@
-import type { tf } from "../../tf.js";
+import { tf } from "../../tf.js";
 import { prefersFusedKernels, prefersRegisteredKernels } from "../kernels.js";
 import type { RecurrenceResult } from "../tensor-ops.js";
 import { type ChunkOptions, chunkedScan } from "./chunked.js";
@@ -43,4 +43,32 @@ export function linearRecurrence(
 export function linearRecurrenceOutput(inputs: RecurrenceInputs, form: "chunked" | "stepwise", options: ChunkOptions = {}): tf.Tensor4D {
   if (form === "chunked" && !prefersFusedKernels() && prefersRegisteredKernels()) return kernelScanOutput(inputs);
   return linearRecurrence(inputs, form, options).output;
+}
+
+/**
+ * linearRecurrenceOutput with time before heads: query, key, value and a diagonal log α [B, T, H, ·], a scalar log α
+ * [B, T, H]; readouts [B, T, H, d_v]. A layer's projections reshaped into heads are in this layout, so on webgpu the
+ * registered kernels read and write it with no transposes around the scan (five dispatches a layer fewer, forward
+ * and backward); the other forms get the lane-major inputs they take and transpose their readouts back.
+ */
+export function linearRecurrenceOutputByTime(
+  inputs: RecurrenceInputs,
+  form: "chunked" | "stepwise",
+  options: ChunkOptions = {},
+): tf.Tensor4D {
+  if (form === "chunked" && !prefersFusedKernels() && prefersRegisteredKernels()) return kernelScanOutput(inputs, true);
+  const swap = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
+  const { decay } = inputs;
+  const laneMajor: RecurrenceInputs = {
+    query: swap(inputs.query),
+    key: swap(inputs.key),
+    value: swap(inputs.value),
+    decay:
+      decay.kind === "diagonal"
+        ? { kind: "diagonal", logAlpha: swap(decay.logAlpha) }
+        : decay.kind === "scalar"
+          ? { kind: "scalar", logAlpha: tf.transpose(decay.logAlpha, [0, 2, 1]) }
+          : decay,
+  };
+  return swap(linearRecurrenceOutput(laneMajor, form, options));
 }

@@ -12,7 +12,13 @@ import {
   queryGradientProgram,
   valueGradientProgram,
 } from "./scan-webgpu.js";
-import { splitForwardProgram, splitKeyGradientProgram, splitQueryGradientProgram, splitValueGradientProgram } from "./scan-webgpu-split.js";
+import {
+  type ScanLayout,
+  splitForwardProgram,
+  splitKeyGradientProgram,
+  splitQueryGradientProgram,
+  splitValueGradientProgram,
+} from "./scan-webgpu-split.js";
 
 /**
  * The decayed linear scan of docs/spec/MODELS.md §6.1 as two registered TF.js kernels, one program each per backend:
@@ -27,17 +33,29 @@ import { splitForwardProgram, splitKeyGradientProgram, splitQueryGradientProgram
  *
  * With attr `withState: false` (training: S_0 = 0 and no final state) neither takes initialState: the scan's output
  * is the readouts [B, H, T, d_v] alone, and the gradient kernel has four outputs, dq, dk, d log α and dv, each laid
- * out as its input — no packing, so no slices (7 dispatches a layer fewer on webgpu).
+ * out as its input — no packing, so no slices (7 dispatches a layer fewer on webgpu). With `withState: false`, attr
+ * `timeMajor: true` takes and gives every tensor as [B, T, H, ·] instead of [B, H, T, ·]: a layer's projections
+ * reshaped into heads, with no transposes around the scan (kernelScanOutput's `timeMajor`).
  */
 export const DECAYED_LINEAR_SCAN = "SelectivDecayedLinearScan";
 export const DECAYED_LINEAR_SCAN_GRAD = "SelectivDecayedLinearScanGrad";
 
 type Inputs = Record<string, tf.TensorInfo>;
 
-function sizes(inputs: Inputs) {
-  const [B, H, T, dv] = inputs.value!.shape as number[];
+function sizes(inputs: Inputs, timeMajor = false) {
+  const [B, second, third, dv] = inputs.value!.shape as number[];
+  const [H, T] = timeMajor ? [third!, second!] : [second!, third!];
   const dk = inputs.key!.shape[3]!;
-  return { B: B!, H: H!, T: T!, dk, dv: dv! };
+  return { B: B!, H, T, dk, dv: dv! };
+}
+
+/** [B, A, C, d] → [B, C, A, d] of a flat array (time-major ↔ lane-major). */
+function swapMiddleAxes(x: Float32Array, B: number, A: number, C: number, d: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let a = 0; a < A; a++)
+      for (let c = 0; c < C; c++) out.set(x.subarray(((b * A + a) * C + c) * d, ((b * A + a) * C + c + 1) * d), ((b * C + c) * A + a) * d);
+  return out;
 }
 
 interface ArrayBackend {
@@ -47,14 +65,20 @@ interface ArrayBackend {
 
 interface ScanAttrs {
   readonly withState?: boolean;
+  readonly timeMajor?: boolean;
 }
 
 /** Attr `withState` (default true: a call without attrs keeps the stateful layout these kernels had first). */
 const withStateOf = (attrs: unknown) => (attrs as ScanAttrs | undefined)?.withState !== false;
+/** Attr `timeMajor` (default false; only without state). */
+const timeMajorOf = (attrs: unknown) => !withStateOf(attrs) && (attrs as ScanAttrs | undefined)?.timeMajor === true;
 
-function cpuScan(inputs: Inputs, backend: ArrayBackend) {
-  const { B, H, T, dk, dv } = sizes(inputs);
-  const read = (name: string) => backend.readSync(inputs[name]!.dataId) as Float32Array;
+function cpuScan(inputs: Inputs, backend: ArrayBackend, timeMajor = false) {
+  const { B, H, T, dk, dv } = sizes(inputs, timeMajor);
+  const read = (name: string) => {
+    const x = backend.readSync(inputs[name]!.dataId) as Float32Array;
+    return timeMajor ? swapMiddleAxes(x, B, T, H, inputs[name]!.shape[3]!) : x;
+  };
   const dims = { B, H, T, dk, dv, kind: "diagonal" as const, queryHeads: H, keyHeads: H };
   const s0 = inputs.initialState ? read("initialState") : new Float32Array(B * H * dk * dv);
   return fusedScanArrays(dims, read("query"), read("key"), read("value"), read("logAlpha"), s0);
@@ -80,11 +104,17 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
-        const { B, H, T, dk, dv } = sizes(inputs as Inputs);
-        const out = cpuScan(inputs as Inputs, b).out;
+        const timeMajor = timeMajorOf(attrs);
+        const { B, H, T, dk, dv } = sizes(inputs as Inputs, timeMajor);
+        const out = cpuScan(inputs as Inputs, b, timeMajor).out;
         if (!withStateOf(attrs)) {
+          const readouts = lanePrefix(out, B * H, T * dv + dk * dv, T * dv);
+          if (timeMajor) {
+            const shape = [B, T, H, dv];
+            return { dataId: b.write(swapMiddleAxes(readouts, B, H, T, dv), shape, "float32"), shape, dtype: "float32" };
+          }
           const shape = [B, H, T, dv];
-          return { dataId: b.write(lanePrefix(out, B * H, T * dv + dk * dv, T * dv), shape, "float32"), shape, dtype: "float32" };
+          return { dataId: b.write(readouts, shape, "float32"), shape, dtype: "float32" };
         }
         const shape = [B, H, T * dv + dk * dv];
         return { dataId: b.write(out, shape, "float32"), shape, dtype: "float32" };
@@ -96,19 +126,25 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
         const x = inputs as Inputs;
-        const { B, H, T, dk, dv } = sizes(x);
-        const dy = b.readSync(x.outputGradient!.dataId) as Float32Array;
+        const timeMajor = timeMajorOf(attrs);
+        const { B, H, T, dk, dv } = sizes(x, timeMajor);
+        const dyRead = b.readSync(x.outputGradient!.dataId) as Float32Array;
+        const dy = timeMajor ? swapMiddleAxes(dyRead, B, T, H, dv) : dyRead;
         if (!withStateOf(attrs)) {
           // ∂L/∂S_T = 0: the packed gradient of the readouts with a zero final-state part.
-          const g = cpuScan(x, b).backward(widen(dy, B * H, T * dv, T * dv + dk * dv));
+          const g = cpuScan(x, b, timeMajor).backward(widen(dy, B * H, T * dv, T * dv + dk * dv));
           return (
             [
-              [g.dq, [B, H, T, dk]],
-              [g.dk, [B, H, T, dk]],
-              [g.dLogAlpha, [B, H, T, dk]],
-              [g.dv, [B, H, T, dv]],
+              [g.dq, dk],
+              [g.dk, dk],
+              [g.dLogAlpha, dk],
+              [g.dv, dv],
             ] as const
-          ).map(([values, shape]) => ({ dataId: b.write(values, [...shape], "float32"), shape: [...shape], dtype: "float32" as const }));
+          ).map(([values, d]) => {
+            const shape = timeMajor ? [B, T, H, d] : [B, H, T, d];
+            const laid = timeMajor ? swapMiddleAxes(values, B, H, T, d) : values;
+            return { dataId: b.write(laid, shape, "float32"), shape, dtype: "float32" as const };
+          });
         }
         // The forward scan again (it keeps the states the backward scan starts its segments from).
         const g = cpuScan(x, b).backward(dy);
@@ -157,11 +193,12 @@ function webgpuKernels(): tf.KernelConfig[] {
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
-        const { B, H, T, dk, dv } = sizes(x);
+        const layout: ScanLayout = { timeMajor: timeMajorOf(attrs), heads: 0 };
+        const { B, H, T, dk, dv } = sizes(x, layout.timeMajor);
         const withState = withStateOf(attrs);
         const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv),
+          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv, { ...layout, heads: H }),
           ordered,
           "float32",
           uniforms(B, H, T),
@@ -174,15 +211,17 @@ function webgpuKernels(): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const gpu = backend as unknown as WebgpuBackend;
-        const { B, H, T, dk, dv } = sizes(x);
+        const timeMajor = timeMajorOf(attrs);
+        const { B, H, T, dk, dv } = sizes(x, timeMajor);
         const u = uniforms(B, H, T);
         if (!withStateOf(attrs)) {
+          const layout: ScanLayout = { timeMajor, heads: H };
           const run = (p: WgslProgram, ins: tf.TensorInfo[]) => gpu.runWebGPUProgram(p, ins, "float32", u);
           const dy = x.outputGradient!;
-          const dq = run(splitQueryGradientProgram(B, H, T, dk, dv), [x.key!, x.value!, x.logAlpha!, dy]);
-          const dk_ = run(splitKeyGradientProgram(B, H, T, dk, dv), [x.query!, x.value!, x.logAlpha!, dy]);
-          const dLogAlpha = run(decayGradientProgram(B, H, T, dk, dv), [x.query!, x.key!, dq, dk_]);
-          const dValue = run(splitValueGradientProgram(B, H, T, dk, dv), [x.query!, x.key!, x.logAlpha!, dy]);
+          const dq = run(splitQueryGradientProgram(B, H, T, dk, dv, layout), [x.key!, x.value!, x.logAlpha!, dy]);
+          const dk_ = run(splitKeyGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.value!, x.logAlpha!, dy]);
+          const dLogAlpha = run(decayGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.key!, dq, dk_]);
+          const dValue = run(splitValueGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.key!, x.logAlpha!, dy]);
           return [dq, dk_, dLogAlpha, dValue];
         }
         const queryGradient = gpu.runWebGPUProgram(
@@ -225,34 +264,38 @@ export function registerDecayedLinearScanKernels(): void {
 
 const WITH_STATE = { withState: true } as unknown as tf.NamedAttrMap;
 const WITHOUT_STATE = { withState: false } as unknown as tf.NamedAttrMap;
+const TIME_MAJOR = { withState: false, timeMajor: true } as unknown as tf.NamedAttrMap;
 
 /** Query, key and log α per lane and key channel: broadcasts of a scalar decay and of shared heads (§6.1). */
 function perLaneInputs(inputs: RecurrenceInputs) {
   const { query, key, value, decay } = inputs;
-  const [B, H, T] = value.shape;
+  // [B, H, T] or, time-major, [B, T, H]: the broadcasts are the same either way.
+  const [B, second, third] = value.shape;
   const dk = key.shape[3];
-  const perLane = (x: tf.Tensor4D) => broadcastSummingGradient<tf.Tensor4D>(x, [B, H, T, dk]);
+  const perLane = (x: tf.Tensor4D) => broadcastSummingGradient<tf.Tensor4D>(x, [B, second, third, dk]);
   const logAlpha =
     decay.kind === "diagonal"
       ? decay.logAlpha
       : decay.kind === "scalar"
-        ? broadcastSummingGradient<tf.Tensor4D>(tf.reshape(decay.logAlpha, [B, H, T, 1]), [B, H, T, dk])
-        : tf.zeros([B, H, T, dk]);
+        ? broadcastSummingGradient<tf.Tensor4D>(tf.reshape(decay.logAlpha, [B, second, third, 1]), [B, second, third, dk])
+        : tf.zeros([B, second, third, dk]);
   return { query: perLane(query), key: perLane(key), logAlpha };
 }
 
 /**
  * The readouts o_t of the recurrence from S_0 = 0 through the registered kernels, without the final state — what
- * training asks for: one dispatch forward and four backward on webgpu, nothing packed or sliced.
+ * training asks for: one dispatch forward and four backward on webgpu, nothing packed or sliced. `timeMajor`: every
+ * input (a scalar decay [B, T, H]) and the readouts are [B, T, H, ·] instead of [B, H, T, ·].
  */
-export function kernelScanOutput(inputs: RecurrenceInputs): tf.Tensor4D {
+export function kernelScanOutput(inputs: RecurrenceInputs, timeMajor = false): tf.Tensor4D {
   registerDecayedLinearScanKernels();
+  const attrs = timeMajor ? TIME_MAJOR : WITHOUT_STATE;
   const { query, key, logAlpha } = perLaneInputs(inputs);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q, k, v, la] = args as tf.Tensor[];
     (args[4] as tf.GradSaveFunc)([q!, k!, v!, la!]);
     return {
-      value: tf.engine().runKernel(DECAYED_LINEAR_SCAN, { query: q!, key: k!, value: v!, logAlpha: la! }, WITHOUT_STATE) as tf.Tensor,
+      value: tf.engine().runKernel(DECAYED_LINEAR_SCAN, { query: q!, key: k!, value: v!, logAlpha: la! }, attrs) as tf.Tensor,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, sk, sv, sla] = saved;
         const [dq, dk, dLogAlpha, dv] = tf
@@ -260,7 +303,7 @@ export function kernelScanOutput(inputs: RecurrenceInputs): tf.Tensor4D {
           .runKernel(
             DECAYED_LINEAR_SCAN_GRAD,
             { query: sq!, key: sk!, value: sv!, logAlpha: sla!, outputGradient: dy },
-            WITHOUT_STATE,
+            attrs,
           ) as tf.Tensor[];
         return [dq!, dk!, dv!, dLogAlpha!];
       },

@@ -5,9 +5,33 @@
 // each holding W = n/G of its entries, and add their partial dot products in workgroup memory at every step: G times
 // the invocations and 1/G of the serial work each. Same maths and formulas as ./scan-webgpu.ts (the oracle beside
 // it is ./fused.ts through scan-kernel.ts's cpu kernels); sums are added in another order.
+//
+// Layout: every tensor is [B, H, T, ·] (lane-major), or [B, T, H, ·] (time-major: what a projection reshaped into
+// heads gives, so a layer needs no transposes around the scan) when the program is made with `timeMajor`; only the
+// row of a (lane, t) pair differs (rowFunction).
 import type { WgslProgram } from "./scan-webgpu.js";
 
 const WORKGROUP = 256;
+
+/** Where the time-major layout is used: the lanes' head count (a lane is b·H + h). */
+export interface ScanLayout {
+  readonly timeMajor: boolean;
+  readonly heads: number;
+}
+
+export const LANE_MAJOR: ScanLayout = { timeMajor: false, heads: 1 };
+
+/** WGSL `row(lane, t, T)`: the row of step t of a lane in a [B, H, T, ·] or [B, T, H, ·] tensor. */
+export function rowFunction(layout: ScanLayout): string {
+  return layout.timeMajor
+    ? `fn row(lane : i32, t : i32, T : i32) -> i32 { return ((lane / ${layout.heads}) * T + t) * ${layout.heads} + lane % ${layout.heads}; }`
+    : "fn row(lane : i32, t : i32, T : i32) -> i32 { return lane * T + t; }";
+}
+
+/** The shader-key suffix of a layout (the head count is baked into the time-major code). */
+export function layoutKey(layout: ScanLayout): string {
+  return layout.timeMajor ? `_tm${layout.heads}` : "";
+}
 
 /** Invocations per row or column of n entries: 4, 2 or 1, each holding at least 2 entries. */
 export function splitCount(n: number): number {
@@ -32,7 +56,7 @@ interface SplitScan {
   readonly out: string;
 }
 
-function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number): WgslProgram {
+function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number, layout: ScanLayout): WgslProgram {
   const sizes = { DK: dk, DV: dv };
   const G = splitCount(sizes[s.inner]);
   const W = sizes[s.inner] / G;
@@ -41,7 +65,7 @@ function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number
     variableNames: s.variableNames,
     outputShape: s.outputShape,
     // d_k and d_v (hence G and W) are baked into the code: they must be in the key.
-    shaderKey: `selectiv_${s.name}_dk${dk}_dv${dv}_split`,
+    shaderKey: `selectiv_${s.name}_dk${dk}_dv${dv}_split${layoutKey(layout)}`,
     dispatchLayout: { x: [0] },
     dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
@@ -52,6 +76,7 @@ function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number
       const G : i32 = ${G};
       const W : i32 = ${W};
       var<workgroup> partial : array<f32, ${WORKGROUP}>;
+      ${rowFunction(layout)}
       fn main(index : i32) {
         let T = uniforms.steps;
         let lid = i32(localIndex);
@@ -91,85 +116,110 @@ function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number
 }
 
 /** Forward: S_t[:, j] = α_t ⊙ S_{t−1}[:, j] + k_t v_t[j];  o_t[j] = q_t · S_t[:, j]. Output [B, H, T, d_v]. */
-export function splitForwardProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+export function splitForwardProgram(B: number, H: number, T: number, dk: number, dv: number, layout: ScanLayout = LANE_MAJOR): WgslProgram {
   return splitProgram(
     {
       name: "scan_forward",
       variableNames: ["query", "key", "value", "logAlpha"],
-      outputShape: [B, H, T, dv],
+      outputShape: layout.timeMajor ? [B, T, H, dv] : [B, H, T, dv],
       outer: "DV",
       inner: "DK",
       reverse: false,
-      step: "let at = (lane * T + t) * DK; let vt = value[(lane * T + t) * DV + o];",
+      step: "let at = row(lane, t, T) * DK; let vt = value[row(lane, t, T) * DV + o];",
       entry: "let s = exp(logAlpha[at + k]) * st[u] + key[at + k] * vt; st[u] = s; acc += s * query[at + k];",
-      out: "result[(lane * T + t) * DV + o] = total;",
+      out: "result[row(lane, t, T) * DV + o] = total;",
     },
     B,
     H,
     dk,
     dv,
+    layout,
   );
 }
 
 /** dq_t[i] = S_t[i, :] · do_t, S rebuilt forward row by row. Output [B, H, T, d_k]. */
-export function splitQueryGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+export function splitQueryGradientProgram(
+  B: number,
+  H: number,
+  T: number,
+  dk: number,
+  dv: number,
+  layout: ScanLayout = LANE_MAJOR,
+): WgslProgram {
   return splitProgram(
     {
       name: "scan_dq",
       variableNames: ["key", "value", "logAlpha", "outputGradient"],
-      outputShape: [B, H, T, dk],
+      outputShape: layout.timeMajor ? [B, T, H, dk] : [B, H, T, dk],
       outer: "DK",
       inner: "DV",
       reverse: false,
-      step: "let at = (lane * T + t) * DK + o; let a = exp(logAlpha[at]); let ki = key[at]; let vt = (lane * T + t) * DV;",
+      step: "let at = row(lane, t, T) * DK + o; let a = exp(logAlpha[at]); let ki = key[at]; let vt = row(lane, t, T) * DV;",
       entry: "let s = a * st[u] + ki * value[vt + k]; st[u] = s; acc += s * outputGradient[vt + k];",
-      out: "result[(lane * T + t) * DK + o] = total;",
+      out: "result[row(lane, t, T) * DK + o] = total;",
     },
     B,
     H,
     dk,
     dv,
+    layout,
   );
 }
 
 /** dS_t[i, :] = α_{t+1,i} dS_{t+1}[i, :] + q_t[i] do_t (from dS_T = 0);  dk_t[i] = dS_t[i, :] · v_t. Output [B, H, T, d_k]. */
-export function splitKeyGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+export function splitKeyGradientProgram(
+  B: number,
+  H: number,
+  T: number,
+  dk: number,
+  dv: number,
+  layout: ScanLayout = LANE_MAJOR,
+): WgslProgram {
   return splitProgram(
     {
       name: "scan_dk",
       variableNames: ["query", "value", "logAlpha", "outputGradient"],
-      outputShape: [B, H, T, dk],
+      outputShape: layout.timeMajor ? [B, T, H, dk] : [B, H, T, dk],
       outer: "DK",
       inner: "DV",
       reverse: true,
-      step: "let at = (lane * T + t) * DK + o; let qi = query[at]; let a = exp(logAlpha[at]); let vt = (lane * T + t) * DV;",
+      step: "let at = row(lane, t, T) * DK + o; let qi = query[at]; let a = exp(logAlpha[at]); let vt = row(lane, t, T) * DV;",
       entry: "let d = st[u] + qi * outputGradient[vt + k]; acc += d * value[vt + k]; st[u] = a * d;",
-      out: "result[(lane * T + t) * DK + o] = total;",
+      out: "result[row(lane, t, T) * DK + o] = total;",
     },
     B,
     H,
     dk,
     dv,
+    layout,
   );
 }
 
 /** dS_t[:, j] as above, by column;  dv_t[j] = k_t · dS_t[:, j]. Output [B, H, T, d_v]. */
-export function splitValueGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
+export function splitValueGradientProgram(
+  B: number,
+  H: number,
+  T: number,
+  dk: number,
+  dv: number,
+  layout: ScanLayout = LANE_MAJOR,
+): WgslProgram {
   return splitProgram(
     {
       name: "scan_dv",
       variableNames: ["query", "key", "logAlpha", "outputGradient"],
-      outputShape: [B, H, T, dv],
+      outputShape: layout.timeMajor ? [B, T, H, dv] : [B, H, T, dv],
       outer: "DV",
       inner: "DK",
       reverse: true,
-      step: "let at = (lane * T + t) * DK; let gj = outputGradient[(lane * T + t) * DV + o];",
+      step: "let at = row(lane, t, T) * DK; let gj = outputGradient[row(lane, t, T) * DV + o];",
       entry: "let d = st[u] + query[at + k] * gj; acc += d * key[at + k]; st[u] = exp(logAlpha[at + k]) * d;",
-      out: "result[(lane * T + t) * DV + o] = total;",
+      out: "result[row(lane, t, T) * DV + o] = total;",
     },
     B,
     H,
     dk,
     dv,
+    layout,
   );
 }

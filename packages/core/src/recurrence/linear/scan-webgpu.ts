@@ -25,6 +25,8 @@ export interface WgslProgram {
   getUserCode(): string;
 }
 
+import { LANE_MAJOR, type ScanLayout, layoutKey, rowFunction } from "./scan-webgpu-split.js";
+
 const WORKGROUP = 64;
 
 function program(
@@ -225,11 +227,18 @@ export function valueGradientProgram(B: number, H: number, T: number, dk: number
  * Without state (the other programs in ./scan-webgpu-split.ts): d log α_t[i] = Σ_{u≥t} (q_u[i] dq_u[i] − k_u[i] dk_u[i]),
  * backward 2's identity with ∂L/∂S_T = 0; one invocation per (lane, key row i). Output: d log α [B, H, T, d_k].
  */
-export function decayGradientProgram(B: number, H: number, T: number, dk: number, dv: number): WgslProgram {
-  return program(
+export function decayGradientProgram(
+  B: number,
+  H: number,
+  T: number,
+  dk: number,
+  dv: number,
+  layout: ScanLayout = LANE_MAJOR,
+): WgslProgram {
+  const made = program(
     "scan_dlogalpha",
     ["query", "key", "queryGradient", "keyGradient"],
-    [B, H, T, dk],
+    layout.timeMajor ? [B, T, H, dk] : [B, H, T, dk],
     B * H * dk,
     dk,
     dv,
@@ -239,9 +248,11 @@ export function decayGradientProgram(B: number, H: number, T: number, dk: number
         let i = index % DK;
         var acc = 0.0;
         for (var t = T - 1; t >= 0; t--) {
-          let at = (lane * T + t) * DK + i;
+          let at = row(lane, t, T) * DK + i;
           acc += query[at] * queryGradient[at] - key[at] * keyGradient[at];
           result[at] = acc;
         }`,
   );
+  const code = made.getUserCode();
+  return { ...made, shaderKey: made.shaderKey + layoutKey(layout), getUserCode: () => `${rowFunction(layout)}\n${code}` };
 }
