@@ -1,9 +1,9 @@
 import {
   Linear,
-  linearRecurrenceOutput,
+  linearRecurrenceOutputByTime,
   logSigmoid,
   recurrenceStep,
-  splitHeads,
+  splitHeadsByTime,
   tf,
   type ForwardOptions,
   type LayerBuildContext,
@@ -56,8 +56,9 @@ export class GatedLinearAttention extends FlaLayerBase implements SequenceLayer 
     return tf.tidy(() => {
       const { q, k, v } = this.inputs.apply(x);
       const parts = this.recurrenceParts(q, k, v, x);
-      const split = (y: tf.Tensor3D) => splitHeads(y, this.heads);
-      const output = linearRecurrenceOutput(
+      // Time before heads: reshapes only, no transposes around the scan.
+      const split = (y: tf.Tensor3D) => splitHeadsByTime(y, this.heads);
+      const output = linearRecurrenceOutputByTime(
         {
           query: split(parts.query),
           key: split(parts.key),
@@ -67,7 +68,7 @@ export class GatedLinearAttention extends FlaLayerBase implements SequenceLayer 
         options.form ?? "chunked",
         { chunkSize: this.config.chunkSize },
       );
-      return this.output.sequence(output, x);
+      return this.output.sequenceByTime(output, x);
     });
   }
 

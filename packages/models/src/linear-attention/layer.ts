@@ -1,7 +1,7 @@
 import {
-  linearRecurrenceOutput,
+  linearRecurrenceOutputByTime,
   recurrenceStep,
-  splitHeads,
+  splitHeadsByTime,
   tf,
   type ForwardOptions,
   type LayerBuildContext,
@@ -37,17 +37,18 @@ export class LinearAttention extends FlaLayerBase implements SequenceLayer {
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
       const { q, k, v } = this.inputs.apply(x);
-      const output = linearRecurrenceOutput(
+      // Time before heads: reshapes only, no transposes around the scan.
+      const output = linearRecurrenceOutputByTime(
         {
-          query: splitHeads(scaleQuery(q, this.headKeyDim), this.heads),
-          key: splitHeads(k, this.heads),
-          value: splitHeads(v, this.heads),
+          query: splitHeadsByTime(scaleQuery(q, this.headKeyDim), this.heads),
+          key: splitHeadsByTime(k, this.heads),
+          value: splitHeadsByTime(v, this.heads),
           decay: { kind: "none" },
         },
         options.form ?? "chunked",
         { chunkSize: this.config.chunkSize },
       );
-      return this.output.sequence(output, x);
+      return this.output.sequenceByTime(output, x);
     });
   }
 

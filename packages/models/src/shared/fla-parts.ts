@@ -313,6 +313,12 @@ export class NormedOutput {
     return this.finish(tf.transpose(readout, [0, 2, 1, 3]), x, [b, t, this.heads * this.headValueDim]);
   }
 
+  /** readout [B, T, H, d_v] (linearRecurrenceOutputByTime's layout) and x [B, T, d] → [B, T, d]; no transpose. */
+  sequenceByTime(readout: tf.Tensor4D, x: tf.Tensor3D): tf.Tensor3D {
+    const [b, t] = readout.shape;
+    return this.finish(readout, x, [b, t, this.heads * this.headValueDim]);
+  }
+
   /** readout [B, H, d_v] (one streaming step) and x_t [B, d] → [B, d]. */
   step(readout: tf.Tensor3D, x: tf.Tensor2D): tf.Tensor2D {
     return this.finish(readout, x, [readout.shape[0], this.heads * this.headValueDim]);
