@@ -2,7 +2,10 @@
 // run, and per task a markdown table of mean ± sample std over seeds per model, with the ceiling and the majority
 // baseline. Task 4 (one run tests a trained Task-2 network at several gaps) also gets one CSV row per gap
 // (--gaps-csv) and a table of accuracy per gap with the share kept from the shortest to the longest gap.
-//   node benchmarks/calibration/table.mjs [--csv OUT.csv] [--gaps-csv OUT.csv] [--from EARLIER.csv …] SWEEP_DIR …
+//   node benchmarks/calibration/table.mjs [--csv OUT.csv] [--gaps-csv OUT.csv] [--from EARLIER.csv …]
+//                                         [--from-gaps EARLIER_GAPS.csv …] SWEEP_DIR …
+// --from-gaps adds an earlier --gaps-csv's rows (a run read back from a --from CSV has no per-gap results of its own);
+// a run folder's gaps replace the earlier rows of the same (task, model, seed).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -15,8 +18,11 @@ const take = (flag) => {
 const [csvPath] = take("--csv");
 const [gapsCsvPath] = take("--gaps-csv");
 const earlier = take("--from");
+const earlierGaps = take("--from-gaps");
 if (args.length === 0 && earlier.length === 0) {
-  console.error("usage: node benchmarks/calibration/table.mjs [--csv OUT.csv] [--gaps-csv OUT.csv] [--from EARLIER.csv …] SWEEP_DIR …");
+  console.error(
+    "usage: node benchmarks/calibration/table.mjs [--csv OUT.csv] [--gaps-csv OUT.csv] [--from EARLIER.csv …] [--from-gaps EARLIER_GAPS.csv …] SWEEP_DIR …",
+  );
   process.exit(2);
 }
 
@@ -34,21 +40,22 @@ function add(r, where) {
 }
 let agreed = 0;
 // A missing or unreadable input is one line naming it, not a stack trace.
-for (const path of [...earlier, ...args]) {
+for (const path of [...earlier, ...earlierGaps, ...args]) {
   if (!existsSync(path)) {
     console.error(`table.mjs: ${path}: no such file or folder; give earlier CSVs with --from and sweep folders as arguments`);
     process.exit(2);
   }
 }
-const numeric = new Set(["seed", "testAccuracy", "testLoss", "ceiling", "majorityBaseline", "params", "wallSeconds"]);
-for (const file of earlier) {
+const numeric = new Set(["seed", "gap", "testAccuracy", "testLoss", "ceiling", "majorityBaseline", "params", "wallSeconds"]);
+const readCsv = (file) => {
   const [header, ...lines] = readFileSync(file, "utf8").trim().split("\n");
   const names = header.split(",");
-  for (const line of lines) {
+  return lines.map((line) => {
     const cells = line.split(",");
-    add(Object.fromEntries(names.map((n, i) => [n, numeric.has(n) ? Number(cells[i]) : cells[i]])), file);
-  }
-}
+    return Object.fromEntries(names.map((n, i) => [n, numeric.has(n) ? Number(cells[i]) : cells[i]]));
+  });
+};
+for (const file of earlier) for (const r of readCsv(file)) add(r, file);
 for (const dir of args) {
   for (const name of readdirSync(dir)) {
     const file = join(dir, name, "result.json");
@@ -68,7 +75,12 @@ if (csvPath) {
   writeFileSync(csvPath, [columns.join(","), ...rows.map((r) => columns.map((c) => r[c] ?? "").join(","))].join("\n") + "\n");
   console.error(`${rows.length} runs → ${csvPath}`);
 }
-const gapRows = rows.flatMap((r) => (r.variants ?? []).map((v) => ({ ...r, ...v, gap: v.value })));
+const runKey = (r) => `${r.task}/${r.model}/${r.seed}`;
+const freshGapRows = rows.flatMap((r) => (r.variants ?? []).map((v) => ({ ...r, ...v, gap: v.value })));
+const fresh = new Set(freshGapRows.map(runKey));
+const gapRows = [...earlierGaps.flatMap(readCsv).filter((r) => !fresh.has(runKey(r))), ...freshGapRows].sort((a, b) =>
+  runKey(a) === runKey(b) ? a.gap - b.gap : a.task === b.task && a.model === b.model ? a.seed - b.seed : runKey(a).localeCompare(runKey(b)),
+);
 const gapColumns = ["task", "model", "seed", "gap", "testAccuracy", "testLoss", "ceiling", "majorityBaseline"];
 if (gapsCsvPath) {
   writeFileSync(gapsCsvPath, [gapColumns.join(","), ...gapRows.map((r) => gapColumns.map((c) => r[c] ?? "").join(","))].join("\n") + "\n");
