@@ -45,6 +45,8 @@ const CASES: Case[] = [
   { name: "β near 1", B: 1, H: 2, T: 70, dk: 16, dv: 33, beta: 0.999, logAlpha: "none" },
   { name: "β near 2", B: 3, H: 2, T: 130, dk: 33, dv: 3, beta: 1.98, logAlpha: "random" },
   { name: "β ∈ (0, 2), random", B: 1, H: 2, T: 70, dk: 16, dv: 16, beta: { random: 2 }, logAlpha: "random" },
+  // The paper's Gated DeltaNet head (d_k 64, d_v 128: 16 and 32 state entries per invocation).
+  { name: "paper head size", B: 1, H: 2, T: 20, dk: 64, dv: 128, beta: { random: 1 }, logAlpha: "random" },
   { name: "d_k=6, d_v=10 (2-way splits), batch 5", B: 5, H: 3, T: 33, dk: 6, dv: 10, beta: { random: 1 }, logAlpha: "random" },
   { name: "Gated DeltaProduct layout", B: 3, H: 2, T: 28, dk: 16, dv: 16, beta: { random: 2 }, logAlpha: "random", householders: 4 },
 ];

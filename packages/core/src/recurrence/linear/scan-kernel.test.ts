@@ -39,6 +39,8 @@ const CASES: Case[] = [
   { name: "scalar decay −30", B: 1, H: 2, T: 130, dk: 33, dv: 3, kind: "scalar", logAlpha: -30 },
   { name: "no decay", B: 1, H: 3, T: 130, dk: 3, dv: 16, kind: "none", logAlpha: 0 },
   { name: "shared query/key head", B: 3, H: 3, T: 70, dk: 16, dv: 3, kind: "scalar", logAlpha: "random", sharedHeads: true },
+  // Mamba2's paper head (d_state 128 as d_k, head dim 64 as d_v; a query/key head shared by all).
+  { name: "paper head size", B: 1, H: 2, T: 20, dk: 128, dv: 64, kind: "scalar", logAlpha: "random", sharedHeads: true },
   // Rows and columns split over 2 invocations in the stateless WGSL programs (./scan-webgpu-split.ts: 4 at d = 16).
   { name: "d_k=10, d_v=6", B: 2, H: 3, T: 33, dk: 10, dv: 6, kind: "diagonal", logAlpha: "random" },
 ];
