@@ -98,6 +98,7 @@ export {
   mergeHeads,
   broadcastSummingGradient,
   l2NormalizeLastAxis,
+  repeatAlongNewAxis,
   repeatAlongNewAxis1,
   silu,
   swishGate,

@@ -264,9 +264,19 @@ export function broadcastSummingGradient<T extends tf.Tensor>(x: tf.Tensor, shap
  * tf.tile's gradient, so their results stay bit for bit.
  */
 export function repeatAlongNewAxis1<T extends tf.Tensor>(x: tf.Tensor, times: number): T {
-  const expanded = tf.expandDims(x, 1);
-  if (!prefersRegisteredKernels()) return tf.tile(expanded, [1, times, ...Array.from({ length: x.rank - 1 }, () => 1)]) as T;
-  return broadcastSummingGradient<T>(expanded, [x.shape[0]!, times, ...x.shape.slice(1)]);
+  return repeatAlongNewAxis<T>(x, 1, times);
+}
+
+/** x repeated `times` along a new axis at `axis` (repeatAlongNewAxis1's rules; axis 2 gives [B, T, times, …]). */
+export function repeatAlongNewAxis<T extends tf.Tensor>(x: tf.Tensor, axis: number, times: number): T {
+  const expanded = tf.expandDims(x, axis);
+  const shape = [...x.shape.slice(0, axis), times, ...x.shape.slice(axis)];
+  if (!prefersRegisteredKernels())
+    return tf.tile(
+      expanded,
+      shape.map((n, i) => (i === axis ? n : 1)),
+    ) as T;
+  return broadcastSummingGradient<T>(expanded, shape);
 }
 
 /** [B, H, T, D] → [B, T, H·D]. */

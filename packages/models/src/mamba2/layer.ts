@@ -4,12 +4,11 @@ import {
   SelectivError,
   ShortConv,
   init,
-  linearRecurrenceOutput,
-  mergeHeads,
+  linearRecurrenceOutputByTime,
   recurrenceStep,
-  repeatAlongNewAxis1,
+  repeatAlongNewAxis,
   silu,
-  splitHeads,
+  splitHeadsByTime,
   tf,
   zeroState,
   type ForwardOptions,
@@ -79,22 +78,23 @@ export class Mamba2 implements SequenceLayer {
       // tf.split, not slices: its gradient is one concat, where each slice's is a pad and an add.
       const [z, xbcIn, dtIn] = tf.split(this.inProj.apply(x), [e, e + 2 * n, nh], 2) as tf.Tensor3D[];
       const [xs, bs, cs] = tf.split(this.conv.apply(xbcIn!), [e, n, n], 2) as tf.Tensor3D[];
+      // Time before heads ([B, T, n_h, ·]): reshapes only, no transposes around the scan.
       const delta = this.delta(dtIn!); // [B, T, n_h]
-      const u = splitHeads(xs!, nh); // [B, n_h, T, P]
-      const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis1<tf.Tensor4D>(m, nh);
-      const deltaHeads = tf.transpose(delta, [0, 2, 1]) as tf.Tensor3D; // [B, n_h, T]
-      const output = linearRecurrenceOutput(
+      const u = splitHeadsByTime(xs!, nh); // [B, T, n_h, P]
+      const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis<tf.Tensor4D>(m, 2, nh);
+      const output = linearRecurrenceOutputByTime(
         {
           query: perHead(cs!),
           key: perHead(bs!),
-          value: tf.mul(u, tf.expandDims(deltaHeads, 3)),
-          decay: { kind: "scalar", logAlpha: tf.mul(deltaHeads, tf.reshape(this.transition(), [1, nh, 1])) },
+          value: tf.mul(u, tf.expandDims(delta, 3)),
+          decay: { kind: "scalar", logAlpha: tf.mul(delta, tf.reshape(this.transition(), [1, 1, nh])) },
         },
         options.form ?? "chunked",
         { chunkSize: this.config.chunkSize },
       );
-      const y = tf.add(output, tf.mul(u, tf.reshape(this.skip, [1, nh, 1, 1]))) as tf.Tensor4D;
-      return this.finish(mergeHeads(y), z!);
+      const y = tf.add(output, tf.mul(u, tf.reshape(this.skip, [1, 1, nh, 1]))) as tf.Tensor4D;
+      const [b, t] = x.shape;
+      return this.finish(tf.reshape(y, [b, t, e]) as tf.Tensor3D, z!);
     });
   }
 
