@@ -57,9 +57,15 @@ export function linearRecurrenceOutputByTime(
   options: ChunkOptions = {},
 ): tf.Tensor4D {
   if (form === "chunked" && !prefersFusedKernels() && prefersRegisteredKernels()) return kernelScanOutput(inputs, true);
+  const laneMajor = swapTimeAndHeads(inputs);
+  return tf.transpose(linearRecurrenceOutput(laneMajor, form, options), [0, 2, 1, 3]);
+}
+
+/** Recurrence inputs with their time and head axes swapped: [B, H, T, ·] ↔ [B, T, H, ·] (a scalar decay [B, ·, ·]). */
+export function swapTimeAndHeads(inputs: RecurrenceInputs): RecurrenceInputs {
   const swap = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
   const { decay } = inputs;
-  const laneMajor: RecurrenceInputs = {
+  return {
     query: swap(inputs.query),
     key: swap(inputs.key),
     value: swap(inputs.value),
@@ -70,5 +76,4 @@ export function linearRecurrenceOutputByTime(
           ? { kind: "scalar", logAlpha: tf.transpose(decay.logAlpha, [0, 2, 1]) }
           : decay,
   };
-  return swap(linearRecurrenceOutput(laneMajor, form, options));
 }

@@ -8,7 +8,7 @@ import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
 import type { Decay, RecurrenceInputs } from "./inputs.js";
 import { stepwiseScan } from "./naive.js";
-import { linearRecurrenceOutputByTime } from "./index.js";
+import { linearRecurrenceOutputByTime, swapTimeAndHeads } from "./index.js";
 import { kernelScan, kernelScanOutput } from "./scan-kernel.js";
 
 const probe = await probeWebgpu();
@@ -207,7 +207,7 @@ describe("registered scan without state (S_0 = 0, readouts only) ≡ step-by-ste
           compare(await evaluateOutput(c, d, (inp) => kernelScanOutput(inp)), want, c.name);
           // Time-major: the same numbers with every tensor [B, T, H, ·] (the kernel's `timeMajor` attr), and through
           // linearRecurrenceOutputByTime (the kernel on webgpu; transposes around the fused scan on cpu and wasm).
-          const byTime = (f: (inp: RecurrenceInputs) => tf.Tensor4D) => (inp: RecurrenceInputs) => swapTimeHeads(f(timeMajor(inp)));
+          const byTime = (f: (inp: RecurrenceInputs) => tf.Tensor4D) => (inp: RecurrenceInputs) => swapTimeHeads(f(swapTimeAndHeads(inp)));
           compare(
             await evaluateOutput(
               c,
@@ -235,19 +235,3 @@ describe("registered scan without state (S_0 = 0, readouts only) ≡ step-by-ste
 });
 
 const swapTimeHeads = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
-
-/** A case's lane-major inputs [B, H, T, ·] laid out time-major [B, T, H, ·] (a scalar decay [B, T, H]). */
-function timeMajor(inp: RecurrenceInputs): RecurrenceInputs {
-  const { decay } = inp;
-  return {
-    query: swapTimeHeads(inp.query),
-    key: swapTimeHeads(inp.key),
-    value: swapTimeHeads(inp.value),
-    decay:
-      decay.kind === "diagonal"
-        ? { kind: "diagonal", logAlpha: swapTimeHeads(decay.logAlpha) }
-        : decay.kind === "scalar"
-          ? { kind: "scalar", logAlpha: tf.transpose(decay.logAlpha, [0, 2, 1]) }
-          : decay,
-  };
-}
