@@ -13,7 +13,7 @@ import { tf } from "./tf.js";
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
 
-const SHAPES: number[][] = [[1], [7], [255], [256], [257], [3, 5, 7], [100_003]];
+const SHAPES: number[][] = [[1], [7], [255], [256], [257], [3, 5, 7], [100_003], [2, 33]];
 
 interface Case {
   readonly name: string;
@@ -166,7 +166,7 @@ describe("clip + Adam kernels ≡ clipByGlobalNorm + Adam.apply (parameters, mom
         const before = { ...inPlaceAdamDispatches };
         expectClose(await train(c, d, "device"), want, 1e-5, c.name);
         // Steps 2 and 3 update every parameter in place, k per dispatch (step 1 creates the moments, shared with
-        // their zeros until the step ends, so it takes the three-dispatch kernel). 7 parameters: a short last group.
+        // their zeros until the step ends, so it takes the three-dispatch kernel). 8 parameters: a short last group at 3 per dispatch.
         const k = inPlaceAdamGroupSize();
         expect(k, "parameters per dispatch").toBeGreaterThanOrEqual(1);
         expect(inPlaceAdamDispatches.parameters - before.parameters).toBe(2 * SHAPES.length);
