@@ -193,12 +193,12 @@ function webgpuKernels(): tf.KernelConfig[] {
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
-        const layout: ScanLayout = { timeMajor: timeMajorOf(attrs), heads: 0 };
-        const { B, H, T, dk, dv } = sizes(x, layout.timeMajor);
+        const timeMajor = timeMajorOf(attrs);
+        const { B, H, T, dk, dv } = sizes(x, timeMajor);
         const withState = withStateOf(attrs);
         const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv, { ...layout, heads: H }),
+          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv, { timeMajor, heads: H }),
           ordered,
           "float32",
           uniforms(B, H, T),
