@@ -6,6 +6,9 @@ import { tf } from "./tf.js";
  * registration: each kernel name gets a plain-loop oracle on cpu and wasm and a WGSL program on webgpu.
  */
 
+/** WGSL: the flat workgroup index (TF.js folds a dispatch over 65,535 workgroups into two or three dimensions). */
+export const FLAT_WORKGROUP = "i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y)";
+
 /** cpu and wasm: synchronous reads and writes of backend memory. */
 export interface ArrayBackend {
   readSync(dataId: tf.DataId): unknown;

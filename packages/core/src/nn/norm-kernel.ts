@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, FLAT_WORKGROUP, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 import { type WorkgroupSum, runWorkgroupSum } from "./workgroup-sum.js";
@@ -189,7 +189,7 @@ function normProgram(name: string, variableNames: string[], outputShape: number[
       fn main(index : i32) {
         let R = uniforms.rows;
         let D = uniforms.width;
-        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let row = ${FLAT_WORKGROUP};
         let lid = i32(localIndex);
         let valid = row < R;
         ${body}

@@ -1,4 +1,4 @@
-import type { WebgpuBackend } from "../kernel-registration.js";
+import { FLAT_WORKGROUP, type WebgpuBackend } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import type { tf } from "../tf.js";
 
@@ -49,7 +49,7 @@ function partialSumsProgram(s: WorkgroupSum, outputs: number, blocks: number): W
       fn main(index : i32) {
         // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten, and let the extra
         // workgroups (no output) pass the barrier with nothing to add.
-        let w = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let w = ${FLAT_WORKGROUP};
         let groups = (uniforms.sumOutputs + ${COLUMNS - 1}) / ${COLUMNS};
         let block = w / groups;
         let lid = i32(localIndex);

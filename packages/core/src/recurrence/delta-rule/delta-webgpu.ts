@@ -26,7 +26,8 @@
 // scratch holds dv, e and the two per-column shares of dβ and ∂L/∂b (4·T·d_v per lane). Cost: 3 scans of
 // T·d_k·d_v (1 forward, 2 backward: the column adjoint and the row pass, which scans twice) and a reduction.
 
-import { splitCount } from "../linear/scan-webgpu-split.js";
+import { FLAT_WORKGROUP } from "../../kernel-registration.js";
+import { splitCount, splitInvocation } from "../linear/scan-webgpu-split.js";
 import type { WgslProgram } from "../linear/scan-webgpu.js";
 
 const WORKGROUP = 256;
@@ -88,15 +89,7 @@ function splitProgram(s: SplitProgram, B: number, H: number, dk: number, dv: num
         let forwardWidth = 2 * T * DV + DK * DV;
         let scratchWidth = 4 * T * DV;
         let gradientWidth = 2 * T * DK + T * DV + 2 * T + DK * DV;
-        let lid = i32(localIndex);
-        // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten it.
-        let group = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
-        let flat = group * ${WORKGROUP} + lid;
-        let g = flat % G;
-        // Invocations past the end still take part in every barrier.
-        let valid = flat / G < uniforms.lanes * ${s.outer};
-        let lane = (flat / G) / ${s.outer};
-        let o = (flat / G) % ${s.outer};
+        ${splitInvocation(WORKGROUP, s.outer)}
         // The group's first slot: its G invocations are consecutive in one workgroup (${WORKGROUP} % G = 0).
         let first = (lid - g) * P;
         ${s.body}
@@ -337,7 +330,7 @@ export function reduceProgram(B: number, H: number, T: number, dk: number, dv: n
       fn main(index : i32) {
         let T = uniforms.steps;
         let lid = i32(localIndex);
-        let lane = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
+        let lane = ${FLAT_WORKGROUP};
         let valid = lane < uniforms.lanes;
         let scratchAt = lane * 4 * T * DV;
         let outAt = lane * (2 * T * DK + T * DV + 2 * T + DK * DV) + 2 * T * DK;

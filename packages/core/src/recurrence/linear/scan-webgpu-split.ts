@@ -9,6 +9,7 @@
 // Layout: every tensor is [B, H, T, ·] (lane-major), or [B, T, H, ·] (time-major: what a projection reshaped into
 // heads gives, so a layer needs no transposes around the scan) when the program is made with `timeMajor`; only the
 // row of a (lane, t) pair differs (rowFunction).
+import { FLAT_WORKGROUP } from "../../kernel-registration.js";
 import type { WgslProgram } from "./scan-webgpu.js";
 
 const WORKGROUP = 256;
@@ -38,6 +39,21 @@ export function splitCount(n: number): number {
   if (n % 4 === 0 && n >= 8) return 4;
   if (n % 2 === 0 && n >= 4) return 2;
   return 1;
+}
+
+/**
+ * WGSL declaring, for a program whose G consecutive invocations share one row or column (G a constant dividing the
+ * workgroup size): lid, g (this invocation's share), valid, lane and o (the lane's row or column index, of `outer`).
+ */
+export function splitInvocation(workgroup: number, outer: "DK" | "DV"): string {
+  return `
+        let lid = i32(localIndex);
+        let flat = ${FLAT_WORKGROUP} * ${workgroup} + lid;
+        let g = flat % G;
+        // Invocations past the end still take part in every barrier.
+        let valid = flat / G < uniforms.lanes * ${outer};
+        let lane = (flat / G) / ${outer};
+        let o = (flat / G) % ${outer};`;
 }
 
 interface SplitScan {
@@ -79,16 +95,7 @@ function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number
       ${rowFunction(layout)}
       fn main(index : i32) {
         let T = uniforms.steps;
-        let lid = i32(localIndex);
-        // TF.js folds a dispatch over 65,535 workgroups into two or three dimensions: flatten it.
-        let w = i32(workgroupId.x + workgroupId.y * numWorkgroups.x + workgroupId.z * numWorkgroups.x * numWorkgroups.y);
-        let flat = w * ${WORKGROUP} + lid;
-        let outerIndex = flat / G;
-        let g = flat % G;
-        // Invocations past the end still take part in every barrier.
-        let valid = outerIndex < uniforms.lanes * ${s.outer};
-        let lane = outerIndex / ${s.outer};
-        let o = outerIndex % ${s.outer};
+        ${splitInvocation(WORKGROUP, s.outer)}
         var st : array<f32, ${W}>;
         for (var u = 0; u < W; u++) { st[u] = 0.0; }
         for (var n = 0; n < T; n++) {
