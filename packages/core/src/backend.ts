@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { SelectivError } from "./errors.js";
 import { tf } from "./tf.js";
+import { routeLongInnerMatMuls } from "./nn/long-inner-matmul.js";
 import { type AdapterCapabilities, deviceRequestFor, diagnoseNvidiaVulkan } from "./webgpu-device.js";
 
 export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
@@ -265,6 +266,7 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
       watchDeviceErrors();
       keyProgramsByShape();
       recordBufferRequests();
+      routeLongInnerMatMuls();
     }
     patched = true;
     return request.note ? { ok: true, note: request.note } : { ok: true };

@@ -75,8 +75,8 @@ function partialSumsProgram(s: WorkgroupSum, outputs: number, blocks: number): W
   };
 }
 
-/** Stage 2: result[o] = Σ_r partials[r · outputs + o], one invocation per output. */
-function blockSumProgram(name: string, outputShape: number[]): WgslProgram {
+/** Stage 2: result[o] = Σ_r partials[r · outputs + o], one invocation per output (uniforms sumOutputs, sumBlocks). */
+export function blockSumProgram(name: string, outputShape: number[]): WgslProgram {
   const outputs = outputShape.reduce((a, b) => a * b, 1);
   return {
     variableNames: ["partials"],
