@@ -30,13 +30,17 @@ export interface LongInnerShape {
   readonly K: number;
 }
 
+/** The shortest inner dimension routed here: below it TF.js's walk over K is short and the extra dispatch costs more. */
+const MIN_ROUTED_INNER = 8192;
+
 /**
  * Whether a single (unbatched) product is better served here than by TF.js's packed program: a long inner dimension
- * and fewer 32 × 32 output tiles than a large GPU has room for. `SELECTIV_MATMUL=tf` turns the route off (A/B timing).
+ * (the paper shape's 25,600 tokens; not the quick and medium shapes' 4,096, where a step is bound by dispatches) and
+ * fewer 32 × 32 output tiles than a large GPU has room for. `SELECTIV_MATMUL=tf` turns the route off (A/B timing).
  */
 export function prefersLongInnerMatMul({ M, N, K }: LongInnerShape, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.SELECTIV_MATMUL === "tf") return false;
-  return K >= 1024 && Math.ceil(M / 32) * Math.ceil(N / 32) < TARGET_WORKGROUPS;
+  return K >= MIN_ROUTED_INNER && Math.ceil(M / 32) * Math.ceil(N / 32) < TARGET_WORKGROUPS;
 }
 
 /** How many slices of K: about TARGET_WORKGROUPS workgroups, each slice at least MIN_SLICE long. */

@@ -77,3 +77,12 @@ export function unpack(packed: tf.Tensor3D, T: number, dk: number, dv: number): 
   const state = tf.reshape(tf.slice(packed, [0, 0, T * dv], [B, H, dk * dv]), [B, H, dk, dv]) as tf.Tensor4D;
   return { output, state };
 }
+
+/** [B, A, C, d] → [B, C, A, d] of a flat array (time-major ↔ lane-major). */
+export function swapMiddleAxes(x: Float32Array, B: number, A: number, C: number, d: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let a = 0; a < A; a++)
+      for (let c = 0; c < C; c++) out.set(x.subarray(((b * A + a) * C + c) * d, ((b * A + a) * C + c + 1) * d), ((b * C + c) * A + a) * d);
+  return out;
+}

@@ -30,9 +30,9 @@ describe("DeltaNet layer (docs/spec/MODELS.md §3.3, §9.5): extreme gates", () 
     const x = tf.variable(tf.add(m, randomTensor(rng, [2, 37, d], 0.01)));
     const bProj = built.param("b_proj.weight");
     bProj.assign(tf.tile(tf.reshape(tf.mul(m, 12 / tf.sum(tf.square(m)).dataSync()[0]!), [d, 1]), [1, heads]));
-    const inputs = built.layer.recurrenceInputs(x as unknown as tf.Tensor3D);
+    const inputs = built.layer.recurrenceInputsByTime(x as unknown as tf.Tensor3D);
     expect(tf.min(inputs.beta).dataSync()[0]!).toBeGreaterThan(0.9999);
-    const cos = tf.sum(tf.mul(inputs.key, tf.slice(inputs.key, [0, 0, 0, 0], [2, heads, 1, d / heads])), -1);
+    const cos = tf.sum(tf.mul(inputs.key, tf.slice(inputs.key, [0, 0, 0, 0], [2, 1, heads, d / heads])), -1);
     expect(tf.min(cos).dataSync()[0]!).toBeGreaterThan(0.999);
     built.expectFormsAgree(x);
     built.dispose();

@@ -1,8 +1,8 @@
 import {
   Linear,
-  deltaRule,
+  deltaRuleOutputByTime,
   deltaRuleStep,
-  splitHeads,
+  splitHeadsByTime,
   tf,
   type DeltaRuleInputs,
   type ForwardOptions,
@@ -47,19 +47,22 @@ export class DeltaNet extends FlaLayerBase implements SequenceLayer {
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
-      const { output } = deltaRule(this.recurrenceInputs(x), options.form ?? "chunked", { chunkSize: this.config.chunkSize });
-      return this.output.sequence(output, x);
+      const output = deltaRuleOutputByTime(this.recurrenceInputsByTime(x), options.form ?? "chunked", { chunkSize: this.config.chunkSize });
+      return this.output.sequenceByTime(output, x);
     });
   }
 
-  /** The delta rule's inputs for a whole sequence: q̂, k (L2-normalised, [B, H, T, d_k]), v, β [B, H, T]. */
-  recurrenceInputs(x: tf.Tensor3D): DeltaRuleInputs {
+  /**
+   * The delta rule's inputs for a whole sequence, time-major (projections reshaped into heads, no transposes): q̂, k
+   * (L2-normalised, [B, T, H, d_k]), v, β [B, T, H].
+   */
+  recurrenceInputsByTime(x: tf.Tensor3D): DeltaRuleInputs {
     const { q, k, v } = this.inputs.apply(x);
     return {
-      query: scaleQuery(l2Normalize(splitHeads(q, this.heads)), this.headKeyDim),
-      key: l2Normalize(splitHeads(k, this.heads)),
-      value: splitHeads(v, this.heads),
-      beta: tf.transpose(this.beta(x), [0, 2, 1]) as tf.Tensor3D,
+      query: scaleQuery(l2Normalize(splitHeadsByTime(q, this.heads)), this.headKeyDim),
+      key: l2Normalize(splitHeadsByTime(k, this.heads)),
+      value: splitHeadsByTime(v, this.heads),
+      beta: this.beta(x),
     };
   }
 

@@ -31,7 +31,7 @@ describe("Gated DeltaNet layer (docs/spec/MODELS.md §3.4, §9.5): extreme gates
     aProj.assign(tf.mul(aProj, 10));
     const x = tf.variable(randomTensor(new Rng(9), [2, 37, d]));
     // The decays really are extreme both ways: some steps forget everything, some keep everything.
-    const logAlpha = built.layer.recurrenceInputs(x as unknown as tf.Tensor3D).logAlpha;
+    const logAlpha = built.layer.recurrenceInputsByTime(x as unknown as tf.Tensor3D).logAlpha;
     expect(tf.min(logAlpha).dataSync()[0]!).toBeLessThan(-200);
     expect(tf.max(logAlpha).dataSync()[0]!).toBeGreaterThan(-1e-3);
     built.expectFormsAgree(x);

@@ -1,8 +1,8 @@
 import {
   Linear,
-  deltaRule,
+  deltaRuleOutputByTime,
   deltaRuleStep,
-  splitHeads,
+  splitHeadsByTime,
   tf,
   type DeltaRuleInputs,
   type ForwardOptions,
@@ -51,21 +51,23 @@ export class GatedDeltaNet extends FlaLayerBase implements SequenceLayer {
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
-      const { output } = deltaRule(this.recurrenceInputs(x), options.form ?? "chunked", { chunkSize: this.config.chunkSize });
-      return this.output.sequence(output, x);
+      const output = deltaRuleOutputByTime(this.recurrenceInputsByTime(x), options.form ?? "chunked", { chunkSize: this.config.chunkSize });
+      return this.output.sequenceByTime(output, x);
     });
   }
 
-  /** The gated delta rule's inputs: q̂, k (L2-normalised, [B, H, T, d_k]), v, β and log α ([B, H, T]). */
-  recurrenceInputs(x: tf.Tensor3D): Required<DeltaRuleInputs> {
+  /**
+   * The gated delta rule's inputs, time-major (projections reshaped into heads, no transposes): q̂, k (L2-normalised,
+   * [B, T, H, d_k]), v, β and log α ([B, T, H]).
+   */
+  recurrenceInputsByTime(x: tf.Tensor3D): Required<DeltaRuleInputs> {
     const { q, k, v } = this.inputs.apply(x);
-    const timeLast = (y: tf.Tensor3D) => tf.transpose(y, [0, 2, 1]) as tf.Tensor3D;
     return {
-      query: scaleQuery(l2Normalize(splitHeads(q, this.heads)), this.headKeyDim),
-      key: l2Normalize(splitHeads(k, this.heads)),
-      value: splitHeads(v, this.heads),
-      beta: timeLast(deltaBeta(this.bProj, x, this.config.allowNegativeEigenvalues)),
-      logAlpha: timeLast(this.forgetGate.logAlpha(x)),
+      query: scaleQuery(l2Normalize(splitHeadsByTime(q, this.heads)), this.headKeyDim),
+      key: l2Normalize(splitHeadsByTime(k, this.heads)),
+      value: splitHeadsByTime(v, this.heads),
+      beta: deltaBeta(this.bProj, x, this.config.allowNegativeEigenvalues),
+      logAlpha: this.forgetGate.logAlpha(x),
     };
   }
 

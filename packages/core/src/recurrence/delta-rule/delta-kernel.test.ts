@@ -7,9 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../../backend.js";
 import { Rng } from "../../rng.js";
 import { tf } from "../../tf.js";
-import { DELTA_RULE, kernelDeltaRule } from "./delta-kernel.js";
+import { DELTA_RULE, kernelDeltaRule, kernelDeltaRuleOutputByTime } from "./delta-kernel.js";
 import { fusedDeltaRule } from "./fused.js";
-import { deltaRule } from "./index.js";
+import { deltaRule, deltaRuleOutputByTime } from "./index.js";
 import type { DeltaRuleInputs } from "./inputs.js";
 import { deltaRuleStepwise } from "./naive.js";
 
@@ -188,6 +188,100 @@ describe("registered delta rule ≡ step-by-step oracle (values and every gradie
         assertBackendHealthy();
       },
       // Lavapipe compiles each (d_k, d_v) shader set on the CPU: up to a minute or two per new pair.
+      300_000,
+    );
+  }
+});
+
+type RuleByTime = (inputs: DeltaRuleInputs) => tf.Tensor4D;
+
+/**
+ * Time-major, from S_0 = 0: the readouts and the gradients of their weighted sum with respect to q, k, v, β (and
+ * log α). The drawn lane-major inputs are transposed inside the differentiated function, so every gradient comes back
+ * lane-major and compares with the oracle's directly.
+ */
+async function evaluateByTime(c: Case, d: Drawn, rule: RuleByTime): Promise<Float32Array[]> {
+  const results = tf.tidy(() => {
+    const t = (x: { shape: number[]; values: Float32Array }) => tf.tensor(x.values, x.shape);
+    const xs = [t(d.q), t(d.k), t(d.v), t(d.beta), t(d.logAlpha)];
+    const swap = (x: tf.Tensor) => tf.transpose(x, [0, 2, 1, 3]) as tf.Tensor4D;
+    const timeMajor = (x: tf.Tensor) => tf.transpose(x, [0, 2, 1]) as tf.Tensor3D;
+    const run = (a: tf.Tensor[]) =>
+      rule({
+        query: swap(a[0]!),
+        key: swap(a[1]!),
+        value: swap(a[2]!),
+        beta: timeMajor(a[3]!),
+        logAlpha: c.logAlpha === "none" ? undefined : timeMajor(a[4]!),
+      });
+    const output = run(xs);
+    const weights = tf.sin(tf.range(0, output.size).reshape(output.shape));
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(run(a), weights)) as tf.Scalar)(
+      c.logAlpha === "none" ? xs.slice(0, 4) : xs,
+    );
+    return [output, ...grads];
+  });
+  const values = await Promise.all(results.map((x) => x.data() as Promise<Float32Array>));
+  tf.dispose(results);
+  return values;
+}
+
+const LABELS_BY_TIME = ["readouts", "dq", "dk", "dv", "dβ", "d log α"];
+
+function expectCloseByTime(got: Float32Array[], want: Float32Array[], name: string) {
+  expect(got.length).toBe(want.length);
+  want.forEach((w, i) => {
+    const g = got[i]!;
+    expect(g.length, `${name}: ${LABELS_BY_TIME[i]} size`).toBe(w.length);
+    let scale = 1;
+    let worst = 0;
+    for (let j = 0; j < w.length; j++) {
+      scale = Math.max(scale, Math.abs(w[j]!));
+      worst = Math.max(worst, Math.abs(g[j]! - w[j]!));
+    }
+    expect(worst / scale, `${name}: ${LABELS_BY_TIME[i]}`).toBeLessThan(1e-4);
+  });
+}
+
+const oraclesByTime = new Map<string, Float32Array[]>();
+async function oracleByTime(c: Case, d: Drawn): Promise<Float32Array[]> {
+  const known = oraclesByTime.get(c.name);
+  if (known) return known;
+  await initBackend("cpu");
+  const o = await evaluateByTime(c, d, (inp) => deltaRuleOutputByTime(inp, "stepwise"));
+  oraclesByTime.set(c.name, o);
+  return o;
+}
+
+// Cases of every kind at a third of the cost: awkward sizes, DeltaNet, β near 2, the paper head, 2-way splits.
+const BY_TIME = CASES.filter((_, i) => [0, 3, 4, 8, 10, 11].includes(i));
+
+describe("registered delta rule, time-major without state ≡ step-by-step oracle (readouts and every gradient)", () => {
+  afterAll(async () => {
+    await initBackend("cpu");
+  });
+
+  for (const backend of ["cpu", "wasm"] as const) {
+    for (const c of BY_TIME) {
+      it(`${backend} kernel: ${describeCase(c)}`, async () => {
+        const d = draw(c, 900 + CASES.indexOf(c));
+        const want = await oracleByTime(c, d);
+        await initBackend(backend);
+        expectCloseByTime(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name);
+      });
+    }
+  }
+
+  for (const c of BY_TIME) {
+    it.runIf(probe.ok)(
+      `webgpu (WGSL) kernel: ${describeCase(c)}`,
+      async () => {
+        const d = draw(c, 900 + CASES.indexOf(c));
+        const want = await oracleByTime(c, d);
+        await initBackend("webgpu");
+        expectCloseByTime(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name);
+        assertBackendHealthy();
+      },
       300_000,
     );
   }

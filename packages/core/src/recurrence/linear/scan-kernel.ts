@@ -1,6 +1,6 @@
 import { broadcastSummingGradient } from "../../nn/layers.js";
 import { tf } from "../../tf.js";
-import { type RecurrenceResult, unpack } from "../tensor-ops.js";
+import { type RecurrenceResult, swapMiddleAxes, unpack } from "../tensor-ops.js";
 import { fusedScanArrays } from "./fused.js";
 import type { RecurrenceInputs } from "./inputs.js";
 import {
@@ -47,15 +47,6 @@ function sizes(inputs: Inputs, timeMajor = false) {
   const [H, T] = timeMajor ? [third!, second!] : [second!, third!];
   const dk = inputs.key!.shape[3]!;
   return { B: B!, H, T, dk, dv: dv! };
-}
-
-/** [B, A, C, d] → [B, C, A, d] of a flat array (time-major ↔ lane-major). */
-function swapMiddleAxes(x: Float32Array, B: number, A: number, C: number, d: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < B; b++)
-    for (let a = 0; a < A; a++)
-      for (let c = 0; c < C; c++) out.set(x.subarray(((b * A + a) * C + c) * d, ((b * A + a) * C + c + 1) * d), ((b * C + c) * A + a) * d);
-  return out;
 }
 
 interface ArrayBackend {
