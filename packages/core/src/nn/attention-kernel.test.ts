@@ -31,6 +31,8 @@ const CASES: Case[] = [
   { B: 1, H: 3, T: 130, D: 33, Dv: 33, magnitude: 1 },
   { B: 3, H: 1, T: 70, D: 16, Dv: 16, magnitude: 10 },
   { B: 1, H: 3, T: 7, D: 33, Dv: 33, magnitude: 10 },
+  // A 64-wide head (32-row staged tiles) over 4 workgroups of rows, the last one partial.
+  { B: 2, H: 1, T: 200, D: 64, Dv: 64, magnitude: 1 },
 ];
 
 const label = (c: Case) => `B=${c.B}, H=${c.H}, T=${c.T}, D=${c.D}, Dv=${c.Dv}${c.magnitude === 1 ? "" : `, inputs ×${c.magnitude}`}`;

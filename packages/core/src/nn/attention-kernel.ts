@@ -1,4 +1,4 @@
-import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, FLAT_WORKGROUP, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 
@@ -114,10 +114,30 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
 
 const WORKGROUP = 64;
 const UNIFORMS = "lanes : i32, steps : i32, scale : f32,";
+/** Floats of workgroup memory for one staged tile (16 KiB, within WebGPU's default limit). */
+const TILE_FLOATS = 4096;
+
+/** Rows per staged tile when each row holds `floatsPerRow` floats: as many as TILE_FLOATS allows, at most 64. */
+export function tileRows(floatsPerRow: number): number {
+  return Math.max(1, Math.min(WORKGROUP, Math.floor(TILE_FLOATS / floatsPerRow)));
+}
+
+/** One staged operand: its name, the tile array, and the floats each of its rows holds. */
+interface Staged {
+  readonly input: string;
+  readonly tile: string;
+  readonly width: string;
+}
 
 /**
- * One invocation per (lane, row): index = lane·T + row. D and Dv size private arrays, so they are baked into the
- * code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no shapes to the key).
+ * Each workgroup takes 64 consecutive rows of one lane (batch × head), one invocation per row: `row` (its row),
+ * `at` = lane·T + row and `valid` are defined for the body. The other side's rows (keys for a query row, queries for
+ * a key row) pass through workgroup memory KT rows at a time: every row of the tile is read from memory once per
+ * workgroup, in consecutive addresses, instead of once per invocation (64 rows shared one key in an L1 line at best).
+ * `stage(names, active)` gives the WGSL that loads tile rows s0 … s0 + KT − 1 of the named operands where `active`
+ * holds; barriers stay in control flow that depends on uniforms alone, as WGSL requires. D and Dv size private arrays
+ * and tiles: they are baked into the code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no
+ * shapes to the key).
  */
 function program(
   name: string,
@@ -127,36 +147,87 @@ function program(
   T: number,
   D: number,
   Dv: number,
+  staged: Staged[],
   body: string,
 ): WgslProgram {
+  const widths: Record<string, number> = { DK: D, DV: Dv, "3": 3 };
+  const kt = tileRows(staged.reduce((n, x) => n + widths[x.width]!, 0));
   return {
     variableNames,
     outputShape,
     shaderKey: `selectiv_attention_${name}_dk${D}_dv${Dv}|`,
     dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil((lanes * T) / WORKGROUP), 1, 1],
+    dispatch: [lanes * Math.ceil(T / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
     uniforms: UNIFORMS,
     getUserCode: () => `
       const DK : i32 = ${D};
       const DV : i32 = ${Dv};
+      const KT : i32 = ${kt};
+      ${staged.map((x) => `var<workgroup> ${x.tile} : array<f32, ${kt * widths[x.width]!}>;`).join("\n      ")}
       fn main(index : i32) {
         let T = uniforms.steps;
         let scale = uniforms.scale;
-        if (index >= uniforms.lanes * T) { return; }
-        let lane = index / T;
-        let row = index % T;
+        let lid = i32(localIndex);
+        let rowTiles = (T + ${WORKGROUP - 1}) / ${WORKGROUP};
+        let w = ${FLAT_WORKGROUP};
+        let lane = w / rowTiles;
+        let rowBase = (w % rowTiles) * ${WORKGROUP};
+        let row = rowBase + lid;
+        let laneValid = lane < uniforms.lanes;
+        let valid = laneValid && row < T;
+        let at = lane * T + row;
+        let lastRow = min(T, rowBase + ${WORKGROUP}) - 1;
         ${body}
       }
     `,
   };
 }
 
-/** scale · q_t·k_s for the query row held in qRow. */
-const SCORE = (qRow: string, keyIndex: string) => `
-          var dot = 0.0;
-          for (var i = 0; i < DK; i++) { dot += ${qRow}[i] * key[${keyIndex} * DK + i]; }
-          let score = dot * scale;`;
+/** WGSL: load rows s0 … s0 + KT − 1 (those below T) of each staged operand into its tile, where `active` holds. */
+function stage(staged: Staged[], active: string): string {
+  return `if (laneValid && ${active}) {
+          ${staged
+            .map(
+              (x) =>
+                `for (var e = lid; e < KT * ${x.width}; e += ${WORKGROUP}) {
+            if (s0 + e / ${x.width} < T) { ${x.tile}[e] = ${x.input}[(lane * T + s0) * ${x.width} + e]; }
+          }`,
+            )
+            .join("\n          ")}
+        }`;
+}
+
+/** scale · q·k_j for the query row held in qRow and row j of the key tile. */
+const SCORE = `
+              var dot = 0.0;
+              for (var i = 0; i < DK; i++) { dot += qRow[i] * keyTile[j * DK + i]; }
+              let score = dot * scale;`;
+
+const KEYS: Staged = { input: "key", tile: "keyTile", width: "DK" };
+const VALUES: Staged = { input: "value", tile: "valueTile", width: "DV" };
+
+/**
+ * WGSL: for each key s ≤ row of this invocation's query row, in tiles of KT keys, run `each` (s and j, its row in
+ * the tiles, are defined). Tiles past the workgroup's last row load nothing.
+ */
+function overKeys(staged: Staged[], each: string): string {
+  return `for (var s0 = 0; s0 < T; s0 += KT) {
+          ${stage(staged, "s0 <= lastRow")}
+          workgroupBarrier();
+          if (valid) {
+            for (var j = 0; j < KT; j++) {
+              let s = s0 + j;
+              if (s > row) { break; }
+              ${each}
+            }
+          }
+          workgroupBarrier();
+        }`;
+}
+
+const LOAD_QUERY = `var qRow : array<f32, DK>;
+        if (valid) { for (var i = 0; i < DK; i++) { qRow[i] = query[at * DK + i]; } }`;
 
 /**
  * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
@@ -171,28 +242,27 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
     T,
     D,
     Dv,
+    [KEYS, VALUES],
     `
-        var qRow : array<f32, ${D}>;
-        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
-        var acc : array<f32, ${Dv}>;
-        for (var j = 0; j < DV; j++) { acc[j] = 0.0; }
+        ${LOAD_QUERY}
+        var acc : array<f32, DV>;
         var m = -3.0e38;
         var l = 0.0;
-        for (var s = 0; s <= row; s++) {
-          let keyRow = lane * T + s;
-          ${SCORE("qRow", "keyRow")}
-          let mNew = max(m, score);
-          let rescale = exp(m - mNew);
-          let p = exp(score - mNew);
-          l = l * rescale + p;
-          for (var j = 0; j < DV; j++) { acc[j] = acc[j] * rescale + p * value[keyRow * DV + j]; }
-          m = mNew;
-        }
-        for (var j = 0; j < DV; j++) { result[index * DV + j] = acc[j] / l; }`,
+        ${overKeys(
+          [KEYS, VALUES],
+          `${SCORE}
+              let mNew = max(m, score);
+              let rescale = exp(m - mNew);
+              let p = exp(score - mNew);
+              l = l * rescale + p;
+              for (var c = 0; c < DV; c++) { acc[c] = acc[c] * rescale + p * valueTile[j * DV + c]; }
+              m = mNew;`,
+        )}
+        if (valid) { for (var c = 0; c < DV; c++) { result[at * DV + c] = acc[c] / l; } }`,
   );
 }
 
-/** Per query row t: [m_t, l_t, D_t] (two passes over s ≤ t for m and l, as the softmax does; D_t = do_t·o_t). */
+/** Per query row t: [m_t, l_t, D_t] (m and l by the forward's online softmax; D_t = do_t·o_t). */
 function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProgram {
   return program(
     "stats",
@@ -202,24 +272,25 @@ function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProg
     T,
     D,
     Dv,
+    [KEYS],
     `
-        var qRow : array<f32, ${D}>;
-        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
+        ${LOAD_QUERY}
         var m = -3.0e38;
-        for (var s = 0; s <= row; s++) {
-          ${SCORE("qRow", "(lane * T + s)")}
-          m = max(m, score);
-        }
         var l = 0.0;
-        for (var s = 0; s <= row; s++) {
-          ${SCORE("qRow", "(lane * T + s)")}
-          l += exp(score - m);
-        }
-        var outputDotDy = 0.0;
-        for (var j = 0; j < DV; j++) { outputDotDy += output[index * DV + j] * dy[index * DV + j]; }
-        result[index * 3] = m;
-        result[index * 3 + 1] = l;
-        result[index * 3 + 2] = outputDotDy;`,
+        ${overKeys(
+          [KEYS],
+          `${SCORE}
+              let mNew = max(m, score);
+              l = l * exp(m - mNew) + exp(score - mNew);
+              m = mNew;`,
+        )}
+        if (valid) {
+          var outputDotDy = 0.0;
+          for (var c = 0; c < DV; c++) { outputDotDy += output[at * DV + c] * dy[at * DV + c]; }
+          result[at * 3] = m;
+          result[at * 3 + 1] = l;
+          result[at * 3 + 2] = outputDotDy;
+        }`,
   );
 }
 
@@ -233,37 +304,47 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
     T,
     D,
     Dv,
+    [KEYS, VALUES],
     `
-        var qRow : array<f32, ${D}>;
-        for (var i = 0; i < DK; i++) { qRow[i] = query[index * DK + i]; }
-        var dyRow : array<f32, ${Dv}>;
-        for (var j = 0; j < DV; j++) { dyRow[j] = dy[index * DV + j]; }
-        var acc : array<f32, ${D}>;
-        for (var i = 0; i < DK; i++) { acc[i] = 0.0; }
-        let m = stats[index * 3];
-        let l = stats[index * 3 + 1];
-        let outputDotDy = stats[index * 3 + 2];
-        for (var s = 0; s <= row; s++) {
-          let keyRow = lane * T + s;
-          ${SCORE("qRow", "keyRow")}
-          let p = exp(score - m) / l;
-          var dp = 0.0;
-          for (var j = 0; j < DV; j++) { dp += dyRow[j] * value[keyRow * DV + j]; }
-          let ds = p * (dp - outputDotDy);
-          for (var i = 0; i < DK; i++) { acc[i] += ds * key[keyRow * DK + i]; }
+        ${LOAD_QUERY}
+        var dyRow : array<f32, DV>;
+        var acc : array<f32, DK>;
+        var m = 0.0;
+        var l = 1.0;
+        var outputDotDy = 0.0;
+        if (valid) {
+          for (var c = 0; c < DV; c++) { dyRow[c] = dy[at * DV + c]; }
+          m = stats[at * 3];
+          l = stats[at * 3 + 1];
+          outputDotDy = stats[at * 3 + 2];
         }
-        for (var i = 0; i < DK; i++) { result[index * DK + i] = acc[i] * scale; }`,
+        ${overKeys(
+          [KEYS, VALUES],
+          `${SCORE}
+              let p = exp(score - m) / l;
+              var dp = 0.0;
+              for (var c = 0; c < DV; c++) { dp += dyRow[c] * valueTile[j * DV + c]; }
+              let ds = p * (dp - outputDotDy);
+              for (var i = 0; i < DK; i++) { acc[i] += ds * keyTile[j * DK + i]; }`,
+        )}
+        if (valid) { for (var i = 0; i < DK; i++) { result[at * DK + i] = acc[i] * scale; } }`,
   );
 }
 
 /**
- * One invocation per key row s, looping over the queries t ≥ s that see it:
- * dk_s = scale Σ_t p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_t p_ts do_t.
+ * One invocation per key row s, over the queries t ≥ s that see it, in tiles of KT queries (with their do rows and
+ * stats): dk_s = scale Σ_t p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_t p_ts do_t. Query tiles wholly before the
+ * workgroup's first row load nothing.
  */
 function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
   const width = which === "dk" ? D : Dv;
   // Every bound input must be read by the code: dv does not need the values.
   const inputs = which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
+  const staged: Staged[] = [
+    { input: "query", tile: "queryTile", width: "DK" },
+    { input: "dy", tile: "dyTile", width: "DV" },
+    { input: "stats", tile: "statsTile", width: "3" },
+  ];
   return program(
     which,
     inputs,
@@ -272,27 +353,36 @@ function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D
     T,
     D,
     Dv,
+    staged,
     `
-        var kRow : array<f32, ${D}>;
-        for (var i = 0; i < DK; i++) { kRow[i] = key[index * DK + i]; }
-        ${which === "dk" ? `var vRow : array<f32, ${Dv}>; for (var j = 0; j < DV; j++) { vRow[j] = value[index * DV + j]; }` : ""}
+        var kRow : array<f32, DK>;
+        if (valid) { for (var i = 0; i < DK; i++) { kRow[i] = key[at * DK + i]; } }
+        ${which === "dk" ? "var vRow : array<f32, DV>;\n        if (valid) { for (var c = 0; c < DV; c++) { vRow[c] = value[at * DV + c]; } }" : ""}
         var acc : array<f32, ${width}>;
-        for (var i = 0; i < ${width}; i++) { acc[i] = 0.0; }
-        for (var t = row; t < T; t++) {
-          let queryRow = lane * T + t;
-          var dot = 0.0;
-          for (var i = 0; i < DK; i++) { dot += query[queryRow * DK + i] * kRow[i]; }
-          let p = exp(dot * scale - stats[queryRow * 3]) / stats[queryRow * 3 + 1];
-          ${
-            which === "dk"
-              ? `var dp = 0.0;
-          for (var j = 0; j < DV; j++) { dp += dy[queryRow * DV + j] * vRow[j]; }
-          let ds = p * (dp - stats[queryRow * 3 + 2]);
-          for (var i = 0; i < DK; i++) { acc[i] += ds * query[queryRow * DK + i]; }`
-              : `for (var j = 0; j < DV; j++) { acc[j] += p * dy[queryRow * DV + j]; }`
+        for (var s0 = 0; s0 < T; s0 += KT) {
+          ${stage(staged, `s0 + KT > rowBase`)}
+          workgroupBarrier();
+          if (valid) {
+            for (var j = 0; j < KT; j++) {
+              let t = s0 + j;
+              if (t >= T) { break; }
+              if (t < row) { continue; }
+              var dot = 0.0;
+              for (var i = 0; i < DK; i++) { dot += queryTile[j * DK + i] * kRow[i]; }
+              let p = exp(dot * scale - statsTile[j * 3]) / statsTile[j * 3 + 1];
+              ${
+                which === "dk"
+                  ? `var dp = 0.0;
+              for (var c = 0; c < DV; c++) { dp += dyTile[j * DV + c] * vRow[c]; }
+              let ds = p * (dp - statsTile[j * 3 + 2]);
+              for (var i = 0; i < DK; i++) { acc[i] += ds * queryTile[j * DK + i]; }`
+                  : `for (var c = 0; c < DV; c++) { acc[c] += p * dyTile[j * DV + c]; }`
+              }
+            }
           }
+          workgroupBarrier();
         }
-        for (var i = 0; i < ${width}; i++) { result[index * ${width} + i] = acc[i]${which === "dk" ? " * scale" : ""}; }`,
+        if (valid) { for (var i = 0; i < ${width}; i++) { result[at * ${width} + i] = acc[i]${which === "dk" ? " * scale" : ""}; } }`,
   );
 }
 
