@@ -106,7 +106,7 @@ export {
   splitHeadsByTime,
   sumOfTensors,
 } from "./nn/layers.js";
-export { attentionStep, causalAttention } from "./nn/attention.js";
+export { attentionStep, causalAttention, causalAttentionByTime } from "./nn/attention.js";
 export { Rotary } from "./nn/rotary.js";
 export { RecNet, headsForWidth, type RecNetShape, type ReferenceNaming, type ReferenceStateLayout } from "./recnet.js";
 

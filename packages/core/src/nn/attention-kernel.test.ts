@@ -48,15 +48,21 @@ type Drawn = ReturnType<typeof draw>;
 const NAMES = ["o", "dq", "dk", "dv"];
 
 /** o and the gradients of Σ o ⊙ sin(i) with respect to q, k and v. */
-async function evaluate(c: Case, d: Drawn, form: "ops" | "kernel"): Promise<Float32Array[]> {
+async function evaluate(c: Case, d: Drawn, form: "ops" | "kernel" | "kernel-by-time"): Promise<Float32Array[]> {
   const scale = 1 / Math.sqrt(c.D);
   const results = tf.tidy(() => {
     const q = tf.tensor4d(d.q, [c.B, c.H, c.T, c.D]);
     const k = tf.tensor4d(d.k, [c.B, c.H, c.T, c.D]);
     const v = tf.tensor4d(d.v, [c.B, c.H, c.T, c.Dv]);
     // Query blocks of 32 in the TF-op form: several blocks at T = 70 and 130.
+    // Time-major: the kernels take [B, T, H, ·] (transposed here, so every gradient comes back lane-major).
+    const swap = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
     const apply = (a: tf.Tensor4D, b: tf.Tensor4D, e: tf.Tensor4D) =>
-      form === "ops" ? causalAttentionOps(a, b, e, scale, 32) : causalAttentionKernel(a, b, e, scale);
+      form === "ops"
+        ? causalAttentionOps(a, b, e, scale, 32)
+        : form === "kernel"
+          ? causalAttentionKernel(a, b, e, scale)
+          : swap(causalAttentionKernel(swap(a), swap(b), swap(e), scale, true));
     const weights = tf.sin(tf.range(0, c.B * c.H * c.T * c.Dv).reshape([c.B, c.H, c.T, c.Dv]));
     const o = apply(q, k, v);
     const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, e: tf.Tensor) =>
@@ -109,6 +115,24 @@ describe("causal attention: registered kernels ≡ the TF-op form (values and th
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
     expect(probe.ok ? "" : probe.why).toBe("");
   });
+
+  // Time-major kernels: several heads, rows over several workgroups, the 64-wide head.
+  for (const backend of ["cpu", "wasm", "webgpu"] as const) {
+    [1, 2, 5, 8].forEach((i) => {
+      const c = CASES[i]!;
+      it.runIf(backend !== "webgpu" || probe.ok)(
+        `${backend} kernels, time-major: ${label(c)}`,
+        async () => {
+          const d = draw(c, 70 + i);
+          const want = await oracle(i, c, d);
+          await initBackend(backend);
+          expectClose(await evaluate(c, d, "kernel-by-time"), want, label(c));
+          assertBackendHealthy();
+        },
+        120_000,
+      );
+    });
+  }
 
   CASES.forEach((c, i) => {
     it.runIf(probe.ok)(

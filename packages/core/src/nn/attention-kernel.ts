@@ -1,5 +1,6 @@
 import { type ArrayBackend, FLAT_WORKGROUP, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { swapMiddleAxes } from "../recurrence/tensor-ops.js";
 import { tf } from "../tf.js";
 
 /**
@@ -14,6 +15,7 @@ import { tf } from "../tf.js";
  *
  * SelectivCausalAttention — inputs query, key [B, H, T, D], value [B, H, T, Dv]; attr scale; output [B, H, T, Dv].
  * SelectivCausalAttentionGrad — the same inputs plus output (the forward's) and dy; outputs [dq, dk, dv].
+ * Attr `timeMajor`: every tensor [B, T, H, ·] instead (a projection reshaped into heads: no transposes around it).
  * cpu and wasm register float64 loops: the oracle of the WGSL kernels, beside the TF-op form that cpu and wasm
  * keep training with (attention-kernel.test.ts).
  */
@@ -22,12 +24,14 @@ export const CAUSAL_ATTENTION_GRAD = "SelectivCausalAttentionGrad";
 
 interface AttentionAttrs {
   readonly scale: number;
+  readonly timeMajor?: boolean;
 }
 
 type Inputs = Record<string, tf.TensorInfo>;
 
-function dims(inputs: Inputs) {
-  const [B, H, T, D] = inputs.query!.shape as [number, number, number, number];
+function dims(inputs: Inputs, timeMajor = false) {
+  const [B, second, third, D] = inputs.query!.shape as [number, number, number, number];
+  const [H, T] = timeMajor ? [third, second] : [second, third];
   return { B, H, T, D, Dv: inputs.value!.shape[3]!, lanes: B * H };
 }
 
@@ -47,8 +51,20 @@ function scoresOf(q: Float32Array, k: Float32Array, lane: number, t: number, T: 
   return scores.map((x) => Math.exp(x - m) / l);
 }
 
+/** A cpu kernel's reads and writes, lane-major: time-major tensors are swapped on the way in and out. */
+function laneMajorIO(b: ArrayBackend, x: Inputs, timeMajor: boolean) {
+  const { B, H, T } = dims(x, timeMajor);
+  return {
+    read: (name: string) => {
+      const values = b.readSync(x[name]!.dataId) as Float32Array;
+      return timeMajor ? swapMiddleAxes(values, B, T, H, x[name]!.shape[3]!) : values;
+    },
+    output: (values: Float32Array, width: number) =>
+      timeMajor ? floatOutput(b, swapMiddleAxes(values, B, H, T, width), [B, T, H, width]) : floatOutput(b, values, [B, H, T, width]),
+  };
+}
+
 function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
-  const read = (b: ArrayBackend, x: Inputs, name: string) => b.readSync(x[name]!.dataId) as Float32Array;
   return [
     {
       kernelName: CAUSAL_ATTENTION,
@@ -56,9 +72,10 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
         const x = inputs as Inputs;
-        const { scale } = attrs as unknown as AttentionAttrs;
-        const { B, H, T, D, Dv, lanes } = dims(x);
-        const [q, k, v] = [read(b, x, "query"), read(b, x, "key"), read(b, x, "value")];
+        const { scale, timeMajor = false } = attrs as unknown as AttentionAttrs;
+        const { T, D, Dv, lanes } = dims(x, timeMajor);
+        const { read, output } = laneMajorIO(b, x, timeMajor);
+        const [q, k, v] = [read("query"), read("key"), read("value")];
         const o = new Float32Array(lanes * T * Dv);
         for (let lane = 0; lane < lanes; lane++)
           for (let t = 0; t < T; t++) {
@@ -69,7 +86,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
               o[(lane * T + t) * Dv + j] = acc;
             }
           }
-        return floatOutput(b, o, [B, H, T, Dv]);
+        return output(o, Dv);
       },
     },
     {
@@ -78,10 +95,11 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
         const x = inputs as Inputs;
-        const { scale } = attrs as unknown as AttentionAttrs;
-        const { B, H, T, D, Dv, lanes } = dims(x);
-        const [q, k, v] = [read(b, x, "query"), read(b, x, "key"), read(b, x, "value")];
-        const [o, dy] = [read(b, x, "output"), read(b, x, "dy")];
+        const { scale, timeMajor = false } = attrs as unknown as AttentionAttrs;
+        const { T, D, Dv, lanes } = dims(x, timeMajor);
+        const { read, output } = laneMajorIO(b, x, timeMajor);
+        const [q, k, v] = [read("query"), read("key"), read("value")];
+        const [o, dy] = [read("output"), read("dy")];
         const dq = new Float64Array(lanes * T * D);
         const dk = new Float64Array(lanes * T * D);
         const dv = new Float64Array(lanes * T * Dv);
@@ -102,11 +120,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
               for (let j = 0; j < Dv; j++) dv[(lane * T + s) * Dv + j] += p[s]! * dy[row + j]!;
             }
           }
-        return [
-          floatOutput(b, Float32Array.from(dq), [B, H, T, D]),
-          floatOutput(b, Float32Array.from(dk), [B, H, T, D]),
-          floatOutput(b, Float32Array.from(dv), [B, H, T, Dv]),
-        ];
+        return [output(Float32Array.from(dq), D), output(Float32Array.from(dk), D), output(Float32Array.from(dv), Dv)];
       },
     },
   ];
@@ -127,7 +141,18 @@ interface Staged {
   readonly input: string;
   readonly tile: string;
   readonly width: string;
+  /** The softmax statistics: lane-major in either layout (the grad kernel's own intermediate). */
+  readonly internal?: boolean;
 }
+
+/** Lane-major ([B, H, T, ·]) or time-major ([B, T, H, ·], the head count baked into the code). */
+interface Layout {
+  readonly timeMajor: boolean;
+  readonly heads: number;
+}
+
+const shapeOf = (B: number, T: number, width: number, { timeMajor, heads }: Layout) =>
+  timeMajor ? [B, T, heads, width] : [B, heads, T, width];
 
 /**
  * Each workgroup takes 64 consecutive rows of one lane (batch × head), one invocation per row: `row` (its row),
@@ -147,15 +172,17 @@ function program(
   T: number,
   D: number,
   Dv: number,
+  layout: Layout,
   staged: Staged[],
   body: string,
 ): WgslProgram {
   const widths: Record<string, number> = { DK: D, DV: Dv, "3": 3 };
   const kt = tileRows(staged.reduce((n, x) => n + widths[x.width]!, 0));
+  const H = layout.heads;
   return {
     variableNames,
     outputShape,
-    shaderKey: `selectiv_attention_${name}_dk${D}_dv${Dv}|`,
+    shaderKey: `selectiv_attention_${name}_dk${D}_dv${Dv}${layout.timeMajor ? `_tm${H}` : ""}|`,
     dispatchLayout: { x: [0] },
     dispatch: [lanes * Math.ceil(T / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
@@ -165,6 +192,10 @@ function program(
       const DV : i32 = ${Dv};
       const KT : i32 = ${kt};
       ${staged.map((x) => `var<workgroup> ${x.tile} : array<f32, ${kt * widths[x.width]!}>;`).join("\n      ")}
+      // The row of step t of a lane (b·H + h) in the inputs and outputs.
+      fn rowAt(lane : i32, t : i32, T : i32) -> i32 {
+        return ${layout.timeMajor ? `((lane / ${H}) * T + t) * ${H} + lane % ${H}` : "lane * T + t"};
+      }
       fn main(index : i32) {
         let T = uniforms.steps;
         let scale = uniforms.scale;
@@ -176,7 +207,8 @@ function program(
         let row = rowBase + lid;
         let laneValid = lane < uniforms.lanes;
         let valid = laneValid && row < T;
-        let at = lane * T + row;
+        let at = rowAt(lane, row, T);
+        let statAt = lane * T + row;
         let lastRow = min(T, rowBase + ${WORKGROUP}) - 1;
         ${body}
       }
@@ -191,7 +223,9 @@ function stage(staged: Staged[], active: string): string {
             .map(
               (x) =>
                 `for (var e = lid; e < KT * ${x.width}; e += ${WORKGROUP}) {
-            if (s0 + e / ${x.width} < T) { ${x.tile}[e] = ${x.input}[(lane * T + s0) * ${x.width} + e]; }
+            if (s0 + e / ${x.width} < T) { ${x.tile}[e] = ${x.input}[${
+              x.internal ? `(lane * T + s0) * ${x.width} + e` : `rowAt(lane, s0 + e / ${x.width}, T) * ${x.width} + e % ${x.width}`
+            }]; }
           }`,
             )
             .join("\n          ")}
@@ -233,15 +267,16 @@ const LOAD_QUERY = `var qRow : array<f32, DK>;
  * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
  * l and the accumulated output are rescaled by exp(m_old − m_new), so o_t = acc / l at the end.
  */
-function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: Layout): WgslProgram {
   return program(
     "forward",
     ["query", "key", "value"],
-    [B, H, T, Dv],
+    shapeOf(B, T, Dv, layout),
     lanes,
     T,
     D,
     Dv,
+    layout,
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
@@ -263,7 +298,7 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
 }
 
 /** Per query row t: [m_t, l_t, D_t] (m and l by the forward's online softmax; D_t = do_t·o_t). */
-function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProgram {
+function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: Layout): WgslProgram {
   return program(
     "stats",
     ["query", "key", "output", "dy"],
@@ -272,6 +307,7 @@ function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProg
     T,
     D,
     Dv,
+    layout,
     [KEYS],
     `
         ${LOAD_QUERY}
@@ -287,23 +323,24 @@ function statsProgram(lanes: number, T: number, D: number, Dv: number): WgslProg
         if (valid) {
           var outputDotDy = 0.0;
           for (var c = 0; c < DV; c++) { outputDotDy += output[at * DV + c] * dy[at * DV + c]; }
-          result[at * 3] = m;
-          result[at * 3 + 1] = l;
-          result[at * 3 + 2] = outputDotDy;
+          result[statAt * 3] = m;
+          result[statAt * 3 + 1] = l;
+          result[statAt * 3 + 2] = outputDotDy;
         }`,
   );
 }
 
 /** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one invocation per query row t. */
-function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: Layout): WgslProgram {
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
-    [B, H, T, D],
+    shapeOf(B, T, D, layout),
     lanes,
     T,
     D,
     Dv,
+    layout,
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
@@ -314,9 +351,9 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
         var outputDotDy = 0.0;
         if (valid) {
           for (var c = 0; c < DV; c++) { dyRow[c] = dy[at * DV + c]; }
-          m = stats[at * 3];
-          l = stats[at * 3 + 1];
-          outputDotDy = stats[at * 3 + 2];
+          m = stats[statAt * 3];
+          l = stats[statAt * 3 + 1];
+          outputDotDy = stats[statAt * 3 + 2];
         }
         ${overKeys(
           [KEYS, VALUES],
@@ -336,23 +373,32 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
  * stats): dk_s = scale Σ_t p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_t p_ts do_t. Query tiles wholly before the
  * workgroup's first row load nothing.
  */
-function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D: number, Dv: number, B: number, H: number): WgslProgram {
+function keyValueGradientProgram(
+  which: "dk" | "dv",
+  lanes: number,
+  T: number,
+  D: number,
+  Dv: number,
+  B: number,
+  layout: Layout,
+): WgslProgram {
   const width = which === "dk" ? D : Dv;
   // Every bound input must be read by the code: dv does not need the values.
   const inputs = which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
   const staged: Staged[] = [
     { input: "query", tile: "queryTile", width: "DK" },
     { input: "dy", tile: "dyTile", width: "DV" },
-    { input: "stats", tile: "statsTile", width: "3" },
+    { input: "stats", tile: "statsTile", width: "3", internal: true },
   ];
   return program(
     which,
     inputs,
-    [B, H, T, width],
+    shapeOf(B, T, width, layout),
     lanes,
     T,
     D,
     Dv,
+    layout,
     staged,
     `
         var kRow : array<f32, DK>;
@@ -388,7 +434,7 @@ function keyValueGradientProgram(which: "dk" | "dv", lanes: number, T: number, D
 
 function webgpuKernels(): tf.KernelConfig[] {
   const uniforms = (x: Inputs, a: AttentionAttrs) => {
-    const { T, lanes } = dims(x);
+    const { T, lanes } = dims(x, a.timeMajor);
     return [
       { type: "int32", data: [lanes] },
       { type: "int32", data: [T] },
@@ -402,9 +448,9 @@ function webgpuKernels(): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const a = attrs as unknown as AttentionAttrs;
-        const { B, H, T, D, Dv, lanes } = dims(x);
+        const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          forwardProgram(lanes, T, D, Dv, B, H),
+          forwardProgram(lanes, T, D, Dv, B, { timeMajor: a.timeMajor === true, heads: H }),
           [x.query!, x.key!, x.value!],
           "float32",
           uniforms(x, a),
@@ -418,13 +464,14 @@ function webgpuKernels(): tf.KernelConfig[] {
         const x = inputs as Inputs;
         const a = attrs as unknown as AttentionAttrs;
         const gpu = backend as unknown as WebgpuBackend;
-        const { B, H, T, D, Dv, lanes } = dims(x);
+        const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
+        const layout: Layout = { timeMajor: a.timeMajor === true, heads: H };
         const u = uniforms(x, a);
         const [q, k, v, dy] = [x.query!, x.key!, x.value!, x.dy!];
-        const stats = gpu.runWebGPUProgram(statsProgram(lanes, T, D, Dv), [q, k, x.output!, dy], "float32", u);
-        const dq = gpu.runWebGPUProgram(queryGradientProgram(lanes, T, D, Dv, B, H), [q, k, v, dy, stats], "float32", u);
-        const dk = gpu.runWebGPUProgram(keyValueGradientProgram("dk", lanes, T, D, Dv, B, H), [q, k, v, dy, stats], "float32", u);
-        const dv = gpu.runWebGPUProgram(keyValueGradientProgram("dv", lanes, T, D, Dv, B, H), [q, k, dy, stats], "float32", u);
+        const stats = gpu.runWebGPUProgram(statsProgram(lanes, T, D, Dv, layout), [q, k, x.output!, dy], "float32", u);
+        const dq = gpu.runWebGPUProgram(queryGradientProgram(lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
+        const dk = gpu.runWebGPUProgram(keyValueGradientProgram("dk", lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
+        const dv = gpu.runWebGPUProgram(keyValueGradientProgram("dv", lanes, T, D, Dv, B, layout), [q, k, dy, stats], "float32", u);
         gpu.disposeData(stats.dataId);
         return [dq, dk, dv];
       },
@@ -435,10 +482,13 @@ function webgpuKernels(): tf.KernelConfig[] {
 /** Registers both kernels for cpu, wasm and webgpu (once). */
 export const registerAttentionKernels = registerOnce(cpuKernels, webgpuKernels);
 
-/** Causal softmax attention through the registered kernels, differentiable in q, k and v. */
-export function causalAttentionKernel(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
+/**
+ * Causal softmax attention through the registered kernels, differentiable in q, k and v: [B, H, T, ·], or with
+ * `timeMajor` [B, T, H, ·] (a projection reshaped into heads).
+ */
+export function causalAttentionKernel(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, timeMajor = false): tf.Tensor4D {
   registerAttentionKernels();
-  const attrs = { scale } as unknown as tf.NamedAttrMap;
+  const attrs = { scale, timeMajor } as unknown as tf.NamedAttrMap;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [query, key, value] = args as tf.Tensor[];
     const output = tf.engine().runKernel(CAUSAL_ATTENTION, { query: query!, key: key!, value: value! }, attrs) as tf.Tensor4D;

@@ -22,6 +22,24 @@ export function causalAttention(
   return causalAttentionOps(q, k, v, scale, queryBlock, inference);
 }
 
+/**
+ * causalAttention with time before heads: q, k [B, T, H, D], v [B, T, H, Dv] (a layer's projections reshaped into
+ * heads); output [B, T, H, Dv]. The registered kernels read and write this layout (no transposes around them); the
+ * TF-op form gets the [B, H, T, ·] it takes and its output transposed back.
+ */
+export function causalAttentionByTime(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  scale: number,
+  queryBlock = 256,
+  inference = false,
+): tf.Tensor4D {
+  if (prefersRegisteredKernels() && q.shape[1] > 0) return causalAttentionKernel(q, k, v, scale, true);
+  const swap = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
+  return swap(causalAttentionOps(swap(q), swap(k), swap(v), scale, queryBlock, inference));
+}
+
 /** The TF-op form (cpu and wasm train with it; the oracle of ./attention-kernel.ts). */
 export function causalAttentionOps(
   q: tf.Tensor4D,

@@ -8,13 +8,20 @@ import { tf } from "../tf.js";
  *   y¹ = x¹ cos θ − s x² sin θ,   y² = x² cos θ + s x¹ sin θ.
  * A rotation is orthogonal, so the gradient is the same kernel with −s applied to dy. One dispatch each way on
  * webgpu, where the TF-op form takes ~14 forward and ~12 backward (split, cos, sin, four products, concat).
- * SelectivRotary — inputs x, inverseFrequencies [D/2]; attr sign; output y like x. cpu and wasm register a float64
+ * SelectivRotary — inputs x, inverseFrequencies [D/2]; attr sign (and heads: given H ≥ 1, x is [..., T, H, D], time
+ * before heads, so row r is at position ⌊r / H⌋ mod T); output y like x. cpu and wasm register a float64
  * loop: the oracle of the WGSL kernel (rotary-kernel.test.ts), beside the TF-op form that cpu and wasm train with.
  */
 export const ROTARY = "SelectivRotary";
 
 interface RotaryAttrs {
   readonly sign: 1 | -1;
+  readonly heads?: number;
+}
+
+/** Positions T and rows per position H of x: [..., T, D], or [..., T, H, D] with attr heads = H ≥ 1. */
+function positions(shape: readonly number[], heads = 0): { T: number; H: number } {
+  return heads > 0 ? { T: shape[shape.length - 3]!, H: heads } : { T: shape[shape.length - 2]!, H: 1 };
 }
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -26,16 +33,16 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const b = backend as unknown as ArrayBackend;
-        const { sign } = attrs as unknown as RotaryAttrs;
+        const { sign, heads } = attrs as unknown as RotaryAttrs;
         const x = (inputs as Inputs).x!;
         const xs = b.readSync(x.dataId) as Float32Array;
         const inv = b.readSync((inputs as Inputs).inverseFrequencies!.dataId) as Float32Array;
         const D = x.shape[x.shape.length - 1]!;
-        const T = x.shape[x.shape.length - 2]!;
+        const { T, H } = positions(x.shape, heads);
         const half = D / 2;
         const ys = new Float32Array(xs.length);
         for (let row = 0; row < xs.length / D; row++) {
-          const t = row % T;
+          const t = Math.floor(row / H) % T;
           const at = row * D;
           for (let j = 0; j < half; j++) {
             const angle = Math.fround(t * inv[j]!);
@@ -66,13 +73,13 @@ function rotaryProgram(shape: number[], sign: 1 | -1): WgslProgram {
     dispatchLayout: { x: [0] },
     dispatch: [Math.ceil(n / WORKGROUP), 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
-    uniforms: "pairs : i32, half : i32, steps : i32,",
+    uniforms: "pairs : i32, half : i32, steps : i32, heads : i32,",
     getUserCode: () => `
       fn main(index : i32) {
         if (index >= uniforms.pairs) { return; }
         let row = index / uniforms.half;
         let j = index % uniforms.half;
-        let angle = f32(row % uniforms.steps) * inverseFrequencies[j];
+        let angle = f32((row / uniforms.heads) % uniforms.steps) * inverseFrequencies[j];
         let c = cos(angle);
         let s = ${sign > 0 ? "" : "-"}sin(angle);
         let at = row * 2 * uniforms.half + j;
@@ -92,14 +99,15 @@ function webgpuKernels(): tf.KernelConfig[] {
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { x, inverseFrequencies } = inputs as Inputs;
-        const { sign } = attrs as unknown as RotaryAttrs;
+        const { sign, heads } = attrs as unknown as RotaryAttrs;
         const shape = x!.shape as number[];
         const D = shape[shape.length - 1]!;
-        const T = shape[shape.length - 2]!;
+        const { T, H } = positions(shape, heads);
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(rotaryProgram(shape, sign), [x!, inverseFrequencies!], "float32", [
           { type: "int32", data: [shape.reduce((a, b) => a * b, 1) / 2] },
           { type: "int32", data: [D / 2] },
           { type: "int32", data: [T] },
+          { type: "int32", data: [H] },
         ]);
       },
     },
@@ -109,11 +117,14 @@ function webgpuKernels(): tf.KernelConfig[] {
 /** Registers the kernel for cpu, wasm and webgpu (once). */
 export const registerRotaryKernels = registerOnce(cpuKernels, webgpuKernels);
 
-/** x [..., T, D] rotated at positions 0..T−1 with sign ±1, differentiable in x. */
-export function rotaryKernel<T extends tf.Tensor>(x: T, inverseFrequencies: tf.Tensor1D, sign: 1 | -1): T {
+/**
+ * x [..., T, D] rotated at positions 0..T−1 with sign ±1, differentiable in x; given `heads` = H, x is [..., T, H, D]
+ * (time before heads) and every head of a step takes that step's position.
+ */
+export function rotaryKernel<T extends tf.Tensor>(x: T, inverseFrequencies: tf.Tensor1D, sign: 1 | -1, heads = 0): T {
   registerRotaryKernels();
   const rotate = (t: tf.Tensor, frequencies: tf.Tensor, s: 1 | -1) =>
-    tf.engine().runKernel(ROTARY, { x: t, inverseFrequencies: frequencies }, { sign: s } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    tf.engine().runKernel(ROTARY, { x: t, inverseFrequencies: frequencies }, { sign: s, heads } as unknown as tf.NamedAttrMap) as tf.Tensor;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     // Saved: the frequencies may be a temporary of the forward pass, disposed before the backward pass runs.
     (args[1] as tf.GradSaveFunc)([inverseFrequencies]);

@@ -39,6 +39,18 @@ export class Rotary {
     return this.rotate(x, this.angles(tf.range(0, t, 1, "float32") as tf.Tensor1D));
   }
 
+  /**
+   * x [B, T, H, D] (time before heads: a projection reshaped into heads) at positions 0..T−1; the same values as
+   * applySequence on [B, H, T, D], with no transposes: the registered kernel reads the layout, the TF-op form
+   * broadcasts the angles [T, 1, D/2] over the heads.
+   */
+  applySequenceByTime(x: tf.Tensor4D): tf.Tensor4D {
+    const [, t, heads] = x.shape;
+    if (prefersRegisteredKernels()) return rotaryKernel(x, tf.tensor1d(this.inverseFrequencies), this.direction, heads);
+    const angles = this.angles(tf.range(0, t, 1, "float32") as tf.Tensor1D);
+    return this.rotate(x, tf.reshape(angles, [t, 1, this.headDim / 2]));
+  }
+
   /** x [..., D] of a single step at the position held in `position` ([1], float32). */
   applyStep<T extends tf.Tensor>(x: T, position: tf.Tensor1D): T {
     return this.rotate(x, tf.reshape(this.angles(position), [this.headDim / 2]));

@@ -3,9 +3,8 @@ import {
   RMSNorm,
   Rotary,
   attentionStep,
-  causalAttention,
+  causalAttentionByTime,
   init,
-  mergeHeads,
   tf,
   type ForwardOptions,
   type LayerBuildContext,
@@ -70,20 +69,21 @@ export class TransformerDecoderLayer implements SequenceLayer {
 
   forward(x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
-      const [b, t] = x.shape;
-      // [B, T, d] → [B, T, H, D_h] (normed per head for q, k) → [B, H, T, D_h]; q, k then rotated.
+      const [b, t, d] = x.shape;
+      // [B, T, d] → [B, T, H, D_h] (normed per head for q, k; q, k then rotated), time before heads throughout:
+      // attention reads that layout, so no transposes run around it where its kernels do.
       const split = (y: tf.Tensor3D) => tf.reshape(y, [b, t, this.heads, this.headDim]) as tf.Tensor4D;
-      const headsFirst = (y: tf.Tensor4D) => tf.transpose(y, [0, 2, 1, 3]);
-      const q = this.rotary.applySequence(headsFirst(this.qNorm.apply(split(this.qProj.apply(x)))));
-      const k = this.rotary.applySequence(headsFirst(this.kNorm.apply(split(this.kProj.apply(x)))));
-      const v = headsFirst(split(this.vProj.apply(x)));
+      const q = this.rotary.applySequenceByTime(this.qNorm.apply(split(this.qProj.apply(x))));
+      const k = this.rotary.applySequenceByTime(this.kNorm.apply(split(this.kProj.apply(x))));
+      const v = split(this.vProj.apply(x));
       const scale = 1 / Math.sqrt(this.headDim);
+      const headsFirst = (y: tf.Tensor4D) => tf.transpose(y, [0, 2, 1, 3]);
       const attention =
         (options.form ?? "chunked") === "stepwise"
-          ? this.attentionByCache(q, k, v, scale)
-          : causalAttention(q, k, v, scale, this.config.queryBlock, !options.training);
+          ? headsFirst(this.attentionByCache(headsFirst(q), headsFirst(k), headsFirst(v), scale))
+          : causalAttentionByTime(q, k, v, scale, this.config.queryBlock, !options.training);
       const dropout = dropoutActive(options) ? { rate: this.dropoutRate, seed: options.dropoutSeed ?? 0 } : undefined;
-      return this.finish(x, mergeHeads(attention), dropout);
+      return this.finish(x, tf.reshape(attention, [b, t, d]), dropout);
     });
   }
 
