@@ -90,10 +90,13 @@ describe("long-inner-dimension matMul on webgpu ≡ the cpu matMul", () => {
     await initBackend("cpu");
   });
 
-  it("takes the paper shape's weight gradients, and leaves the quick shape's and the token-wide products to TF.js", () => {
+  it("takes the paper shape's weight gradients and TF.js's split-K cases, and leaves the rest to TF.js", () => {
     expect(prefersLongInnerMatMul({ M: 256, N: 256, K: 25_600 })).toBe(true);
     expect(prefersLongInnerMatMul({ M: 256, N: 1601, K: 25_600 })).toBe(true);
+    // Quick shape: 64 × 64 is TF.js's split-K case (4 tiles); 64 × 145 (10 tiles) its packed program; 64 × 2 its reduction.
+    expect(prefersLongInnerMatMul({ M: 64, N: 64, K: 4096 })).toBe(true);
     expect(prefersLongInnerMatMul({ M: 64, N: 145, K: 4096 })).toBe(false);
+    expect(prefersLongInnerMatMul({ M: 64, N: 2, K: 4096 })).toBe(false);
     expect(prefersLongInnerMatMul({ M: 25_600, N: 256, K: 256 })).toBe(false);
     expect(prefersLongInnerMatMul({ M: 25_600, N: 256, K: 1601 })).toBe(false);
     expect(prefersLongInnerMatMul({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "tf" })).toBe(false);

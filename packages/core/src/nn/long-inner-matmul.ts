@@ -30,17 +30,20 @@ export interface LongInnerShape {
   readonly K: number;
 }
 
-/** The shortest inner dimension routed here: below it TF.js's walk over K is short and the extra dispatch costs more. */
+/** Below this inner dimension TF.js's walk over K is short and this route's extra dispatch costs more. */
 const MIN_ROUTED_INNER = 8192;
 
 /**
- * Whether a single (unbatched) product is better served here than by TF.js's packed program: a long inner dimension
- * (the paper shape's 25,600 tokens; not the quick and medium shapes' 4,096, where a step is bound by dispatches) and
- * fewer 32 × 32 output tiles than a large GPU has room for. `SELECTIV_MATMUL=tf` turns the route off (A/B timing).
+ * Whether a single (unbatched) product is better served here than by TF.js. Two cases: (1) where TF.js itself
+ * splits K (at most 8 output tiles of 32 × 32, K ≥ 2,000: the quick shape's weight gradients) — its split-K program
+ * adds through compare-exchange loops after a zero fill, also two dispatches; (2) a long inner dimension (the paper
+ * shape's 25,600 tokens) with fewer tiles than a large GPU has room for, which TF.js's packed program walks serially.
+ * Outputs of ≤ 128 entries stay with TF.js's one-dispatch reduction. `SELECTIV_MATMUL=tf` turns the route off.
  */
 export function prefersLongInnerMatMul({ M, N, K }: LongInnerShape, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.SELECTIV_MATMUL === "tf") return false;
-  return K >= MIN_ROUTED_INNER && Math.ceil(M / 32) * Math.ceil(N / 32) < TARGET_WORKGROUPS;
+  if (env.SELECTIV_MATMUL === "tf" || M * N <= 128) return false;
+  const tiles = Math.ceil(M / 32) * Math.ceil(N / 32);
+  return (K >= 2000 && tiles <= 8) || (K >= MIN_ROUTED_INNER && tiles < TARGET_WORKGROUPS);
 }
 
 /** How many slices of K: about TARGET_WORKGROUPS workgroups, each slice at least MIN_SLICE long. */
