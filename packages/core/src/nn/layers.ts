@@ -2,6 +2,7 @@ import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { activationKernel } from "./activation-kernel.js";
 import { hashedDropout } from "./dropout-kernel.js";
+import { middleSumKernel } from "./middle-sum-kernel.js";
 import { swigluKernel } from "./swiglu-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
@@ -246,14 +247,16 @@ export function splitHeadsByTime(x: tf.Tensor3D, heads: number): tf.Tensor4D {
 /**
  * tf.broadcastTo(x, shape) (x of the same rank, its axes of size 1 broadcast) with the gradient one sum over the
  * broadcast axes: TF.js runs broadcastTo as Tile, whose gradient is one slice and one add per repetition
- * (2·repetitions dispatches on webgpu). Same values; the gradient sums in another order than tf.tile's.
+ * (2·repetitions dispatches on webgpu). Same values; the gradient sums in another order than tf.tile's. A middle run
+ * of broadcast axes (heads shared by every head) sums in one registered kernel (./middle-sum-kernel.ts), where
+ * tf.sum would transpose first.
  */
 export function broadcastSummingGradient<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T {
   const axes = shape.flatMap((n, i) => (x.shape[i] === n ? [] : [i]));
   if (axes.length === 0) return x as T;
   const broadcast = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: tf.broadcastTo(args[0] as tf.Tensor, shape),
-    gradFunc: (dy: tf.Tensor) => tf.sum(dy, axes, true),
+    gradFunc: (dy: tf.Tensor) => middleSumKernel(dy, axes) ?? tf.sum(dy, axes, true),
   }));
   return broadcast(x) as T;
 }
