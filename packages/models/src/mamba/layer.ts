@@ -15,7 +15,7 @@ import {
   type SequenceLayer,
 } from "@selectiv/core";
 import { dtBiasInit } from "../shared/dt-init.js";
-import { fitsSelectiveScanKernel, selectiveScanByLinearScan } from "./scan-kernel.js";
+import { fitsSelectiveScanKernel, selectiveScanInSampleGroups } from "./scan-kernel.js";
 import { mambaWidths, type MambaConfig } from "./config.js";
 
 /** The scan's per-step inputs x, Δ, B_t, C_t, with the time axis present ([B, T, ·]) or not ([B, ·]). */
@@ -85,7 +85,7 @@ export class Mamba implements SequenceLayer {
       const trainingForm = options.form !== "stepwise";
       const fused = trainingForm && prefersFusedKernels();
       const kernel = trainingForm && !fused && prefersRegisteredKernels() && fitsSelectiveScanKernel(inputs);
-      const y = fused ? selectiveScan(inputs) : kernel ? selectiveScanByLinearScan(inputs) : selectiveScanStepwise(inputs).y;
+      const y = fused ? selectiveScan(inputs) : kernel ? selectiveScanInSampleGroups(inputs) : selectiveScanStepwise(inputs).y;
       return this.finish(y, u, z!);
     });
   }

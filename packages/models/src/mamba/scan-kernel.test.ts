@@ -3,7 +3,7 @@
 // wasm run the fused Float32Array scan kernels; webgpu (where an adapter exists; CI: Mesa's lavapipe) the WGSL ones.
 import { afterAll, describe, expect, it } from "vitest";
 import { Rng, assertBackendHealthy, initBackend, probeWebgpu, selectiveScanStepwise, tf, type SelectiveScanInputs } from "@selectiv/core";
-import { selectiveScanByLinearScan } from "./scan-kernel.js";
+import { fitsSelectiveScanKernel, selectiveScanByLinearScan, selectiveScanInSampleGroups } from "./scan-kernel.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -30,7 +30,13 @@ function draw(i: number) {
   };
 }
 
-async function evaluate(i: number, form: "stepwise" | "kernel"): Promise<Float32Array[]> {
+/** The kernel form in groups of samples: a budget of this many floats per [B, E, T, N] tensor forces one sample each. */
+const ONE_SAMPLE = (i: number) => {
+  const [, t, e, n] = CASES[i]!;
+  return t * e * n;
+};
+
+async function evaluate(i: number, form: "stepwise" | "kernel" | "sample-groups"): Promise<Float32Array[]> {
   const [bs, t, e, n] = CASES[i]!;
   const d = draw(i);
   const results = tf.tidy(() => {
@@ -50,6 +56,7 @@ async function evaluate(i: number, form: "stepwise" | "kernel"): Promise<Float32
         b: v[3] as tf.Tensor3D,
         c: v[4] as tf.Tensor3D,
       };
+      if (form === "sample-groups") return selectiveScanInSampleGroups(inputs, ONE_SAMPLE(i));
       return form === "stepwise" ? selectiveScanStepwise(inputs).y : selectiveScanByLinearScan(inputs);
     };
     const weights = tf.sin(tf.range(0, bs * t * e).reshape([bs, t, e]));
@@ -100,6 +107,24 @@ describe("selective scan as the linear scan's registered kernels ≡ step-by-ste
       });
     });
   }
+  it("in groups of one sample (a budget below two samples' tensors): the oracle's values and gradients", async () => {
+    for (const i of [1, 2]) {
+      const want = await oracle(i);
+      await initBackend("cpu");
+      expectClose(await evaluate(i, "sample-groups"), want, `${label(i)}, one sample per group`);
+    }
+    const x = tf.zeros([3, 7, 5]) as tf.Tensor3D;
+    const inputs: SelectiveScanInputs = {
+      x,
+      delta: x,
+      a: tf.zeros([5, 16]) as tf.Tensor2D,
+      b: tf.zeros([3, 7, 16]) as tf.Tensor3D,
+      c: tf.zeros([3, 7, 16]) as tf.Tensor3D,
+    };
+    expect(fitsSelectiveScanKernel(inputs, 7 * 5 * 16)).toBe(true);
+    expect(fitsSelectiveScanKernel(inputs, 7 * 5 * 16 - 1)).toBe(false);
+    tf.dispose([x, inputs.a, inputs.b, inputs.c]);
+  });
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
     expect(probe.ok ? "" : probe.why).toBe("");
   });

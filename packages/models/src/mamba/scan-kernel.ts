@@ -25,8 +25,30 @@ export function selectiveScanByLinearScan(inputs: SelectiveScanInputs): tf.Tenso
 /** Floats in one [B, E, T, N] tensor of the kernel form that stay affordable (256 MiB each). */
 export const SELECTIVE_SCAN_KERNEL_FLOATS = 64 * 1024 * 1024;
 
-/** Whether the kernel form's [B, E, T, N] tensors fit SELECTIVE_SCAN_KERNEL_FLOATS. */
-export function fitsSelectiveScanKernel(inputs: SelectiveScanInputs): boolean {
+/** Samples per call of the kernel form whose [B, E, T, N] tensors fit `maxFloats` (0: not even one). */
+export function selectiveScanKernelSamples(inputs: SelectiveScanInputs, maxFloats = SELECTIVE_SCAN_KERNEL_FLOATS): number {
   const [B, T, E] = inputs.x.shape;
-  return B * E * T * inputs.a.shape[1] <= SELECTIVE_SCAN_KERNEL_FLOATS;
+  return Math.min(B, Math.floor(maxFloats / (E * T * inputs.a.shape[1])));
+}
+
+/** Whether the kernel form fits SELECTIVE_SCAN_KERNEL_FLOATS one sample at a time (selectiveScanInSampleGroups). */
+export function fitsSelectiveScanKernel(inputs: SelectiveScanInputs, maxFloats = SELECTIVE_SCAN_KERNEL_FLOATS): boolean {
+  return selectiveScanKernelSamples(inputs, maxFloats) > 0;
+}
+
+/**
+ * selectiveScanByLinearScan over groups of samples small enough for `maxFloats`, joined along the batch: samples are
+ * independent, so the result is the same as one call's. An evaluation batch of long Task-4 sequences (tens of
+ * thousands of steps) otherwise fell to the step-by-step form, whose per-step tensors all live until the layer ends
+ * (GPU memory ran out with four runs sharing an H100).
+ */
+export function selectiveScanInSampleGroups(inputs: SelectiveScanInputs, maxFloats = SELECTIVE_SCAN_KERNEL_FLOATS): tf.Tensor3D {
+  const B = inputs.x.shape[0];
+  const per = selectiveScanKernelSamples(inputs, maxFloats);
+  if (per >= B) return selectiveScanByLinearScan(inputs);
+  const sizes = Array.from({ length: Math.ceil(B / per) }, (_, g) => Math.min(per, B - g * per));
+  const split = (t: tf.Tensor3D) => tf.split(t, sizes, 0) as tf.Tensor3D[];
+  const [xs, deltas, bs, cs] = [split(inputs.x), split(inputs.delta), split(inputs.b), split(inputs.c)];
+  const parts = sizes.map((_, g) => selectiveScanByLinearScan({ x: xs[g]!, delta: deltas[g]!, a: inputs.a, b: bs[g]!, c: cs[g]! }));
+  return tf.concat(parts, 0) as tf.Tensor3D;
 }
