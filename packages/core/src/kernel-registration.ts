@@ -80,3 +80,17 @@ export function elementwiseProgram(p: {
     `,
   };
 }
+
+const routedKernels = new Set<string>();
+
+/**
+ * Puts `route` in front of TF.js's own webgpu kernel `kernelName` (once): `route` returns its result, or undefined to
+ * let the original kernel run. Call once the webgpu backend is registered.
+ */
+export function routeWebgpuKernel(kernelName: string, route: (args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | undefined): void {
+  const original = tf.getKernel(kernelName, "webgpu");
+  if (!original || routedKernels.has(kernelName)) return;
+  routedKernels.add(kernelName);
+  tf.unregisterKernel(kernelName, "webgpu");
+  tf.registerKernel({ ...original, kernelFunc: (args) => route(args) ?? original.kernelFunc(args) });
+}

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
+import { programsRun } from "../webgpu-programs.fixture.js";
 import { leadingAxes } from "./column-sum.js";
 
 const probe = await probeWebgpu();
@@ -22,23 +23,6 @@ const values = (n: number, seed: number) => {
   const rng = new Rng(seed);
   return Float32Array.from({ length: n }, () => rng.normal());
 };
-
-/** The shader keys of the programs `body` runs on the current (webgpu) backend. */
-async function programsRun<T>(body: () => Promise<T>): Promise<{ result: T; keys: string[] }> {
-  type Run = (program: { shaderKey: string }, ...rest: unknown[]) => unknown;
-  const gpu = tf.backend() as unknown as { runWebGPUProgram: Run };
-  const run = gpu.runWebGPUProgram;
-  const keys: string[] = [];
-  gpu.runWebGPUProgram = (program, ...rest) => {
-    keys.push(program.shaderKey);
-    return run.call(gpu, program, ...rest);
-  };
-  try {
-    return { result: await body(), keys };
-  } finally {
-    gpu.runWebGPUProgram = run;
-  }
-}
 
 const columnSums = (keys: string[]) => keys.filter((k) => k.startsWith("selectiv_column_sum_partials")).length;
 

@@ -1,4 +1,4 @@
-import type { WebgpuBackend } from "../kernel-registration.js";
+import { type WebgpuBackend, routeWebgpuKernel } from "../kernel-registration.js";
 import { tf } from "../tf.js";
 import { runWorkgroupSum } from "./workgroup-sum.js";
 
@@ -46,27 +46,16 @@ export function runColumnSum(gpu: WebgpuBackend, x: tf.TensorInfo, leading: numb
   );
 }
 
-let routed = false;
-
 /** Sends the webgpu backend's float32 sums over leading axes (of at least MIN_ROWS rows) to runColumnSum. */
 export function routeColumnSums(): void {
-  const original = tf.getKernel(tf.Sum, "webgpu");
-  if (routed || !original) return;
-  routed = true;
-  tf.unregisterKernel(tf.Sum, "webgpu");
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const x = (args.inputs as { x: tf.TensorInfo }).x;
-      const { axis, keepDims } = args.attrs as unknown as SumAttrs;
-      const leading = leadingAxes(axis, x.shape.length);
-      const rows = leading === undefined ? 0 : x.shape.slice(0, leading).reduce((a, b) => a * b, 1);
-      if (leading === undefined || x.dtype !== "float32" || rows < MIN_ROWS || process.env.SELECTIV_COLUMN_SUM === "tf") {
-        return original.kernelFunc(args);
-      }
-      const kept = x.shape.slice(leading);
-      const outputShape = keepDims ? [...x.shape.slice(0, leading).map(() => 1), ...kept] : kept;
-      return runColumnSum(args.backend as unknown as WebgpuBackend, x, leading, outputShape);
-    },
+  routeWebgpuKernel(tf.Sum, (args) => {
+    const x = (args.inputs as { x: tf.TensorInfo }).x;
+    const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+    const leading = leadingAxes(axis, x.shape.length);
+    const rows = leading === undefined ? 0 : x.shape.slice(0, leading).reduce((a, b) => a * b, 1);
+    if (leading === undefined || x.dtype !== "float32" || rows < MIN_ROWS || process.env.SELECTIV_COLUMN_SUM === "tf") return undefined;
+    const kept = x.shape.slice(leading);
+    const outputShape = keepDims ? [...x.shape.slice(0, leading).map(() => 1), ...kept] : kept;
+    return runColumnSum(args.backend as unknown as WebgpuBackend, x, leading, outputShape);
   });
 }

@@ -7,6 +7,7 @@ import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import type { WebgpuBackend } from "../kernel-registration.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
+import { programsRun } from "../webgpu-programs.fixture.js";
 import { type LongInnerShape, prefersLongInnerMatMul, runLongInnerMatMul, sliceCount } from "./long-inner-matmul.js";
 
 const probe = await probeWebgpu();
@@ -53,23 +54,6 @@ async function product(c: Case, o: Operands, direct: boolean): Promise<Float32Ar
   const values = (await y.data()) as Float32Array;
   tf.dispose([a, b, y]);
   return values;
-}
-
-/** The shader keys of the programs `body` runs on the current (webgpu) backend. */
-async function programsRun<T>(body: () => Promise<T>): Promise<{ result: T; keys: string[] }> {
-  type Run = (program: { shaderKey: string }, ...rest: unknown[]) => unknown;
-  const gpu = tf.backend() as unknown as { runWebGPUProgram: Run };
-  const run = gpu.runWebGPUProgram;
-  const keys: string[] = [];
-  gpu.runWebGPUProgram = (program, ...rest) => {
-    keys.push(program.shaderKey);
-    return run.call(gpu, program, ...rest);
-  };
-  try {
-    return { result: await body(), keys };
-  } finally {
-    gpu.runWebGPUProgram = run;
-  }
 }
 
 const ROUTED = (keys: string[]) => keys.filter((k) => /^selectiv_long_inner_matmul_(true|false)_/.test(k)).length;

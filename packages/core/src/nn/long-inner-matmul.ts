@@ -1,4 +1,4 @@
-import { FLAT_WORKGROUP, type WebgpuBackend } from "../kernel-registration.js";
+import { FLAT_WORKGROUP, type WebgpuBackend, routeWebgpuKernel } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { tf } from "../tf.js";
 import { blockSumProgram } from "./workgroup-sum.js";
@@ -181,40 +181,31 @@ interface MatMulAttrs {
   readonly transposeB?: boolean;
 }
 
-let routed = false;
-
 /**
  * Sends the webgpu backend's unbatched float32 BatchMatMuls that prefersLongInnerMatMul picks (the weight gradients of
  * every linear layer) to runLongInnerMatMul; every other product goes to TF.js's own kernel, as do all products when
  * WEBGPU_MATMUL_PROGRAM_TYPE forces one of its programs. Call once the webgpu backend is registered.
  */
 export function routeLongInnerMatMuls(): void {
-  const original = tf.getKernel(tf.BatchMatMul, "webgpu");
-  if (routed || !original) return;
-  routed = true;
-  tf.unregisterKernel(tf.BatchMatMul, "webgpu");
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA = false, transposeB = false } = args.attrs as MatMulAttrs;
-      const batch = (x: tf.TensorInfo) => x.shape.slice(0, -2).reduce((p, v) => p * v, 1);
-      const [ra, rb] = [a.shape.length, b.shape.length];
-      const shape = {
-        M: transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!,
-        K: transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!,
-        N: transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!,
-      };
-      const eligible =
-        a.dtype === "float32" &&
-        b.dtype === "float32" &&
-        batch(a) === 1 &&
-        batch(b) === 1 &&
-        tf.env().getNumber("WEBGPU_MATMUL_PROGRAM_TYPE") < 0 &&
-        prefersLongInnerMatMul(shape);
-      if (!eligible) return original.kernelFunc(args);
-      const lead = (ra >= rb ? a : b).shape.slice(0, -2);
-      return runLongInnerMatMul(args.backend as unknown as WebgpuBackend, a, b, shape, transposeA, transposeB, [...lead, shape.M, shape.N]);
-    },
+  routeWebgpuKernel(tf.BatchMatMul, (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA = false, transposeB = false } = args.attrs as MatMulAttrs;
+    const batch = (x: tf.TensorInfo) => x.shape.slice(0, -2).reduce((p, v) => p * v, 1);
+    const [ra, rb] = [a.shape.length, b.shape.length];
+    const shape = {
+      M: transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!,
+      K: transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!,
+      N: transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!,
+    };
+    const eligible =
+      a.dtype === "float32" &&
+      b.dtype === "float32" &&
+      batch(a) === 1 &&
+      batch(b) === 1 &&
+      tf.env().getNumber("WEBGPU_MATMUL_PROGRAM_TYPE") < 0 &&
+      prefersLongInnerMatMul(shape);
+    if (!eligible) return undefined;
+    const lead = (ra >= rb ? a : b).shape.slice(0, -2);
+    return runLongInnerMatMul(args.backend as unknown as WebgpuBackend, a, b, shape, transposeA, transposeB, [...lead, shape.M, shape.N]);
   });
 }

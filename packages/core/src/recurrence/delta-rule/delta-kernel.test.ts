@@ -128,20 +128,20 @@ async function evaluate(c: Case, d: Drawn, rule: Rule): Promise<Float32Array[]> 
 const LABELS = ["output", "final state", "dq", "dk", "dv", "dβ", "dS_0", "d log α"];
 
 /** Each result within 1e-4 of the oracle's, relative to max(1, the oracle's largest magnitude). */
-function expectClose(got: Float32Array[], want: Float32Array[], name: string) {
+function expectClose(got: Float32Array[], want: Float32Array[], name: string, labels = LABELS) {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
     const g = got[i]!;
-    expect(g.length, `${name}: ${LABELS[i]} size`).toBe(w.length);
+    expect(g.length, `${name}: ${labels[i]} size`).toBe(w.length);
     let scale = 1;
     let worst = 0;
     for (let j = 0; j < w.length; j++) {
       scale = Math.max(scale, Math.abs(w[j]!));
       worst = Math.max(worst, Math.abs(g[j]! - w[j]!));
     }
-    expect(worst / scale, `${name}: ${LABELS[i]}`).toBeLessThan(1e-4);
-    expect(g.every(Number.isFinite), `${name}: ${LABELS[i]} finite`).toBe(true);
+    expect(worst / scale, `${name}: ${labels[i]}`).toBeLessThan(1e-4);
+    expect(g.every(Number.isFinite), `${name}: ${labels[i]} finite`).toBe(true);
   }
 }
 
@@ -228,21 +228,6 @@ async function evaluateByTime(c: Case, d: Drawn, rule: RuleByTime): Promise<Floa
 
 const LABELS_BY_TIME = ["readouts", "dq", "dk", "dv", "dβ", "d log α"];
 
-function expectCloseByTime(got: Float32Array[], want: Float32Array[], name: string) {
-  expect(got.length).toBe(want.length);
-  want.forEach((w, i) => {
-    const g = got[i]!;
-    expect(g.length, `${name}: ${LABELS_BY_TIME[i]} size`).toBe(w.length);
-    let scale = 1;
-    let worst = 0;
-    for (let j = 0; j < w.length; j++) {
-      scale = Math.max(scale, Math.abs(w[j]!));
-      worst = Math.max(worst, Math.abs(g[j]! - w[j]!));
-    }
-    expect(worst / scale, `${name}: ${LABELS_BY_TIME[i]}`).toBeLessThan(1e-4);
-  });
-}
-
 const oraclesByTime = new Map<string, Float32Array[]>();
 async function oracleByTime(c: Case, d: Drawn): Promise<Float32Array[]> {
   const known = oraclesByTime.get(c.name);
@@ -267,7 +252,7 @@ describe("registered delta rule, time-major without state ≡ step-by-step oracl
         const d = draw(c, 900 + CASES.indexOf(c));
         const want = await oracleByTime(c, d);
         await initBackend(backend);
-        expectCloseByTime(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name);
+        expectClose(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name, LABELS_BY_TIME);
       });
     }
   }
@@ -279,7 +264,7 @@ describe("registered delta rule, time-major without state ≡ step-by-step oracl
         const d = draw(c, 900 + CASES.indexOf(c));
         const want = await oracleByTime(c, d);
         await initBackend("webgpu");
-        expectCloseByTime(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name);
+        expectClose(await evaluateByTime(c, d, kernelDeltaRuleOutputByTime), want, c.name, LABELS_BY_TIME);
         assertBackendHealthy();
       },
       300_000,
