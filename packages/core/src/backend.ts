@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { SelectivError } from "./errors.js";
 import { tf } from "./tf.js";
-import { routeColumnSums } from "./nn/column-sum.js";
+import { routeAxisSums } from "./nn/axis-sum.js";
 import { routeLongInnerMatMuls } from "./nn/long-inner-matmul.js";
 import { type AdapterCapabilities, deviceRequestFor, diagnoseNvidiaVulkan } from "./webgpu-device.js";
 
@@ -268,7 +268,7 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
       keyProgramsByShape();
       recordBufferRequests();
       routeLongInnerMatMuls();
-      routeColumnSums();
+      routeAxisSums();
     }
     patched = true;
     return request.note ? { ok: true, note: request.note } : { ok: true };

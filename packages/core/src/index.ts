@@ -100,6 +100,7 @@ export {
   l2NormalizeLastAxis,
   repeatAlongNewAxis,
   repeatAlongNewAxis1,
+  sharedHead,
   silu,
   swishGate,
   splitHeads,

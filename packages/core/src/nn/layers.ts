@@ -2,7 +2,6 @@ import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { activationKernel } from "./activation-kernel.js";
 import { hashedDropout } from "./dropout-kernel.js";
-import { middleSumKernel } from "./middle-sum-kernel.js";
 import { swigluKernel } from "./swiglu-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
@@ -247,16 +246,15 @@ export function splitHeadsByTime(x: tf.Tensor3D, heads: number): tf.Tensor4D {
 /**
  * tf.broadcastTo(x, shape) (x of the same rank, its axes of size 1 broadcast) with the gradient one sum over the
  * broadcast axes: TF.js runs broadcastTo as Tile, whose gradient is one slice and one add per repetition
- * (2·repetitions dispatches on webgpu). Same values; the gradient sums in another order than tf.tile's. A middle run
- * of broadcast axes (heads shared by every head) sums in one registered kernel (./middle-sum-kernel.ts), where
- * tf.sum would transpose first.
+ * (2·repetitions dispatches on webgpu). Same values; the gradient sums in another order than tf.tile's. On webgpu a
+ * middle run of broadcast axes (heads shared by every head) sums in one program (./axis-sum.ts).
  */
 export function broadcastSummingGradient<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T {
   const axes = shape.flatMap((n, i) => (x.shape[i] === n ? [] : [i]));
   if (axes.length === 0) return x as T;
   const broadcast = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: tf.broadcastTo(args[0] as tf.Tensor, shape),
-    gradFunc: (dy: tf.Tensor) => middleSumKernel(dy, axes) ?? tf.sum(dy, axes, true),
+    gradFunc: (dy: tf.Tensor) => tf.sum(dy, axes, true),
   }));
   return broadcast(x) as T;
 }
@@ -280,6 +278,16 @@ export function repeatAlongNewAxis<T extends tf.Tensor>(x: tf.Tensor, axis: numb
       shape.map((n, i) => (i === axis ? n : 1)),
     ) as T;
   return broadcastSummingGradient<T>(expanded, shape);
+}
+
+/**
+ * x as one head shared by `heads` heads, on a new axis (Mamba2's B and C: [B, T, N] → [B, T, 1, N] at axis 2), the
+ * form the recurrences take (docs/spec/MODELS.md §6.1). Where registered kernels are preferred the scan reads the
+ * shared head in place (no broadcast forward, no sum backward); elsewhere it is repeated to every head
+ * (repeatAlongNewAxis), so cpu and wasm results stay bit for bit what they were.
+ */
+export function sharedHead<T extends tf.Tensor>(x: tf.Tensor, axis: number, heads: number): T {
+  return prefersRegisteredKernels() ? (tf.expandDims(x, axis) as T) : repeatAlongNewAxis<T>(x, axis, heads);
 }
 
 /** [B, H, T, D] → [B, T, H·D]. */

@@ -6,7 +6,7 @@ import {
   init,
   linearRecurrenceOutputByTime,
   recurrenceStep,
-  repeatAlongNewAxis,
+  sharedHead,
   silu,
   splitHeadsByTime,
   tf,
@@ -81,11 +81,12 @@ export class Mamba2 implements SequenceLayer {
       // Time before heads ([B, T, n_h, ·]): reshapes only, no transposes around the scan.
       const delta = this.delta(dtIn!); // [B, T, n_h]
       const u = splitHeadsByTime(xs!, nh); // [B, T, n_h, P]
-      const perHead = (m: tf.Tensor3D) => repeatAlongNewAxis<tf.Tensor4D>(m, 2, nh);
+      // B and C: one head read by every head (§6.1).
+      const shared = (m: tf.Tensor3D) => sharedHead<tf.Tensor4D>(m, 2, nh);
       const output = linearRecurrenceOutputByTime(
         {
-          query: perHead(cs!),
-          key: perHead(bs!),
+          query: shared(cs!),
+          key: shared(bs!),
           value: tf.mul(u, tf.expandDims(delta, 3)),
           decay: { kind: "scalar", logAlpha: tf.mul(delta, tf.reshape(this.transition(), [1, 1, nh])) },
         },

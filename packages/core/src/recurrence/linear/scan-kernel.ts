@@ -1,3 +1,5 @@
+import type { WebgpuBackend } from "../../kernel-registration.js";
+import { type AxisRun, runAxisSum } from "../../nn/axis-sum.js";
 import { broadcastSummingGradient } from "../../nn/layers.js";
 import { tf } from "../../tf.js";
 import { type RecurrenceResult, swapMiddleAxes, unpack } from "../tensor-ops.js";
@@ -14,6 +16,7 @@ import {
 } from "./scan-webgpu.js";
 import {
   type ScanLayout,
+  scalarDecayGradientProgram,
   splitForwardProgram,
   splitKeyGradientProgram,
   splitQueryGradientProgram,
@@ -35,7 +38,10 @@ import {
  * is the readouts [B, H, T, d_v] alone, and the gradient kernel has four outputs, dq, dk, d log α and dv, each laid
  * out as its input — no packing, so no slices (7 dispatches a layer fewer on webgpu). With `withState: false`, attr
  * `timeMajor: true` takes and gives every tensor as [B, T, H, ·] instead of [B, H, T, ·]: a layer's projections
- * reshaped into heads, with no transposes around the scan (kernelScanOutput's `timeMajor`).
+ * reshaped into heads, with no transposes around the scan (kernelScanOutput's `timeMajor`). Without state the query
+ * and key may also have one head shared by every head ([B, 1, T, d_k] / [B, T, 1, d_k]: Mamba2's C and B) and
+ * logAlpha may be a scalar decay ([B, H, T] / [B, T, H]): the programs read them in place, where broadcasting them
+ * to every lane and key channel cost a Tile each forward and a sum each backward (§6.1).
  */
 export const DECAYED_LINEAR_SCAN = "SelectivDecayedLinearScan";
 export const DECAYED_LINEAR_SCAN_GRAD = "SelectivDecayedLinearScanGrad";
@@ -64,13 +70,29 @@ const withStateOf = (attrs: unknown) => (attrs as ScanAttrs | undefined)?.withSt
 /** Attr `timeMajor` (default false; only without state). */
 const timeMajorOf = (attrs: unknown) => !withStateOf(attrs) && (attrs as ScanAttrs | undefined)?.timeMajor === true;
 
+/** [B, ·, ·, d] (or [B, ·, ·]) ↔ its two middle axes swapped: time-major ↔ lane-major. */
+const swapLayout = (x: Float32Array, shape: readonly number[]) => swapMiddleAxes(x, shape[0]!, shape[1]!, shape[2]!, shape[3] ?? 1);
+
+/** Heads of a query or key in either layout (1 when one head is shared by every head). */
+const headsOf = (x: tf.TensorInfo, timeMajor: boolean) => x.shape[timeMajor ? 2 : 1]!;
+
 function cpuScan(inputs: Inputs, backend: ArrayBackend, timeMajor = false) {
   const { B, H, T, dk, dv } = sizes(inputs, timeMajor);
   const read = (name: string) => {
     const x = backend.readSync(inputs[name]!.dataId) as Float32Array;
-    return timeMajor ? swapMiddleAxes(x, B, T, H, inputs[name]!.shape[3]!) : x;
+    return timeMajor ? swapLayout(x, inputs[name]!.shape) : x;
   };
-  const dims = { B, H, T, dk, dv, kind: "diagonal" as const, queryHeads: H, keyHeads: H };
+  // Without state the query and key may be shared by every head and the decay scalar (log α [B, H, T]).
+  const dims = {
+    B,
+    H,
+    T,
+    dk,
+    dv,
+    kind: inputs.logAlpha!.shape.length === 3 ? ("scalar" as const) : ("diagonal" as const),
+    queryHeads: headsOf(inputs.query!, timeMajor),
+    keyHeads: headsOf(inputs.key!, timeMajor),
+  };
   const s0 = inputs.initialState ? read("initialState") : new Float32Array(B * H * dk * dv);
   return fusedScanArrays(dims, read("query"), read("key"), read("value"), read("logAlpha"), s0);
 }
@@ -124,16 +146,17 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
         if (!withStateOf(attrs)) {
           // ∂L/∂S_T = 0: the packed gradient of the readouts with a zero final-state part.
           const g = cpuScan(x, b, timeMajor).backward(widen(dy, B * H, T * dv, T * dv + dk * dv));
+          // Each gradient laid out as its input (lane-major from the fused scan, swapped back when time-major).
           return (
             [
-              [g.dq, dk],
-              [g.dk, dk],
-              [g.dLogAlpha, dk],
-              [g.dv, dv],
+              [g.dq, x.query!],
+              [g.dk, x.key!],
+              [g.dLogAlpha, x.logAlpha!],
+              [g.dv, x.value!],
             ] as const
-          ).map(([values, d]) => {
-            const shape = timeMajor ? [B, T, H, d] : [B, H, T, d];
-            const laid = timeMajor ? swapMiddleAxes(values, B, H, T, d) : values;
+          ).map(([values, input]) => {
+            const shape = input.shape;
+            const laid = timeMajor ? swapLayout(values, [shape[0]!, shape[2]!, shape[1]!, shape[3] ?? 1]) : values;
             return { dataId: b.write(laid, shape, "float32"), shape, dtype: "float32" as const };
           });
         }
@@ -161,15 +184,9 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-interface WebgpuBackend {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-    output?: tf.TensorInfo,
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): void;
+/** The stateless programs' layout of a kernel call's inputs (./scan-webgpu-split.ts, ScanLayout). */
+function stateless(x: Inputs, H: number, timeMajor: boolean): ScanLayout {
+  return { timeMajor, heads: H, sharedQueryKey: headsOf(x.query!, timeMajor) !== H, scalarDecay: x.logAlpha!.shape.length === 3 };
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
@@ -189,7 +206,7 @@ function webgpuKernels(): tf.KernelConfig[] {
         const withState = withStateOf(attrs);
         const ordered = [x.query!, x.key!, x.value!, x.logAlpha!, ...(withState ? [x.initialState!] : [])];
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv, { timeMajor, heads: H }),
+          withState ? forwardProgram(B, H, T, dk, dv) : splitForwardProgram(B, H, T, dk, dv, stateless(x, H, timeMajor)),
           ordered,
           "float32",
           uniforms(B, H, T),
@@ -206,14 +223,25 @@ function webgpuKernels(): tf.KernelConfig[] {
         const { B, H, T, dk, dv } = sizes(x, timeMajor);
         const u = uniforms(B, H, T);
         if (!withStateOf(attrs)) {
-          const layout: ScanLayout = { timeMajor, heads: H };
+          const layout = stateless(x, H, timeMajor);
           const run = (p: WgslProgram, ins: tf.TensorInfo[]) => gpu.runWebGPUProgram(p, ins, "float32", u);
           const dy = x.outputGradient!;
-          const dq = run(splitQueryGradientProgram(B, H, T, dk, dv, layout), [x.key!, x.value!, x.logAlpha!, dy]);
-          const dk_ = run(splitKeyGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.value!, x.logAlpha!, dy]);
-          const dLogAlpha = run(decayGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.key!, dq, dk_]);
+          // dq and dk per lane; a shared head's are their sums over the heads, after the decay's gradient used them.
+          const dqLanes = run(splitQueryGradientProgram(B, H, T, dk, dv, layout), [x.key!, x.value!, x.logAlpha!, dy]);
+          const dkLanes = run(splitKeyGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.value!, x.logAlpha!, dy]);
+          const dLogAlpha = run(
+            layout.scalarDecay ? scalarDecayGradientProgram(B, H, T, dk, layout) : decayGradientProgram(B, H, T, dk, dv, layout),
+            [x.query!, x.key!, dqLanes, dkLanes],
+          );
           const dValue = run(splitValueGradientProgram(B, H, T, dk, dv, layout), [x.query!, x.key!, x.logAlpha!, dy]);
-          return [dq, dk_, dLogAlpha, dValue];
+          if (!layout.sharedQueryKey) return [dqLanes, dkLanes, dLogAlpha, dValue];
+          const heads: AxisRun = timeMajor ? { outer: B * T, count: H, inner: dk } : { outer: B, count: H, inner: T * dk };
+          const [dq, dKey] = [dqLanes, dkLanes].map((lanes, i) => {
+            const summed = runAxisSum(gpu, lanes, heads, [x.query!, x.key!][i]!.shape);
+            gpu.disposeData(lanes.dataId);
+            return summed;
+          });
+          return [dq!, dKey!, dLogAlpha, dValue];
         }
         const queryGradient = gpu.runWebGPUProgram(
           queryGradientProgram(B, H, T, dk, dv),
@@ -257,31 +285,46 @@ const WITH_STATE = { withState: true } as unknown as tf.NamedAttrMap;
 const WITHOUT_STATE = { withState: false } as unknown as tf.NamedAttrMap;
 const TIME_MAJOR = { withState: false, timeMajor: true } as unknown as tf.NamedAttrMap;
 
-/** Query, key and log α per lane and key channel: broadcasts of a scalar decay and of shared heads (§6.1). */
+/** x ([B, 1, ·, d] or [B, ·, 1, d], a head shared by every head) broadcast to every lane of `value`. */
+function toEveryHead(x: tf.Tensor4D, value: tf.Tensor4D): tf.Tensor4D {
+  const [B, second, third] = value.shape;
+  return broadcastSummingGradient<tf.Tensor4D>(x, [B, second, third, x.shape[3]]);
+}
+
+/** Query, key and log α per lane and key channel, as the stateful kernels take them: broadcasts of a scalar decay and of shared heads (§6.1). */
 function perLaneInputs(inputs: RecurrenceInputs) {
   const { query, key, value, decay } = inputs;
   // [B, H, T] or, time-major, [B, T, H]: the broadcasts are the same either way.
   const [B, second, third] = value.shape;
   const dk = key.shape[3];
-  const perLane = (x: tf.Tensor4D) => broadcastSummingGradient<tf.Tensor4D>(x, [B, second, third, dk]);
   const logAlpha =
     decay.kind === "diagonal"
       ? decay.logAlpha
       : decay.kind === "scalar"
         ? broadcastSummingGradient<tf.Tensor4D>(tf.reshape(decay.logAlpha, [B, second, third, 1]), [B, second, third, dk])
         : tf.zeros([B, second, third, dk]);
-  return { query: perLane(query), key: perLane(key), logAlpha };
+  return { query: toEveryHead(query, value), key: toEveryHead(key, value), logAlpha };
+}
+
+/** The stateless kernels' inputs: shared query/key heads and a scalar decay as they are (no decay: log α = 0, scalar). */
+function statelessInputs(inputs: RecurrenceInputs, timeMajor: boolean) {
+  const { query, key, value, decay } = inputs;
+  const [B, second, third] = value.shape;
+  const head = timeMajor ? 2 : 1;
+  // Both shared or neither: a lone shared head is broadcast.
+  const [q, k] = query.shape[head] === key.shape[head] ? [query, key] : [toEveryHead(query, value), toEveryHead(key, value)];
+  return { query: q, key: k, logAlpha: decay.kind === "none" ? tf.zeros([B, second, third]) : decay.logAlpha };
 }
 
 /**
  * The readouts o_t of the recurrence from S_0 = 0 through the registered kernels, without the final state — what
- * training asks for: one dispatch forward and four backward on webgpu, nothing packed or sliced. `timeMajor`: every
+ * training asks for: one dispatch forward and four backward on webgpu (six with a shared head), nothing packed or sliced. `timeMajor`: every
  * input (a scalar decay [B, T, H]) and the readouts are [B, T, H, ·] instead of [B, H, T, ·].
  */
 export function kernelScanOutput(inputs: RecurrenceInputs, timeMajor = false): tf.Tensor4D {
   registerDecayedLinearScanKernels();
   const attrs = timeMajor ? TIME_MAJOR : WITHOUT_STATE;
-  const { query, key, logAlpha } = perLaneInputs(inputs);
+  const { query, key, logAlpha } = statelessInputs(inputs, timeMajor);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q, k, v, la] = args as tf.Tensor[];
     (args[4] as tf.GradSaveFunc)([q!, k!, v!, la!]);

@@ -14,24 +14,49 @@ import type { WgslProgram } from "./scan-webgpu.js";
 
 const WORKGROUP = 256;
 
-/** Where the time-major layout is used: the lanes' head count (a lane is b·H + h). */
+/**
+ * How the programs read their inputs: time-major or lane-major rows (a lane is b·H + h, `heads` = H); query and key
+ * with one head shared by every head ([B, T, 1, d_k] or [B, 1, T, d_k]: Mamba2's C and B, read in place rather than
+ * broadcast); a scalar decay (log α [B, T, H] or [B, H, T]: one α per lane and step rather than per key channel).
+ */
 export interface ScanLayout {
   readonly timeMajor: boolean;
   readonly heads: number;
+  readonly sharedQueryKey?: boolean;
+  readonly scalarDecay?: boolean;
 }
 
 export const LANE_MAJOR: ScanLayout = { timeMajor: false, heads: 1 };
 
-/** WGSL `row(lane, t, T)`: the row of step t of a lane in a [B, H, T, ·] or [B, T, H, ·] tensor. */
+/**
+ * WGSL `row(lane, t, T)`: the row of step t of a lane in a [B, H, T, ·] or [B, T, H, ·] tensor (and the index of its
+ * scalar log α); `qkRow(lane, t, T)`: the row of the lane's query and key (the same row unless they are shared).
+ */
 export function rowFunction(layout: ScanLayout): string {
-  return layout.timeMajor
-    ? `fn row(lane : i32, t : i32, T : i32) -> i32 { return ((lane / ${layout.heads}) * T + t) * ${layout.heads} + lane % ${layout.heads}; }`
+  const H = layout.heads;
+  const row = layout.timeMajor
+    ? `fn row(lane : i32, t : i32, T : i32) -> i32 { return ((lane / ${H}) * T + t) * ${H} + lane % ${H}; }`
     : "fn row(lane : i32, t : i32, T : i32) -> i32 { return lane * T + t; }";
+  // A shared head has one row per (batch, step) in either layout.
+  const qkRow = layout.sharedQueryKey
+    ? `fn qkRow(lane : i32, t : i32, T : i32) -> i32 { return (lane / ${H}) * T + t; }`
+    : "fn qkRow(lane : i32, t : i32, T : i32) -> i32 { return row(lane, t, T); }";
+  return `${row}\n${qkRow}`;
 }
 
-/** The shader-key suffix of a layout (the head count is baked into the time-major code). */
+/** The shader-key suffix of a layout (the head count and the input forms are baked into the code). */
 export function layoutKey(layout: ScanLayout): string {
-  return layout.timeMajor ? `_tm${layout.heads}` : "";
+  return `${layout.timeMajor ? `_tm${layout.heads}` : ""}${layout.sharedQueryKey ? `_qk1of${layout.heads}` : ""}${layout.scalarDecay ? "_scalar" : ""}`;
+}
+
+/**
+ * WGSL for the decay of key channel `channel` at step t: with a scalar decay `step` (run once per step) defines `a`
+ * and every channel reads it; with a diagonal one each channel exponentiates its own log α (row base `at`).
+ */
+function decayOf(layout: ScanLayout) {
+  return layout.scalarDecay
+    ? { step: "let a = exp(logAlpha[row(lane, t, T)]);", channel: (_: string) => "a" }
+    : { step: "", channel: (index: string) => `exp(logAlpha[${index}])` };
 }
 
 /** Invocations per row or column of n entries: 4, 2 or 1, each holding at least 2 entries. */
@@ -124,6 +149,7 @@ function splitProgram(s: SplitScan, B: number, H: number, dk: number, dv: number
 
 /** Forward: S_t[:, j] = α_t ⊙ S_{t−1}[:, j] + k_t v_t[j];  o_t[j] = q_t · S_t[:, j]. Output [B, H, T, d_v]. */
 export function splitForwardProgram(B: number, H: number, T: number, dk: number, dv: number, layout: ScanLayout = LANE_MAJOR): WgslProgram {
+  const decay = decayOf(layout);
   return splitProgram(
     {
       name: "scan_forward",
@@ -132,8 +158,8 @@ export function splitForwardProgram(B: number, H: number, T: number, dk: number,
       outer: "DV",
       inner: "DK",
       reverse: false,
-      step: "let at = row(lane, t, T) * DK; let vt = value[row(lane, t, T) * DV + o];",
-      entry: "let s = exp(logAlpha[at + k]) * st[u] + key[at + k] * vt; st[u] = s; acc += s * query[at + k];",
+      step: `let at = row(lane, t, T) * DK; let qk = qkRow(lane, t, T) * DK; let vt = value[row(lane, t, T) * DV + o]; ${decay.step}`,
+      entry: `let s = ${decay.channel("at + k")} * st[u] + key[qk + k] * vt; st[u] = s; acc += s * query[qk + k];`,
       out: "result[row(lane, t, T) * DV + o] = total;",
     },
     B,
@@ -153,6 +179,7 @@ export function splitQueryGradientProgram(
   dv: number,
   layout: ScanLayout = LANE_MAJOR,
 ): WgslProgram {
+  const decay = decayOf(layout);
   return splitProgram(
     {
       name: "scan_dq",
@@ -161,8 +188,8 @@ export function splitQueryGradientProgram(
       outer: "DK",
       inner: "DV",
       reverse: false,
-      step: "let at = row(lane, t, T) * DK + o; let a = exp(logAlpha[at]); let ki = key[at]; let vt = row(lane, t, T) * DV;",
-      entry: "let s = a * st[u] + ki * value[vt + k]; st[u] = s; acc += s * outputGradient[vt + k];",
+      step: `let at = row(lane, t, T) * DK + o; ${decay.step} let ai = ${decay.channel("at")}; let ki = key[qkRow(lane, t, T) * DK + o]; let vt = row(lane, t, T) * DV;`,
+      entry: "let s = ai * st[u] + ki * value[vt + k]; st[u] = s; acc += s * outputGradient[vt + k];",
       out: "result[row(lane, t, T) * DK + o] = total;",
     },
     B,
@@ -182,6 +209,7 @@ export function splitKeyGradientProgram(
   dv: number,
   layout: ScanLayout = LANE_MAJOR,
 ): WgslProgram {
+  const decay = decayOf(layout);
   return splitProgram(
     {
       name: "scan_dk",
@@ -190,8 +218,8 @@ export function splitKeyGradientProgram(
       outer: "DK",
       inner: "DV",
       reverse: true,
-      step: "let at = row(lane, t, T) * DK + o; let qi = query[at]; let a = exp(logAlpha[at]); let vt = row(lane, t, T) * DV;",
-      entry: "let d = st[u] + qi * outputGradient[vt + k]; acc += d * value[vt + k]; st[u] = a * d;",
+      step: `let at = row(lane, t, T) * DK + o; let qi = query[qkRow(lane, t, T) * DK + o]; ${decay.step} let ai = ${decay.channel("at")}; let vt = row(lane, t, T) * DV;`,
+      entry: "let d = st[u] + qi * outputGradient[vt + k]; acc += d * value[vt + k]; st[u] = ai * d;",
       out: "result[row(lane, t, T) * DK + o] = total;",
     },
     B,
@@ -211,6 +239,7 @@ export function splitValueGradientProgram(
   dv: number,
   layout: ScanLayout = LANE_MAJOR,
 ): WgslProgram {
+  const decay = decayOf(layout);
   return splitProgram(
     {
       name: "scan_dv",
@@ -219,8 +248,8 @@ export function splitValueGradientProgram(
       outer: "DV",
       inner: "DK",
       reverse: true,
-      step: "let at = row(lane, t, T) * DK; let gj = outputGradient[row(lane, t, T) * DV + o];",
-      entry: "let d = st[u] + query[at + k] * gj; acc += d * key[at + k]; st[u] = exp(logAlpha[at + k]) * d;",
+      step: `let at = row(lane, t, T) * DK; let qk = qkRow(lane, t, T) * DK; let gj = outputGradient[row(lane, t, T) * DV + o]; ${decay.step}`,
+      entry: `let d = st[u] + query[qk + k] * gj; acc += d * key[qk + k]; st[u] = ${decay.channel("at + k")} * d;`,
       out: "result[row(lane, t, T) * DV + o] = total;",
     },
     B,
@@ -229,4 +258,62 @@ export function splitValueGradientProgram(
     dv,
     layout,
   );
+}
+
+/** Invocations per lane of scalarDecayGradientProgram, each taking one block of consecutive steps. */
+const DECAY_BLOCKS = 64;
+
+/**
+ * A scalar decay's gradient (log α_t one per lane and step): d log α_t = Σ_{u≥t} Σ_i (q_u[i] dq_u[i] − k_u[i] dk_u[i]),
+ * the diagonal identity (./scan-webgpu.ts, decayGradientProgram) summed over the key channels, with dq and dk per
+ * lane. One workgroup per lane; each of its DECAY_BLOCKS invocations sums the steps of one block of time, writing
+ * every step's term, the blocks' totals meet in workgroup memory, and each invocation then turns its block into
+ * suffix sums. Output [B, T, H] (time-major) or [B, H, T].
+ */
+export function scalarDecayGradientProgram(B: number, H: number, T: number, dk: number, layout: ScanLayout): WgslProgram {
+  return {
+    variableNames: ["query", "key", "queryGradient", "keyGradient"],
+    outputShape: layout.timeMajor ? [B, T, H] : [B, H, T],
+    // d_k is baked into the code: it must be in the key.
+    shaderKey: `selectiv_scan_dlogalpha_scalar_dk${dk}${layoutKey(layout)}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [B * H, 1, 1],
+    workgroupSize: [DECAY_BLOCKS, 1, 1],
+    uniforms: "lanes : i32, steps : i32,",
+    getUserCode: () => `
+      const DK : i32 = ${dk};
+      var<workgroup> totals : array<f32, ${DECAY_BLOCKS}>;
+      ${rowFunction(layout)}
+      fn main(index : i32) {
+        let T = uniforms.steps;
+        let lane = ${FLAT_WORKGROUP};
+        let lid = i32(localIndex);
+        let valid = lane < uniforms.lanes;
+        let per = (T + ${DECAY_BLOCKS - 1}) / ${DECAY_BLOCKS};
+        let start = lid * per;
+        let end = min(T, start + per);
+        var total = 0.0;
+        if (valid) {
+          for (var t = start; t < end; t++) {
+            let at = row(lane, t, T) * DK;
+            let qk = qkRow(lane, t, T) * DK;
+            var term = 0.0;
+            for (var i = 0; i < DK; i++) { term += query[qk + i] * queryGradient[at + i] - key[qk + i] * keyGradient[at + i]; }
+            result[row(lane, t, T)] = term;
+            total += term;
+          }
+        }
+        totals[lid] = total;
+        workgroupBarrier();
+        if (valid) {
+          var acc = 0.0;
+          for (var l = lid + 1; l < ${DECAY_BLOCKS}; l++) { acc += totals[l]; }
+          for (var t = end - 1; t >= start; t--) {
+            acc += result[row(lane, t, T)];
+            result[row(lane, t, T)] = acc;
+          }
+        }
+      }
+    `,
+  };
 }

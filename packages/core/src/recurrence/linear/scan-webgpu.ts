@@ -225,7 +225,8 @@ export function valueGradientProgram(B: number, H: number, T: number, dk: number
 
 /**
  * Without state (the other programs in ./scan-webgpu-split.ts): d log α_t[i] = Σ_{u≥t} (q_u[i] dq_u[i] − k_u[i] dk_u[i]),
- * backward 2's identity with ∂L/∂S_T = 0; one invocation per (lane, key row i). Output: d log α [B, H, T, d_k].
+ * backward 2's identity with ∂L/∂S_T = 0, dq and dk per lane (before a shared head's sum); one invocation per (lane,
+ * key row i). Output: d log α [B, H, T, d_k]. A scalar decay's is scalarDecayGradientProgram (./scan-webgpu-split.ts).
  */
 export function decayGradientProgram(
   B: number,
@@ -249,7 +250,8 @@ export function decayGradientProgram(
         var acc = 0.0;
         for (var t = T - 1; t >= 0; t--) {
           let at = row(lane, t, T) * DK + i;
-          acc += query[at] * queryGradient[at] - key[at] * keyGradient[at];
+          let qk = qkRow(lane, t, T) * DK + i;
+          acc += query[qk] * queryGradient[at] - key[qk] * keyGradient[at];
           result[at] = acc;
         }`,
   );

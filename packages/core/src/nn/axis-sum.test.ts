@@ -1,12 +1,15 @@
-// Sums over leading axes on webgpu (./column-sum.ts, installed on the Sum kernel) ≡ tf.sum on cpu (the oracle):
-// one and several leading axes, negative axes, keepDims, row counts that take one and several row blocks, and a
-// fused matMul's bias gradient; other sums still go to TF.js's kernel. WGSL only where an adapter exists (CI: lavapipe).
+// Sums over a contiguous run of axes on webgpu (./axis-sum.ts, installed on the Sum kernel) ≡ tf.sum on cpu (the
+// oracle): leading and middle runs, one and several axes, negative axes, keepDims, a summed axis of size 1, runs
+// short (one invocation per output) and long (column sums in one and several row blocks), a fused matMul's bias
+// gradient and a head broadcast's gradient; sums over the last axis still go to TF.js's kernel. WGSL only where an
+// adapter exists (CI: lavapipe).
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { programsRun } from "../webgpu-programs.fixture.js";
-import { leadingAxes } from "./column-sum.js";
+import { axisRun } from "./axis-sum.js";
+import { broadcastSummingGradient } from "./layers.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -17,6 +20,12 @@ const CASES: { shape: number[]; axis: number | number[]; keepDims: boolean }[] =
   { shape: [3, 700, 5], axis: [1, 0], keepDims: false },
   { shape: [25_600, 33], axis: -2, keepDims: false },
   { shape: [4, 9, 70, 3], axis: [0, 1, 2], keepDims: true },
+  { shape: [1, 1, 1], axis: 1, keepDims: true },
+  { shape: [2, 7, 3, 5], axis: 2, keepDims: true },
+  { shape: [3, 5, 8, 33], axis: [1, 2], keepDims: false },
+  { shape: [4, 130, 1, 6], axis: 2, keepDims: true },
+  { shape: [2, 9, 70, 1, 3], axis: [1, 2], keepDims: true },
+  { shape: [3, 9000, 7], axis: -2, keepDims: false },
 ];
 
 const values = (n: number, seed: number) => {
@@ -24,7 +33,9 @@ const values = (n: number, seed: number) => {
   return Float32Array.from({ length: n }, () => rng.normal());
 };
 
-const columnSums = (keys: string[]) => keys.filter((k) => k.startsWith("selectiv_column_sum_partials")).length;
+// One program per sum: the partial sums (long runs; a second program adds the row blocks) or the short-run loop.
+const axisSums = (keys: string[]) =>
+  keys.filter((k) => k.startsWith("selectiv_axis_sum_partials") || k.startsWith("selectiv_axis_sum_short")).length;
 
 function expectClose(got: Float32Array, want: Float32Array, name: string) {
   expect(got.length, `${name}: size`).toBe(want.length);
@@ -33,18 +44,20 @@ function expectClose(got: Float32Array, want: Float32Array, name: string) {
   expect(worst / scale, name).toBeLessThan(1e-6);
 }
 
-describe("sums over leading axes on webgpu ≡ tf.sum on cpu", () => {
+describe("sums over a run of axes on webgpu ≡ tf.sum on cpu", () => {
   afterAll(async () => {
     await initBackend("cpu");
   });
 
-  it("recognises a leading run of axes only", () => {
-    expect(leadingAxes(0, 2)).toBe(1);
-    expect(leadingAxes([1, 0], 3)).toBe(2);
-    expect(leadingAxes(-2, 2)).toBe(1);
-    expect(leadingAxes(1, 2)).toBeUndefined();
-    expect(leadingAxes([0, 2], 3)).toBeUndefined();
-    expect(leadingAxes([0, 1], 2)).toBeUndefined();
+  it("recognises one contiguous run of axes that leaves the last axis", () => {
+    expect(axisRun(0, [4, 5])).toEqual({ outer: 1, count: 4, inner: 5 });
+    expect(axisRun([1, 0], [2, 3, 4])).toEqual({ outer: 1, count: 6, inner: 4 });
+    expect(axisRun(-2, [4, 5])).toEqual({ outer: 1, count: 4, inner: 5 });
+    expect(axisRun(2, [2, 3, 4, 5])).toEqual({ outer: 6, count: 4, inner: 5 });
+    expect(axisRun(1, [4, 5])).toBeUndefined();
+    expect(axisRun([0, 2], [2, 3, 4])).toBeUndefined();
+    expect(axisRun([0, 1], [2, 3])).toBeUndefined();
+    expect(axisRun(null, [2, 3])).toBeUndefined();
   });
 
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
@@ -71,7 +84,7 @@ describe("sums over leading axes on webgpu ≡ tf.sum on cpu", () => {
         const want = await sum();
         await initBackend("webgpu");
         const { result, keys } = await programsRun(sum);
-        expect(columnSums(keys)).toBe(1);
+        expect(axisSums(keys)).toBe(1);
         expect(result.shape).toEqual(want.shape);
         expectClose(result.values, want.values, name);
         assertBackendHealthy();
@@ -81,7 +94,7 @@ describe("sums over leading axes on webgpu ≡ tf.sum on cpu", () => {
   });
 
   it.runIf(probe.ok)(
-    "a trailing-axis sum stays with TF.js; a fused matMul's bias gradient is a column sum",
+    "a trailing-axis sum stays with TF.js; a fused matMul's bias gradient is an axis sum",
     async () => {
       const [rows, inputs, outputs] = [300, 7, 5];
       const [xv, wv, bv] = [values(rows * inputs, 30), values(inputs * outputs, 31), values(outputs, 32)];
@@ -97,16 +110,37 @@ describe("sums over leading axes on webgpu ≡ tf.sum on cpu", () => {
       const want = await gradients();
       await initBackend("webgpu");
       const { result, keys } = await programsRun(gradients);
-      expect(columnSums(keys)).toBeGreaterThanOrEqual(1);
+      expect(axisSums(keys)).toBeGreaterThanOrEqual(1);
       expectClose(result, want, "bias gradient");
       const trailing = await programsRun(async () => {
         const y = tf.sum(tf.ones([rows, inputs]), 1);
         await y.data();
         y.dispose();
       });
-      expect(columnSums(trailing.keys)).toBe(0);
+      expect(axisSums(trailing.keys)).toBe(0);
       assertBackendHealthy();
     },
     120_000,
   );
+
+  for (const backend of ["cpu", "wasm", "webgpu"] as const) {
+    it.runIf(backend !== "webgpu" || probe.ok)(`${backend}: a head broadcast's gradient equals tf.tile's`, async () => {
+      const [b, t, h, n] = [2, 11, 3, 7];
+      const gradient = async (form: "tile" | "broadcast") => {
+        const x = tf.tensor(values(b * t * n, 50), [b, t, 1, n]);
+        const w = tf.sin(tf.range(0, b * t * h * n).reshape([b, t, h, n]));
+        const g = tf.grad((input: tf.Tensor) =>
+          tf.sum(tf.mul(form === "tile" ? tf.tile(input, [1, 1, h, 1]) : broadcastSummingGradient(input, [b, t, h, n]), w)),
+        )(x);
+        const data = (await g.data()) as Float32Array;
+        tf.dispose([x, w, g]);
+        return data;
+      };
+      await initBackend("cpu");
+      const want = await gradient("tile");
+      await initBackend(backend);
+      const got = await gradient("broadcast");
+      expect(got.reduce((m, v, j) => Math.max(m, Math.abs(v - want[j]!)), 0)).toBeLessThan(1e-5);
+    });
+  }
 });
