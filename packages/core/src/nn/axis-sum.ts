@@ -3,19 +3,25 @@ import { tf } from "../tf.js";
 import { runWorkgroupSum } from "./workgroup-sum.js";
 
 /**
- * Sums over one contiguous run of axes that leaves the last axis — a bias's gradient Σ_rows dy over [B·T, d], a
- * broadcast scale's over [B, T, …], a head broadcast's over [B, T, H, N]'s H — on webgpu, with x viewed as
- * [outer, count, inner] (count the product of the summed axes). TF.js 4.22 transposes the summed axes last and then
- * reduces each output in one workgroup: a full copy, then a reduction that on the H100 took 173 ms of the paper
- * Transformer's 339 ms step for its 61 bias gradients (benchmarks/results/2026-12-07-h100).
- * Long runs (count ≥ WORKGROUP_TERMS) take the column sums of ./workgroup-sum.ts (32 neighbouring outputs per
- * workgroup over blocks of the run, coalesced); short runs one invocation per output, neighbours reading neighbours.
- * Sums over the last axis, over every axis, over non-contiguous axes, and everything when SELECTIV_AXIS_SUM=tf stay
- * with TF.js's kernel. The oracle is tf.sum on cpu (axis-sum.test.ts).
+ * Sums over any axes on webgpu as one or more passes, each over one contiguous run of axes with x viewed as
+ * [outer, count, inner] (count the product of the run's axes). TF.js 4.22 transposes non-trailing summed axes last
+ * and reduces each output in one workgroup — a full copy first, and a full sum (a SwiGLU β's gradient over
+ * [B, T, 4d]) in a single workgroup: on the H200 the paper Transformer's sums took 162 ms of a 326 ms step
+ * (benchmarks/results/2026-12-07-h200). Here:
+ * - a run that leaves the last axis takes the column sums of ./workgroup-sum.ts when long (count ≥ WORKGROUP_TERMS:
+ *   32 neighbouring outputs per workgroup over blocks of the run, coalesced), else one invocation per output;
+ * - a run with the last axis sums last, on what the other runs left; a full sum is the column sums over all but
+ *   the last axis, then the sum of that row;
+ * - a sum over the last axes alone stays with TF.js's kernel when long with many outputs (one workgroup per output
+ *   suits it), as do
+ *   integer sums and everything when SELECTIV_AXIS_SUM=tf.
+ * The oracle is tf.sum on cpu (axis-sum.test.ts).
  */
 
 /** Terms per output from which the column sums pay (below, one invocation per output). */
 const WORKGROUP_TERMS = 64;
+/** Outputs from which a long sum over the trailing axes is left to TF.js (one workgroup per output fills the GPU). */
+const MANY_OUTPUTS = 256;
 
 /** x as [outer, count, inner] around its summed axes. */
 export interface AxisRun {
@@ -26,15 +32,41 @@ export interface AxisRun {
 
 const product = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** The run of `axis` over `shape` when it is one contiguous run of axes with the last axis left; else undefined. */
-export function axisRun(axis: number | number[] | null, shape: number[]): AxisRun | undefined {
-  if (axis === null) return undefined;
+/** `axis` (null: every axis) as sorted distinct non-negative axes of a rank-`rank` tensor. */
+export function normalizeAxes(axis: number | number[] | null, rank: number): number[] {
+  if (axis === null) return Array.from({ length: rank }, (_, i) => i);
+  return [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+}
+
+/**
+ * The passes summing `axes` of `shape`, in order, each an AxisRun over the shape the previous passes left (summed
+ * axes kept as 1): runs leaving the last axis first, the run with the last axis last (split from the axes before it,
+ * so that those are column sums). Undefined when TF.js's kernel should take it: no axes, or only a long run of
+ * trailing axes with many outputs.
+ */
+export function sumPasses(axes: number[], shape: number[]): AxisRun[] | undefined {
   const rank = shape.length;
-  const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-  const first = axes[0];
-  const last = axes[axes.length - 1];
-  if (first === undefined || last === undefined || last >= rank - 1 || last - first + 1 !== axes.length) return undefined;
-  return { outer: product(shape.slice(0, first)), count: product(shape.slice(first, last + 1)), inner: product(shape.slice(last + 1)) };
+  const runs: number[][] = [];
+  for (const a of axes) {
+    const run = runs[runs.length - 1];
+    if (run && run[run.length - 1] === a - 1) run.push(a);
+    else runs.push([a]);
+  }
+  const trailing = runs.length > 0 && runs[runs.length - 1]!.includes(rank - 1) ? runs.pop()! : undefined;
+  if (trailing && trailing.length > 1) runs.push(trailing.slice(0, -1));
+  const passes = trailing ? [...runs, [rank - 1]] : runs;
+  if (passes.length === 0) return undefined;
+  const current = [...shape];
+  const result = passes.map((run) => {
+    const first = run[0]!;
+    const last = run[run.length - 1]!;
+    const pass = { outer: product(current.slice(0, first)), count: product(current.slice(first, last + 1)), inner: product(current.slice(last + 1)) };
+    for (const a of run) current[a] = 1;
+    return pass;
+  });
+  const only = result[0]!;
+  if (trailing && result.length === 1 && only.count >= WORKGROUP_TERMS && only.outer >= MANY_OUTPUTS) return undefined;
+  return result;
 }
 
 /** x summed over `run` on webgpu; the result has `outputShape` (outer · inner entries). */
@@ -74,15 +106,22 @@ interface SumAttrs {
   readonly keepDims: boolean;
 }
 
-/** Sends the webgpu backend's float32 sums over a contiguous run of axes (the last left) to runAxisSum. */
+/** Sends the webgpu backend's float32 sums to runAxisSum, pass by pass (sumPasses). */
 export function routeAxisSums(): void {
   routeWebgpuKernel(tf.Sum, (args) => {
     const x = (args.inputs as { x: tf.TensorInfo }).x;
     const { axis, keepDims } = args.attrs as unknown as SumAttrs;
-    const run = axisRun(axis, x.shape);
-    if (run === undefined || x.dtype !== "float32" || product(x.shape) === 0 || process.env.SELECTIV_AXIS_SUM === "tf") return undefined;
-    const summed = new Set((Array.isArray(axis) ? axis : [axis!]).map((a) => (a < 0 ? a + x.shape.length : a)));
-    const outputShape = x.shape.flatMap((n, i) => (!summed.has(i) ? [n] : keepDims ? [1] : []));
-    return runAxisSum(args.backend as unknown as WebgpuBackend, x, run, outputShape);
+    const axes = normalizeAxes(axis, x.shape.length);
+    const passes = sumPasses(axes, x.shape);
+    if (passes === undefined || x.dtype !== "float32" || product(x.shape) === 0 || process.env.SELECTIV_AXIS_SUM === "tf") return undefined;
+    const gpu = args.backend as unknown as WebgpuBackend;
+    const outputShape = x.shape.flatMap((n, i) => (!axes.includes(i) ? [n] : keepDims ? [1] : []));
+    let current = x;
+    passes.forEach((pass, i) => {
+      const next = runAxisSum(gpu, current, pass, i === passes.length - 1 ? outputShape : [pass.outer * pass.inner]);
+      if (current !== x) gpu.disposeData(current.dataId);
+      current = next;
+    });
+    return current;
   });
 }
