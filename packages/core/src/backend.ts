@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SelectivError } from "./errors.js";
 import { tf } from "./tf.js";
 import { routeAxisSums } from "./nn/axis-sum.js";
-import { routeLongInnerMatMuls } from "./nn/long-inner-matmul.js";
+import { routeTiledMatMuls } from "./nn/tiled-matmul.js";
 import { type AdapterCapabilities, deviceRequestFor, diagnoseNvidiaVulkan } from "./webgpu-device.js";
 
 export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
@@ -267,7 +267,7 @@ async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
       watchDeviceErrors();
       keyProgramsByShape();
       recordBufferRequests();
-      routeLongInnerMatMuls();
+      routeTiledMatMuls();
       routeAxisSums();
     }
     patched = true;

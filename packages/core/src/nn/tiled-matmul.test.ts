@@ -1,14 +1,15 @@
-// The long-inner-dimension product of ./long-inner-matmul.ts ≡ the cpu backend's matMul (the oracle): run directly
-// at awkward sizes (1 × 1, sizes off the 64 × 64 tile and the 16-deep step, one slice and many, every transpose
-// pair), through tf.matMul where the route takes it, and as the gradients of a linear layer (x W: dW = xᵀ dy takes
-// the route, dx does not). WGSL only where a WebGPU adapter exists (CI: Mesa's lavapipe).
+// The tiled product of ./tiled-matmul.ts ≡ the cpu backend's matMul (the oracle): run directly at awkward sizes (1 × 1,
+// sizes off the 64 × 64 and 128 × 128 tiles and the 16-deep step, one slice and many, every transpose pair, with and
+// without a bias), through tf.matMul and tf.fused.matMul where the route takes them, and as the gradients of a linear
+// layer (x W: dW = xᵀ dy takes the long-inner route; with SELECTIV_MATMUL=all the forward and dx take the wide tiles).
+// WGSL only where a WebGPU adapter exists (CI: Mesa's lavapipe).
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import type { WebgpuBackend } from "../kernel-registration.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { programsRun } from "../webgpu-programs.fixture.js";
-import { type LongInnerShape, prefersLongInnerMatMul, runLongInnerMatMul, sliceCount } from "./long-inner-matmul.js";
+import { type Block, type LongInnerShape, prefersLongInnerMatMul, runTiledMatMul, sliceCount, tiledMatMulPlan } from "./tiled-matmul.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -16,6 +17,8 @@ const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
 interface Case extends LongInnerShape {
   readonly transposeA: boolean;
   readonly transposeB: boolean;
+  /** 8: 128 × 128 tiles in one slice (the wide route), with a bias; else 64 × 64 tiles in sliceCount slices. */
+  readonly block?: Block;
 }
 
 const DIRECT: Case[] = [
@@ -26,9 +29,17 @@ const DIRECT: Case[] = [
   { M: 64, N: 64, K: 4096, transposeA: true, transposeB: true },
   { M: 257, N: 1, K: 5000, transposeA: false, transposeB: false },
   { M: 5, N: 129, K: 20_011, transposeA: true, transposeB: false },
+  { M: 1, N: 1, K: 1, transposeA: false, transposeB: false, block: 8 },
+  { M: 130, N: 257, K: 33, transposeA: false, transposeB: false, block: 8 },
+  { M: 300, N: 129, K: 70, transposeA: true, transposeB: true, block: 8 },
+  { M: 128, N: 128, K: 16, transposeA: false, transposeB: true, block: 8 },
+  { M: 77, N: 390, K: 1000, transposeA: true, transposeB: false, block: 8 },
 ];
 
-const label = (c: Case) => `${c.M} × ${c.N}, K ${c.K}, ${sliceCount(c)} slices, transposes ${c.transposeA}/${c.transposeB}`;
+const label = (c: Case) =>
+  c.block === 8
+    ? `${c.M} × ${c.N}, K ${c.K}, 128 × 128 tiles with a bias, transposes ${c.transposeA}/${c.transposeB}`
+    : `${c.M} × ${c.N}, K ${c.K}, ${sliceCount(c)} slices, transposes ${c.transposeA}/${c.transposeB}`;
 
 function operands(c: Case, seed: number) {
   const rng = new Rng(seed);
@@ -36,6 +47,7 @@ function operands(c: Case, seed: number) {
   return {
     a: { values: normal(c.M * c.K), shape: c.transposeA ? [c.K, c.M] : [c.M, c.K] },
     b: { values: normal(c.K * c.N), shape: c.transposeB ? [c.N, c.K] : [c.K, c.N] },
+    bias: normal(c.N),
   };
 }
 
@@ -44,21 +56,36 @@ type Operands = ReturnType<typeof operands>;
 async function product(c: Case, o: Operands, direct: boolean): Promise<Float32Array> {
   const a = tf.tensor2d(o.a.values, o.a.shape as [number, number]);
   const b = tf.tensor2d(o.b.values, o.b.shape as [number, number]);
+  const bias = tf.tensor1d(o.bias);
+  const wide = c.block === 8;
   const y = direct
     ? tf
         .engine()
         .makeTensorFromTensorInfo(
-          runLongInnerMatMul(tf.backend() as unknown as WebgpuBackend, a, b, c, c.transposeA, c.transposeB, [c.M, c.N]),
+          runTiledMatMul(
+            tf.backend() as unknown as WebgpuBackend,
+            a,
+            b,
+            c,
+            c.transposeA,
+            c.transposeB,
+            [c.M, c.N],
+            wide ? { block: 8, slices: 1 } : undefined,
+            wide ? bias : undefined,
+          ),
         )
-    : tf.matMul(a, b, c.transposeA, c.transposeB);
+    : wide
+      ? tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias })
+      : tf.matMul(a, b, c.transposeA, c.transposeB);
   const values = (await y.data()) as Float32Array;
-  tf.dispose([a, b, y]);
+  tf.dispose([a, b, bias, y]);
   return values;
 }
 
-const ROUTED = (keys: string[]) => keys.filter((k) => /^selectiv_long_inner_matmul_(true|false)_/.test(k)).length;
+const ROUTED = (keys: string[], block: Block = 4) =>
+  keys.filter((k) => new RegExp(`^selectiv_tiled_matmul_(true|false)_(true|false)_${block}`).test(k)).length;
 
-function expectClose(got: Float32Array, want: Float32Array, name: string) {
+function expectClose(got: Float32Array, want: Float32Array, name: string, tolerance = 1e-5) {
   expect(got.length, `${name}: size`).toBe(want.length);
   let scale = 1;
   let worst = 0;
@@ -66,10 +93,10 @@ function expectClose(got: Float32Array, want: Float32Array, name: string) {
     scale = Math.max(scale, Math.abs(want[j]!));
     worst = Math.max(worst, Math.abs(got[j]! - want[j]!));
   }
-  expect(worst / scale, name).toBeLessThan(1e-5);
+  expect(worst / scale, name).toBeLessThan(tolerance);
 }
 
-describe("long-inner-dimension matMul on webgpu ≡ the cpu matMul", () => {
+describe("tiled matMul on webgpu ≡ the cpu matMul", () => {
   afterAll(async () => {
     await initBackend("cpu");
   });
@@ -86,6 +113,12 @@ describe("long-inner-dimension matMul on webgpu ≡ the cpu matMul", () => {
     expect(prefersLongInnerMatMul({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "tf" })).toBe(false);
     expect(sliceCount({ M: 256, N: 256, K: 25_600 })).toBe(32);
     expect(sliceCount({ M: 3, N: 5, K: 7 })).toBe(1);
+    // The wide tiles only where asked (SELECTIV_MATMUL=all) and where a product has ≥ 256 tiles of 128 × 128.
+    expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, {})).toBeUndefined();
+    expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, { SELECTIV_MATMUL: "all" })).toEqual({ block: 8, slices: 1 });
+    expect(tiledMatMulPlan({ M: 4096, N: 64, K: 64 }, { SELECTIV_MATMUL: "all" })).toBeUndefined();
+    expect(tiledMatMulPlan({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "all" })).toEqual({ block: 4, slices: 32 });
+    expect(tiledMatMulPlan({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "tf" })).toBeUndefined();
   });
 
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {
@@ -153,5 +186,45 @@ describe("long-inner-dimension matMul on webgpu ≡ the cpu matMul", () => {
       assertBackendHealthy();
     },
     120_000,
+  );
+
+  it.runIf(probe.ok)(
+    "SELECTIV_MATMUL=all: a biased linear layer's forward takes the wide tiles, dW the long-inner route, all equal to the cpu's",
+    async () => {
+      // 8,200 × 520 outputs forward (65 × 5 = 325 wide tiles, ≥ 256); dx (8,200 × 16) stays with TF.js.
+      const [rows, inputs, outputs] = [8200, 16, 520];
+      const rng = new Rng(92);
+      const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+      const [xv, wv, bv] = [normal(rows * inputs), normal(inputs * outputs), normal(outputs)];
+      const run = async () => {
+        const [x, w, b] = [tf.tensor2d(xv, [rows, inputs]), tf.tensor2d(wv, [inputs, outputs]), tf.tensor1d(bv)];
+        const weights = tf.sin(tf.range(0, rows * outputs).reshape([rows, outputs]));
+        const f = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+          tf.fused.matMul({ a: xi as tf.Tensor2D, b: wi as tf.Tensor2D, bias: bi });
+        const y = f(x, w, b);
+        const grads = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(f(xi, wi, bi), weights)))([x, w, b]);
+        const values = await Promise.all([y, ...grads].map((t) => t.data() as Promise<Float32Array>));
+        tf.dispose([x, w, b, weights, y, ...grads]);
+        return values;
+      };
+      await initBackend("cpu");
+      const want = await run();
+      await initBackend("webgpu");
+      const before = process.env.SELECTIV_MATMUL;
+      process.env.SELECTIV_MATMUL = "all";
+      try {
+        const { result: got, keys } = await programsRun(run);
+        // Forward twice (y, and inside tf.grads); dW on the long-inner route.
+        expect(ROUTED(keys, 8)).toBe(2);
+        expect(ROUTED(keys, 4)).toBe(1);
+        // d bias sums 8,200 rows: float32 sums in another order.
+        ["y", "dx", "dW", "d bias"].forEach((name, i) => expectClose(got[i]!, want[i]!, name, i === 3 ? 1e-4 : 1e-5));
+      } finally {
+        if (before === undefined) delete process.env.SELECTIV_MATMUL;
+        else process.env.SELECTIV_MATMUL = before;
+      }
+      assertBackendHealthy();
+    },
+    240_000,
   );
 });

@@ -1,0 +1,261 @@
+import { FLAT_WORKGROUP, type WebgpuBackend, routeWebgpuKernel } from "../kernel-registration.js";
+import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { tf } from "../tf.js";
+import { blockSumProgram } from "./workgroup-sum.js";
+
+/**
+ * Matrix products on webgpu as one tiled WGSL program, in two uses:
+ * - Long inner dimension, small output: a weight's gradient Xᵀ dY sums over every token of the batch (K = B·T =
+ *   25,600 at the paper shape) into a [d_in, d_out] matrix of a few hundred rows. TF.js 4.22 runs these on its packed
+ *   program, one 64-invocation workgroup per 32 × 32 output tile walking all of K: 64 workgroups for a 256 × 256
+ *   gradient, a few percent of an H100's invocations busy (its split-K program, chosen only at ≤ 8 such tiles on
+ *   NVIDIA, adds with compare-exchange loops on one output from 200 workgroups). Here K is split into S slices:
+ *   workgroup (slice s, tile) multiplies its 64 × 64 output tile over slice s alone and writes a partial product; a
+ *   second dispatch adds the S partials (./workgroup-sum.ts's block sum). No atomics; the sums run in a fixed order,
+ *   so a product is the same at every call.
+ * - Large outputs (SELECTIV_MATMUL=all): the forward products and input gradients of the paper shape ([25,600, d]
+ *   outputs) in 128 × 128 tiles, 8 × 8 per invocation — four times the multiply-adds per value read from workgroup
+ *   memory of TF.js's 32 × 32 tiles of 4 × 4 — with a fused matMul's bias added on the way out.
+ * Every tile is staged 16 deep in workgroup memory by 256 invocations, each holding a BLOCK × BLOCK block of it.
+ */
+
+const DEPTH = 16;
+const WORKGROUP = 256;
+/** Workgroups to aim for: enough to keep every multiprocessor of a large GPU busy. */
+const TARGET_WORKGROUPS = 512;
+/** The shortest slice of K worth a workgroup. */
+const MIN_SLICE = 256;
+
+export interface LongInnerShape {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+}
+
+/** Below this inner dimension TF.js's walk over K is short and this route's extra dispatch costs more. */
+const MIN_ROUTED_INNER = 8192;
+
+/**
+ * Whether a single (unbatched) product is better served here than by TF.js. Two cases: (1) where TF.js itself
+ * splits K (at most 8 output tiles of 32 × 32, K ≥ 2,000: the quick shape's weight gradients) — its split-K program
+ * adds through compare-exchange loops after a zero fill, also two dispatches; (2) a long inner dimension (the paper
+ * shape's 25,600 tokens) with fewer tiles than a large GPU has room for, which TF.js's packed program walks serially.
+ * Outputs of ≤ 128 entries stay with TF.js's one-dispatch reduction. `SELECTIV_MATMUL=tf` turns the route off.
+ */
+export function prefersLongInnerMatMul({ M, N, K }: LongInnerShape, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.SELECTIV_MATMUL === "tf" || M * N <= 128) return false;
+  const tiles = Math.ceil(M / 32) * Math.ceil(N / 32);
+  return (K >= 2000 && tiles <= 8) || (K >= MIN_ROUTED_INNER && tiles < TARGET_WORKGROUPS);
+}
+
+/** How many slices of K: about TARGET_WORKGROUPS workgroups, each slice at least MIN_SLICE long. */
+export function sliceCount({ M, N, K }: LongInnerShape): number {
+  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
+  return Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(K / MIN_SLICE)));
+}
+
+/**
+ * Partial products over the S slices of K: result[s·M·N + m·N + n] = Σ_{k in slice s} A(m, k) B(k, n), with
+ * A(m, k) = a[k·M + m] when transposeA (a is [K, M]) else a[m·K + k], and B(k, n) = b[n·K + k] when transposeB else
+ * b[k·N + n]. Each operand's tile is loaded along its contiguous axis, so neighbouring invocations read neighbouring
+ * addresses in either layout.
+ */
+export function tiledMatMulProgram(
+  shape: LongInnerShape,
+  slices: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outputShape: number[],
+  block: Block = 4,
+  withBias = false,
+): WgslProgram {
+  const TILE = 16 * block;
+  const tiles = Math.ceil(shape.M / TILE) * Math.ceil(shape.N / TILE);
+  const per = 16;
+  // (row, depth) of the e-th element of a tile stage: the contiguous axis fastest.
+  const aAt = transposeA ? `let d = e / ${TILE}; let r = e % ${TILE};` : `let r = e / ${DEPTH}; let d = e % ${DEPTH};`;
+  const bAt = transposeB ? `let c = e / ${DEPTH}; let d = e % ${DEPTH};` : `let d = e / ${TILE}; let c = e % ${TILE};`;
+  const aRead = transposeA ? "a[k * uniforms.M + m]" : "a[m * uniforms.K + k]";
+  const bRead = transposeB ? "b[n * uniforms.K + k]" : "b[k * uniforms.N + n]";
+  return {
+    variableNames: withBias ? ["a", "b", "bias"] : ["a", "b"],
+    outputShape,
+    // Transposes, the block and the bias are baked into the code; sizes are uniforms.
+    shaderKey: `selectiv_tiled_matmul_${transposeA}_${transposeB}_${block}${withBias ? "_bias" : ""}|`,
+    dispatchLayout: { x: [0] },
+    dispatch: [tiles * slices, 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    uniforms: "M : i32, N : i32, K : i32, slices : i32, sliceLength : i32,",
+    getUserCode: () => `
+      var<workgroup> tileA : array<f32, ${DEPTH * TILE}>;
+      var<workgroup> tileB : array<f32, ${DEPTH * TILE}>;
+      fn main(index : i32) {
+        let w = ${FLAT_WORKGROUP};
+        let lid = i32(localIndex);
+        let tilesN = (uniforms.N + ${TILE - 1}) / ${TILE};
+        let tilesM = (uniforms.M + ${TILE - 1}) / ${TILE};
+        let slice = w / (tilesM * tilesN);
+        let rowBase = ((w % (tilesM * tilesN)) / tilesN) * ${TILE};
+        let colBase = (w % tilesN) * ${TILE};
+        // A folded dispatch has extra workgroups (slice ≥ slices): they load zeros and write nothing. The loop
+        // runs sliceLength / 16 times in every workgroup: barriers need control flow WGSL knows to be uniform.
+        let valid = slice < uniforms.slices;
+        let begin = slice * uniforms.sliceLength;
+        let end = select(0, min(uniforms.K, begin + uniforms.sliceLength), valid);
+        // Invocation (tx, ty) holds rows ty + 16 i and columns tx + 16 j of the tile (i, j < BLOCK).
+        let tx = lid % ${per};
+        let ty = lid / ${per};
+        var acc : array<array<f32, ${block}>, ${block}>;
+        for (var step = 0; step < uniforms.sliceLength / ${DEPTH}; step++) {
+          let k0 = begin + step * ${DEPTH};
+          for (var q = 0; q < ${(DEPTH * TILE) / WORKGROUP}; q++) {
+            let e = lid + q * ${WORKGROUP};
+            {
+              ${aAt}
+              let m = rowBase + r;
+              let k = k0 + d;
+              var value = 0.0;
+              if (m < uniforms.M && k < end) { value = ${aRead}; }
+              tileA[d * ${TILE} + r] = value;
+            }
+            {
+              ${bAt}
+              let n = colBase + c;
+              let k = k0 + d;
+              var value = 0.0;
+              if (n < uniforms.N && k < end) { value = ${bRead}; }
+              tileB[d * ${TILE} + c] = value;
+            }
+          }
+          workgroupBarrier();
+          for (var d = 0; d < ${DEPTH}; d++) {
+            var colValues : array<f32, ${block}>;
+            for (var j = 0; j < ${block}; j++) { colValues[j] = tileB[d * ${TILE} + tx + ${per} * j]; }
+            for (var i = 0; i < ${block}; i++) {
+              let rowValue = tileA[d * ${TILE} + ty + ${per} * i];
+              for (var j = 0; j < ${block}; j++) { acc[i][j] += rowValue * colValues[j]; }
+            }
+          }
+          workgroupBarrier();
+        }
+        for (var i = 0; i < ${block}; i++) {
+          let m = rowBase + ty + ${per} * i;
+          for (var j = 0; j < ${block}; j++) {
+            let n = colBase + tx + ${per} * j;
+            if (valid && m < uniforms.M && n < uniforms.N) { result[(slice * uniforms.M + m) * uniforms.N + n] = acc[i][j]${withBias ? " + bias[n]" : ""}; }
+          }
+        }
+      }
+    `,
+  };
+}
+
+/** Rows and columns each invocation holds: 4 (64 × 64 tiles) or 8 (128 × 128 tiles). */
+export type Block = 4 | 8;
+
+/** How a product runs here: the tile's block and the slices of K. */
+export interface TiledPlan {
+  readonly block: Block;
+  readonly slices: number;
+}
+
+/** 128 × 128 tiles from which a product is large enough for them: about two per multiprocessor of an H100. */
+const MIN_WIDE_TILES = 256;
+
+/**
+ * The plan for a single (unbatched) product, or undefined for TF.js's kernel. SELECTIV_MATMUL: `tf` routes nothing
+ * here; `long-inner` (the default) only products prefersLongInnerMatMul picks; `all` also every product with at least
+ * MIN_WIDE_TILES tiles of 128 × 128 (one slice).
+ */
+export function tiledMatMulPlan(shape: LongInnerShape, env: NodeJS.ProcessEnv = process.env): TiledPlan | undefined {
+  const mode = env.SELECTIV_MATMUL ?? "long-inner";
+  if (mode === "tf") return undefined;
+  if (prefersLongInnerMatMul(shape, env)) return { block: 4, slices: sliceCount(shape) };
+  const wide = Math.ceil(shape.M / 128) * Math.ceil(shape.N / 128);
+  if (mode === "all" && wide >= MIN_WIDE_TILES) return { block: 8, slices: 1 };
+  return undefined;
+}
+
+/**
+ * A(·) B(·) (+ bias[n]) as above, [M, N] laid out as `outputShape` (a rank-2 or batch-1 product's shape): one
+ * dispatch when one slice does, else the partial products and their sum (no bias: the route adds none there).
+ */
+export function runTiledMatMul(
+  gpu: WebgpuBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  shape: LongInnerShape,
+  transposeA: boolean,
+  transposeB: boolean,
+  outputShape: number[],
+  plan: TiledPlan = { block: 4, slices: sliceCount(shape) },
+  bias?: tf.TensorInfo,
+): tf.TensorInfo {
+  const sliceLength = Math.ceil(shape.K / plan.slices / DEPTH) * DEPTH;
+  const used = Math.ceil(shape.K / sliceLength);
+  if (bias && used > 1) throw new Error("runTiledMatMul: a bias needs a single slice of K");
+  const uniforms = [shape.M, shape.N, shape.K, used, sliceLength].map((v) => ({ type: "int32", data: [v] }));
+  const partialShape = used === 1 ? outputShape : [used * shape.M * shape.N];
+  const partials = gpu.runWebGPUProgram(
+    tiledMatMulProgram(shape, used, transposeA, transposeB, partialShape, plan.block, bias !== undefined),
+    bias ? [a, b, bias] : [a, b],
+    "float32",
+    uniforms,
+  );
+  if (used === 1) return partials;
+  const sizes = [shape.M * shape.N, used].map((v) => ({ type: "int32", data: [v] }));
+  const result = gpu.runWebGPUProgram(blockSumProgram("tiled_matmul", outputShape), [partials], "float32", sizes);
+  gpu.disposeData(partials.dataId);
+  return result;
+}
+
+interface MatMulAttrs {
+  readonly transposeA?: boolean;
+  readonly transposeB?: boolean;
+  readonly activation?: string;
+}
+
+/** A product's [M, N, K], output shape, and whether it is a single float32 product this route may take. */
+function productOf(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean) {
+  const batch = (x: tf.TensorInfo) => x.shape.slice(0, -2).reduce((p, v) => p * v, 1);
+  const [ra, rb] = [a.shape.length, b.shape.length];
+  const shape = {
+    M: transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!,
+    K: transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!,
+    N: transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!,
+  };
+  const single =
+    a.dtype === "float32" &&
+    b.dtype === "float32" &&
+    batch(a) === 1 &&
+    batch(b) === 1 &&
+    tf.env().getNumber("WEBGPU_MATMUL_PROGRAM_TYPE") < 0;
+  return { shape, single, outputShape: [...(ra >= rb ? a : b).shape.slice(0, -2), shape.M, shape.N] };
+}
+
+/**
+ * Sends the webgpu backend's single float32 products that tiledMatMulPlan picks to runTiledMatMul: BatchMatMul, and
+ * _FusedMatMul without an activation (its bias, one per column, added in the program). Every other product goes to
+ * TF.js's own kernels, as do all when WEBGPU_MATMUL_PROGRAM_TYPE forces one of its programs. Call once the webgpu
+ * backend is registered.
+ */
+export function routeTiledMatMuls(): void {
+  routeWebgpuKernel(tf.BatchMatMul, (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA = false, transposeB = false } = args.attrs as MatMulAttrs;
+    const { shape, single, outputShape } = productOf(a, b, transposeA, transposeB);
+    const plan = single ? tiledMatMulPlan(shape) : undefined;
+    if (!plan) return undefined;
+    return runTiledMatMul(args.backend as unknown as WebgpuBackend, a, b, shape, transposeA, transposeB, outputShape, plan);
+  });
+  routeWebgpuKernel(tf._FusedMatMul, (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { transposeA = false, transposeB = false, activation = "linear" } = args.attrs as MatMulAttrs;
+    if (!a || !b || preluActivationWeights || activation !== "linear") return undefined;
+    const { shape, single, outputShape } = productOf(a, b, transposeA, transposeB);
+    const plan = single ? tiledMatMulPlan(shape) : undefined;
+    const biasFits = !bias || (bias.dtype === "float32" && bias.shape.reduce((p, v) => p * v, 1) === shape.N);
+    if (!plan || !biasFits || (bias && plan.slices > 1)) return undefined;
+    return runTiledMatMul(args.backend as unknown as WebgpuBackend, a, b, shape, transposeA, transposeB, outputShape, plan, bias);
+  });
+}
