@@ -159,6 +159,9 @@ const shapeOf = (B: number, T: number, width: number, { timeMajor, heads }: Layo
  * `at` = lane·T + row and `valid` are defined for the body. The other side's rows (keys for a query row, queries for
  * a key row) pass through workgroup memory KT rows at a time: every row of the tile is read from memory once per
  * workgroup, in consecutive addresses, instead of once per invocation (64 rows shared one key in an L1 line at best).
+ * Rows are held as vec4s (a row of D floats in ⌈D/4⌉ vec4s, the padding 0), in the tiles and in each invocation's
+ * private rows: one workgroup-memory read feeds four multiply-adds, where a float per read left the loops bound by
+ * workgroup-memory reads.
  * `stage(names, active)` gives the WGSL that loads tile rows s0 … s0 + KT − 1 of the named operands where `active`
  * holds; barriers stay in control flow that depends on uniforms alone, as WGSL requires. D and Dv size private arrays
  * and tiles: they are baked into the code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no
@@ -176,7 +179,8 @@ function program(
   staged: Staged[],
   body: string,
 ): WgslProgram {
-  const widths: Record<string, number> = { DK: D, DV: Dv, "3": 3 };
+  // Floats per staged row: query/key and value rows padded to whole vec4s.
+  const widths: Record<string, number> = { DK: 4 * Math.ceil(D / 4), DV: 4 * Math.ceil(Dv / 4), "3": 3 };
   const kt = tileRows(staged.reduce((n, x) => n + widths[x.width]!, 0));
   const H = layout.heads;
   return {
@@ -190,8 +194,16 @@ function program(
     getUserCode: () => `
       const DK : i32 = ${D};
       const DV : i32 = ${Dv};
+      const DK4 : i32 = ${Math.ceil(D / 4)};
+      const DV4 : i32 = ${Math.ceil(Dv / 4)};
       const KT : i32 = ${kt};
-      ${staged.map((x) => `var<workgroup> ${x.tile} : array<f32, ${kt * widths[x.width]!}>;`).join("\n      ")}
+      ${staged
+        .map((x) =>
+          x.internal
+            ? `var<workgroup> ${x.tile} : array<f32, ${kt * widths[x.width]!}>;`
+            : `var<workgroup> ${x.tile} : array<vec4<f32>, ${(kt * widths[x.width]!) / 4}>;`,
+        )
+        .join("\n      ")}
       // The row of step t of a lane (b·H + h) in the inputs and outputs.
       fn rowAt(lane : i32, t : i32, T : i32) -> i32 {
         return ${layout.timeMajor ? `((lane / ${H}) * T + t) * ${H} + lane % ${H}` : "lane * T + t"};
@@ -220,12 +232,16 @@ function program(
 function stage(staged: Staged[], active: string): string {
   return `if (laneValid && ${active}) {
           ${staged
-            .map(
-              (x) =>
-                `for (var e = lid; e < KT * ${x.width}; e += ${WORKGROUP}) {
-            if (s0 + e / ${x.width} < T) { ${x.tile}[e] = ${x.input}[${
-              x.internal ? `(lane * T + s0) * ${x.width} + e` : `rowAt(lane, s0 + e / ${x.width}, T) * ${x.width} + e % ${x.width}`
-            }]; }
+            .map((x) =>
+              x.internal
+                ? `for (var e = lid; e < KT * ${x.width}; e += ${WORKGROUP}) {
+            if (s0 + e / ${x.width} < T) { ${x.tile}[e] = ${x.input}[(lane * T + s0) * ${x.width} + e]; }
+          }`
+                : // Row r's entry c goes to component c % 4 of vec4 c / 4; the padding of a row stays 0.
+                  `for (var e = lid; e < KT * ${x.width}; e += ${WORKGROUP}) {
+            let r = e / ${x.width};
+            let c = e % ${x.width};
+            if (s0 + r < T) { ${x.tile}[r * ${x.width}4 + c / 4][c % 4] = ${x.input}[rowAt(lane, s0 + r, T) * ${x.width} + c]; }
           }`,
             )
             .join("\n          ")}
@@ -234,9 +250,9 @@ function stage(staged: Staged[], active: string): string {
 
 /** scale · q·k_j for the query row held in qRow and row j of the key tile. */
 const SCORE = `
-              var dot = 0.0;
-              for (var i = 0; i < DK; i++) { dot += qRow[i] * keyTile[j * DK + i]; }
-              let score = dot * scale;`;
+              var qk = 0.0;
+              for (var i = 0; i < DK4; i++) { qk += dot(qRow[i], keyTile[j * DK4 + i]); }
+              let score = qk * scale;`;
 
 const KEYS: Staged = { input: "key", tile: "keyTile", width: "DK" };
 const VALUES: Staged = { input: "value", tile: "valueTile", width: "DV" };
@@ -260,8 +276,11 @@ function overKeys(staged: Staged[], each: string): string {
         }`;
 }
 
-const LOAD_QUERY = `var qRow : array<f32, DK>;
-        if (valid) { for (var i = 0; i < DK; i++) { qRow[i] = query[at * DK + i]; } }`;
+/** WGSL: `name`, a private row of `width` (DK or DV) floats as vec4s (padding 0), loaded from row `at` of `input`. */
+const loadRow = (name: string, width: "DK" | "DV", input: string) => `var ${name} : array<vec4<f32>, ${width}4>;
+        if (valid) { for (var i = 0; i < ${width}; i++) { ${name}[i / 4][i % 4] = ${input}[at * ${width} + i]; } }`;
+
+const LOAD_QUERY = loadRow("qRow", "DK", "query");
 
 /**
  * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
@@ -280,7 +299,7 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
-        var acc : array<f32, DV>;
+        var acc : array<vec4<f32>, DV4>;
         var m = -3.0e38;
         var l = 0.0;
         ${overKeys(
@@ -290,10 +309,10 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
               let rescale = exp(m - mNew);
               let p = exp(score - mNew);
               l = l * rescale + p;
-              for (var c = 0; c < DV; c++) { acc[c] = acc[c] * rescale + p * valueTile[j * DV + c]; }
+              for (var c = 0; c < DV4; c++) { acc[c] = acc[c] * rescale + p * valueTile[j * DV4 + c]; }
               m = mNew;`,
         )}
-        if (valid) { for (var c = 0; c < DV; c++) { result[at * DV + c] = acc[c] / l; } }`,
+        if (valid) { for (var c = 0; c < DV; c++) { result[at * DV + c] = acc[c / 4][c % 4] / l; } }`,
   );
 }
 
@@ -344,13 +363,12 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
-        var dyRow : array<f32, DV>;
-        var acc : array<f32, DK>;
+        ${loadRow("dyRow", "DV", "dy")}
+        var acc : array<vec4<f32>, DK4>;
         var m = 0.0;
         var l = 1.0;
         var outputDotDy = 0.0;
         if (valid) {
-          for (var c = 0; c < DV; c++) { dyRow[c] = dy[at * DV + c]; }
           m = stats[statAt * 3];
           l = stats[statAt * 3 + 1];
           outputDotDy = stats[statAt * 3 + 2];
@@ -360,11 +378,11 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
           `${SCORE}
               let p = exp(score - m) / l;
               var dp = 0.0;
-              for (var c = 0; c < DV; c++) { dp += dyRow[c] * valueTile[j * DV + c]; }
+              for (var c = 0; c < DV4; c++) { dp += dot(dyRow[c], valueTile[j * DV4 + c]); }
               let ds = p * (dp - outputDotDy);
-              for (var i = 0; i < DK; i++) { acc[i] += ds * keyTile[j * DK + i]; }`,
+              for (var i = 0; i < DK4; i++) { acc[i] += ds * keyTile[j * DK4 + i]; }`,
         )}
-        if (valid) { for (var i = 0; i < DK; i++) { result[at * DK + i] = acc[i] * scale; } }`,
+        if (valid) { for (var i = 0; i < DK; i++) { result[at * DK + i] = acc[i / 4][i % 4] * scale; } }`,
   );
 }
 
@@ -401,10 +419,9 @@ function keyValueGradientProgram(
     layout,
     staged,
     `
-        var kRow : array<f32, DK>;
-        if (valid) { for (var i = 0; i < DK; i++) { kRow[i] = key[at * DK + i]; } }
-        ${which === "dk" ? "var vRow : array<f32, DV>;\n        if (valid) { for (var c = 0; c < DV; c++) { vRow[c] = value[at * DV + c]; } }" : ""}
-        var acc : array<f32, ${width}>;
+        ${loadRow("kRow", "DK", "key")}
+        ${which === "dk" ? loadRow("vRow", "DV", "value") : ""}
+        var acc : array<vec4<f32>, ${which === "dk" ? "DK4" : "DV4"}>;
         for (var s0 = 0; s0 < T; s0 += KT) {
           ${stage(staged, `s0 + KT > rowBase`)}
           workgroupBarrier();
@@ -413,22 +430,22 @@ function keyValueGradientProgram(
               let t = s0 + j;
               if (t >= T) { break; }
               if (t < row) { continue; }
-              var dot = 0.0;
-              for (var i = 0; i < DK; i++) { dot += queryTile[j * DK + i] * kRow[i]; }
-              let p = exp(dot * scale - statsTile[j * 3]) / statsTile[j * 3 + 1];
+              var qk = 0.0;
+              for (var i = 0; i < DK4; i++) { qk += dot(queryTile[j * DK4 + i], kRow[i]); }
+              let p = exp(qk * scale - statsTile[j * 3]) / statsTile[j * 3 + 1];
               ${
                 which === "dk"
                   ? `var dp = 0.0;
-              for (var c = 0; c < DV; c++) { dp += dyTile[j * DV + c] * vRow[c]; }
+              for (var c = 0; c < DV4; c++) { dp += dot(dyTile[j * DV4 + c], vRow[c]); }
               let ds = p * (dp - statsTile[j * 3 + 2]);
-              for (var i = 0; i < DK; i++) { acc[i] += ds * queryTile[j * DK + i]; }`
-                  : `for (var c = 0; c < DV; c++) { acc[c] += p * dyTile[j * DV + c]; }`
+              for (var i = 0; i < DK4; i++) { acc[i] += ds * queryTile[j * DK4 + i]; }`
+                  : `for (var c = 0; c < DV4; c++) { acc[c] += p * dyTile[j * DV4 + c]; }`
               }
             }
           }
           workgroupBarrier();
         }
-        if (valid) { for (var i = 0; i < ${width}; i++) { result[at * ${width} + i] = acc[i]${which === "dk" ? " * scale" : ""}; } }`,
+        if (valid) { for (var i = 0; i < ${width}; i++) { result[at * ${width} + i] = acc[i / 4][i % 4]${which === "dk" ? " * scale" : ""}; } }`,
   );
 }
 
