@@ -60,7 +60,11 @@ export function sumPasses(axes: number[], shape: number[]): AxisRun[] | undefine
   const result = passes.map((run) => {
     const first = run[0]!;
     const last = run[run.length - 1]!;
-    const pass = { outer: product(current.slice(0, first)), count: product(current.slice(first, last + 1)), inner: product(current.slice(last + 1)) };
+    const pass = {
+      outer: product(current.slice(0, first)),
+      count: product(current.slice(first, last + 1)),
+      inner: product(current.slice(last + 1)),
+    };
     for (const a of run) current[a] = 1;
     return pass;
   });
