@@ -9,12 +9,12 @@ import type { WebgpuBackend } from "../kernel-registration.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { programsRun } from "../webgpu-programs.fixture.js";
-import { type Block, type LongInnerShape, prefersLongInnerMatMul, runTiledMatMul, sliceCount, tiledMatMulPlan } from "./tiled-matmul.js";
+import { type Block, type ProductShape, prefersLongInnerMatMul, runTiledMatMul, sliceCount, tiledMatMulPlan } from "./tiled-matmul.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
 
-interface Case extends LongInnerShape {
+interface Case extends ProductShape {
   readonly transposeA: boolean;
   readonly transposeB: boolean;
   /** 8: 128 × 128 tiles in one slice (the wide route), with a bias; else 64 × 64 tiles in sliceCount slices. */

@@ -26,7 +26,8 @@ const TARGET_WORKGROUPS = 512;
 /** The shortest slice of K worth a workgroup. */
 const MIN_SLICE = 256;
 
-export interface LongInnerShape {
+/** A product A(·) B(·): [M, K] times [K, N]. */
+export interface ProductShape {
   readonly M: number;
   readonly N: number;
   readonly K: number;
@@ -42,14 +43,14 @@ const MIN_ROUTED_INNER = 8192;
  * shape's 25,600 tokens) with fewer tiles than a large GPU has room for, which TF.js's packed program walks serially.
  * Outputs of ≤ 128 entries stay with TF.js's one-dispatch reduction. `SELECTIV_MATMUL=tf` turns the route off.
  */
-export function prefersLongInnerMatMul({ M, N, K }: LongInnerShape, env: NodeJS.ProcessEnv = process.env): boolean {
+export function prefersLongInnerMatMul({ M, N, K }: ProductShape, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.SELECTIV_MATMUL === "tf" || M * N <= 128) return false;
   const tiles = Math.ceil(M / 32) * Math.ceil(N / 32);
   return (K >= 2000 && tiles <= 8) || (K >= MIN_ROUTED_INNER && tiles < TARGET_WORKGROUPS);
 }
 
 /** How many slices of K: about TARGET_WORKGROUPS workgroups, each slice at least MIN_SLICE long. */
-export function sliceCount({ M, N, K }: LongInnerShape): number {
+export function sliceCount({ M, N, K }: ProductShape): number {
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
   return Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(K / MIN_SLICE)));
 }
@@ -61,7 +62,7 @@ export function sliceCount({ M, N, K }: LongInnerShape): number {
  * addresses in either layout.
  */
 export function tiledMatMulProgram(
-  shape: LongInnerShape,
+  shape: ProductShape,
   slices: number,
   transposeA: boolean,
   transposeB: boolean,
@@ -167,7 +168,7 @@ const MIN_WIDE_TILES = 256;
  * here; `long-inner` (the default) only products prefersLongInnerMatMul picks; `all` also every product with at least
  * MIN_WIDE_TILES tiles of 128 × 128 (one slice).
  */
-export function tiledMatMulPlan(shape: LongInnerShape, env: NodeJS.ProcessEnv = process.env): TiledPlan | undefined {
+export function tiledMatMulPlan(shape: ProductShape, env: NodeJS.ProcessEnv = process.env): TiledPlan | undefined {
   const mode = env.SELECTIV_MATMUL ?? "long-inner";
   if (mode === "tf") return undefined;
   if (prefersLongInnerMatMul(shape, env)) return { block: 4, slices: sliceCount(shape) };
@@ -184,7 +185,7 @@ export function runTiledMatMul(
   gpu: WebgpuBackend,
   a: tf.TensorInfo,
   b: tf.TensorInfo,
-  shape: LongInnerShape,
+  shape: ProductShape,
   transposeA: boolean,
   transposeB: boolean,
   outputShape: number[],
