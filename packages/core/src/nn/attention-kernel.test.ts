@@ -8,7 +8,7 @@ import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
 import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { causalAttentionOps } from "./attention.js";
-import { causalAttentionKernel } from "./attention-kernel.js";
+import { causalAttentionKernel, webgpuAttentionForm } from "./attention-kernel.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -33,6 +33,9 @@ const CASES: Case[] = [
   { B: 1, H: 3, T: 7, D: 33, Dv: 33, magnitude: 10 },
   // A 64-wide head (32-row staged tiles) over 4 workgroups of rows, the last one partial.
   { B: 2, H: 1, T: 200, D: 64, Dv: 64, magnitude: 1 },
+  // Rows wider than 64: two and three column groups per invocation in the tiled programs.
+  { B: 1, H: 2, T: 130, D: 80, Dv: 72, magnitude: 1 },
+  { B: 2, H: 1, T: 65, D: 130, Dv: 40, magnitude: 1 },
 ];
 
 const label = (c: Case) => `B=${c.B}, H=${c.H}, T=${c.T}, D=${c.D}, Dv=${c.Dv}${c.magnitude === 1 ? "" : `, inputs ×${c.magnitude}`}`;
@@ -134,17 +137,27 @@ describe("causal attention: registered kernels ≡ the TF-op form (values and th
     });
   }
 
-  CASES.forEach((c, i) => {
-    it.runIf(probe.ok)(
-      `webgpu (WGSL) kernels: ${label(c)}`,
-      async () => {
-        const d = draw(c, 70 + i);
-        const want = await oracle(i, c, d);
-        await initBackend("webgpu");
-        expectClose(await evaluate(c, d, "kernel"), want, label(c));
-        assertBackendHealthy();
-      },
-      120_000,
-    );
-  });
+  // Both WGSL forms: the 64 × 64 tiles (where the device's workgroup memory holds them, as on lavapipe) and the rows.
+  for (const form of ["tiles", "rows"] as const) {
+    CASES.forEach((c, i) => {
+      it.runIf(probe.ok)(
+        `webgpu (WGSL) kernels, ${form}: ${label(c)}`,
+        async () => {
+          const d = draw(c, 70 + i);
+          const want = await oracle(i, c, d);
+          await initBackend("webgpu");
+          process.env.SELECTIV_ATTENTION = form;
+          try {
+            expect(webgpuAttentionForm(c.D, c.Dv)).toBe(form);
+            expectClose(await evaluate(c, d, "kernel"), want, label(c));
+            if (form === "tiles") expectClose(await evaluate(c, d, "kernel-by-time"), want, `${label(c)}, time-major`);
+          } finally {
+            delete process.env.SELECTIV_ATTENTION;
+          }
+          assertBackendHealthy();
+        },
+        120_000,
+      );
+    });
+  }
 });

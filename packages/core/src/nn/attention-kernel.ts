@@ -2,6 +2,13 @@ import { type ArrayBackend, FLAT_WORKGROUP, type WebgpuBackend, floatOutput, reg
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { swapMiddleAxes } from "../recurrence/tensor-ops.js";
 import { tf } from "../tf.js";
+import {
+  forwardTilesProgram,
+  keyValueGradientTilesProgram,
+  queryGradientTilesProgram,
+  statsTilesProgram,
+  tilesFit,
+} from "./attention-tiles.js";
 
 /**
  * Causal softmax attention (docs/spec/MODELS.md §6.3) as registered TF.js kernels: one dispatch forward and four
@@ -449,6 +456,39 @@ function keyValueGradientProgram(
   );
 }
 
+/** The WGSL programs of one form: rows (one invocation per row, ./attention-kernel.ts) or 64 × 64 tiles. */
+interface Programs {
+  forward: typeof forwardProgram;
+  stats: typeof statsProgram;
+  dq: typeof queryGradientProgram;
+  keyValue: typeof keyValueGradientProgram;
+}
+
+const ROWS: Programs = { forward: forwardProgram, stats: statsProgram, dq: queryGradientProgram, keyValue: keyValueGradientProgram };
+const TILES: Programs = {
+  forward: forwardTilesProgram,
+  stats: statsTilesProgram,
+  dq: queryGradientTilesProgram,
+  keyValue: keyValueGradientTilesProgram,
+};
+
+/**
+ * Tiles where the device's workgroup memory holds them (about 29 KiB for heads up to 64 wide: above WebGPU's
+ * default 16 KiB, so on a device created with the adapter's limits, ../webgpu-device.ts); rows otherwise, or under
+ * SELECTIV_ATTENTION=rows.
+ */
+function programsFor(backend: unknown, D: number, Dv: number): Programs {
+  if (process.env.SELECTIV_ATTENTION === "rows") return ROWS;
+  const limit = (backend as { device?: { limits?: { maxComputeWorkgroupStorageSize?: number } } }).device?.limits
+    ?.maxComputeWorkgroupStorageSize;
+  return tilesFit(D, Dv, limit ?? 16384) ? TILES : ROWS;
+}
+
+/** The form the webgpu kernels take for key width D and value width Dv on the current webgpu backend. */
+export function webgpuAttentionForm(D: number, Dv: number): "tiles" | "rows" {
+  return programsFor(tf.findBackend("webgpu"), D, Dv) === TILES ? "tiles" : "rows";
+}
+
 function webgpuKernels(): tf.KernelConfig[] {
   const uniforms = (x: Inputs, a: AttentionAttrs) => {
     const { T, lanes } = dims(x, a.timeMajor);
@@ -466,8 +506,9 @@ function webgpuKernels(): tf.KernelConfig[] {
         const x = inputs as Inputs;
         const a = attrs as unknown as AttentionAttrs;
         const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
+        const form = programsFor(backend, D, Dv);
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          forwardProgram(lanes, T, D, Dv, B, { timeMajor: a.timeMajor === true, heads: H }),
+          form.forward(lanes, T, D, Dv, B, { timeMajor: a.timeMajor === true, heads: H }),
           [x.query!, x.key!, x.value!],
           "float32",
           uniforms(x, a),
@@ -482,13 +523,14 @@ function webgpuKernels(): tf.KernelConfig[] {
         const a = attrs as unknown as AttentionAttrs;
         const gpu = backend as unknown as WebgpuBackend;
         const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
+        const form = programsFor(backend, D, Dv);
         const layout: Layout = { timeMajor: a.timeMajor === true, heads: H };
         const u = uniforms(x, a);
         const [q, k, v, dy] = [x.query!, x.key!, x.value!, x.dy!];
-        const stats = gpu.runWebGPUProgram(statsProgram(lanes, T, D, Dv, layout), [q, k, x.output!, dy], "float32", u);
-        const dq = gpu.runWebGPUProgram(queryGradientProgram(lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
-        const dk = gpu.runWebGPUProgram(keyValueGradientProgram("dk", lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
-        const dv = gpu.runWebGPUProgram(keyValueGradientProgram("dv", lanes, T, D, Dv, B, layout), [q, k, dy, stats], "float32", u);
+        const stats = gpu.runWebGPUProgram(form.stats(lanes, T, D, Dv, layout), [q, k, x.output!, dy], "float32", u);
+        const dq = gpu.runWebGPUProgram(form.dq(lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
+        const dk = gpu.runWebGPUProgram(form.keyValue("dk", lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
+        const dv = gpu.runWebGPUProgram(form.keyValue("dv", lanes, T, D, Dv, B, layout), [q, k, dy, stats], "float32", u);
         gpu.disposeData(stats.dataId);
         return [dq, dk, dv];
       },
