@@ -103,6 +103,7 @@ export {
   sharedHead,
   silu,
   swishGate,
+  swishGatePacked,
   splitHeads,
   splitHeadsByTime,
   sumOfTensors,

@@ -2,7 +2,7 @@ import { tf } from "../tf.js";
 import { prefersRegisteredKernels } from "../recurrence/kernels.js";
 import { activationKernel } from "./activation-kernel.js";
 import { hashedDropout } from "./dropout-kernel.js";
-import { swigluKernel } from "./swiglu-kernel.js";
+import { swigluKernel, swigluPackedKernel } from "./swiglu-kernel.js";
 import { init, type ParameterScope } from "./parameters.js";
 import { normKernel } from "./norm-kernel.js";
 import { shortConvKernel } from "./short-conv-kernel.js";
@@ -14,6 +14,16 @@ import { shortConvKernel } from "./short-conv-kernel.js";
 export function swishGate<T extends tf.Tensor>(a: T, b: T, beta: tf.Tensor): T {
   if (prefersRegisteredKernels()) return swigluKernel(a, b, beta);
   return tf.mul(tf.mul(a, tf.sigmoid(tf.mul(beta, a))), b) as T;
+}
+
+/**
+ * swishGate of the two halves of ab [.., 2F] along its last axis (a projection that makes both): on the registered
+ * kernels one packed dispatch each way, with no split and no concat of its gradient; else split and the TF-op form.
+ */
+export function swishGatePacked<T extends tf.Tensor>(ab: T, beta: tf.Tensor): T {
+  if (prefersRegisteredKernels()) return swigluPackedKernel(ab, beta);
+  const [a, b] = tf.split(ab, 2, ab.rank - 1);
+  return swishGate(a! as T, b! as T, beta);
 }
 
 /** x σ(x); one registered kernel each way where those are preferred (./activation-kernel.ts). */

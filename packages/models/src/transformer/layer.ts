@@ -12,7 +12,7 @@ import {
   type SequenceLayer,
   dropout,
   dropoutActive,
-  swishGate,
+  swishGatePacked,
 } from "@selectiv/core";
 import { transformerHeadDim, type TransformerConfig } from "./config.js";
 
@@ -124,8 +124,7 @@ export class TransformerDecoderLayer implements SequenceLayer {
   /** x₁ = x + RMSNorm_ref(a W_out + b_out); x₂ = x₁ + SwiGLU(x₁) W₂ + b₂ (§5.1 steps 5–7). */
   private finish<T extends tf.Tensor2D | tf.Tensor3D>(x: T, attention: T, drop?: { rate: number; seed: number }): T {
     const x1 = tf.add(x, this.outNorm.apply(this.outProj.apply(attention))) as T;
-    const [f1, f2] = tf.split(this.linear1.apply(x1), 2, x1.rank - 1);
-    const f = swishGate(f1! as T, f2! as T, this.swishBeta);
+    const f = swishGatePacked(this.linear1.apply(x1), this.swishBeta);
     const ffn = this.linear2.apply(f);
     return tf.add(x1, drop ? dropout(ffn, drop.rate, drop.seed) : ffn) as T;
   }
