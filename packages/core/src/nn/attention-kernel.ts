@@ -1,7 +1,8 @@
-import { type ArrayBackend, FLAT_WORKGROUP, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
+import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { swapMiddleAxes } from "../recurrence/tensor-ops.js";
 import { tf } from "../tf.js";
+import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, layoutShape } from "./attention-frame.js";
 import {
   forwardTilesProgram,
   keyValueGradientTilesProgram,
@@ -133,8 +134,7 @@ function cpuKernels(backendName: "cpu" | "wasm"): tf.KernelConfig[] {
   ];
 }
 
-const WORKGROUP = 64;
-const UNIFORMS = "lanes : i32, steps : i32, scale : f32,";
+const WORKGROUP = ROWS_PER_WORKGROUP;
 /** Floats of workgroup memory for one staged tile (16 KiB, within WebGPU's default limit). */
 const TILE_FLOATS = 4096;
 
@@ -152,27 +152,20 @@ interface Staged {
   readonly internal?: boolean;
 }
 
-/** Lane-major ([B, H, T, ·]) or time-major ([B, T, H, ·], the head count baked into the code). */
-interface Layout {
-  readonly timeMajor: boolean;
-  readonly heads: number;
-}
-
-const shapeOf = (B: number, T: number, width: number, { timeMajor, heads }: Layout) =>
-  timeMajor ? [B, T, heads, width] : [B, heads, T, width];
+type Layout = AttentionLayout;
+const shapeOf = layoutShape;
 
 /**
- * Each workgroup takes 64 consecutive rows of one lane (batch × head), one invocation per row: `row` (its row),
- * `at` = lane·T + row and `valid` are defined for the body. The other side's rows (keys for a query row, queries for
- * a key row) pass through workgroup memory KT rows at a time: every row of the tile is read from memory once per
- * workgroup, in consecutive addresses, instead of once per invocation (64 rows shared one key in an L1 line at best).
- * Rows are held as vec4s (a row of D floats in ⌈D/4⌉ vec4s, the padding 0), in the tiles and in each invocation's
- * private rows: one workgroup-memory read feeds four multiply-adds, where a float per read left the loops bound by
- * workgroup-memory reads.
+ * One invocation per row of the workgroup's 64 (./attention-frame.ts): `row` (its row), `at` (its row in the inputs
+ * and outputs), `statAt` = lane·T + row and `valid` are defined for the body. The other side's rows (keys for a query
+ * row, queries for a key row) pass through workgroup memory KT rows at a time: every row of the tile is read from
+ * memory once per workgroup, in consecutive addresses, instead of once per invocation (64 rows shared one key in an
+ * L1 line at best). Rows are held as vec4s (a row of D floats in ⌈D/4⌉ vec4s, the padding 0), in the tiles and in
+ * each invocation's private rows: one workgroup-memory read feeds four multiply-adds, where a float per read left
+ * the loops bound by workgroup-memory reads.
  * `stage(names, active)` gives the WGSL that loads tile rows s0 … s0 + KT − 1 of the named operands where `active`
  * holds; barriers stay in control flow that depends on uniforms alone, as WGSL requires. D and Dv size private arrays
- * and tiles: they are baked into the code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no
- * shapes to the key).
+ * and tiles.
  */
 function program(
   name: string,
@@ -189,19 +182,17 @@ function program(
   // Floats per staged row: query/key and value rows padded to whole vec4s.
   const widths: Record<string, number> = { DK: 4 * Math.ceil(D / 4), DV: 4 * Math.ceil(Dv / 4), "3": 3 };
   const kt = tileRows(staged.reduce((n, x) => n + widths[x.width]!, 0));
-  const H = layout.heads;
-  return {
+  return attentionProgram({
+    name: `rows_${name}`,
     variableNames,
     outputShape,
-    shaderKey: `selectiv_attention_${name}_dk${D}_dv${Dv}${layout.timeMajor ? `_tm${H}` : ""}|`,
-    dispatchLayout: { x: [0] },
-    dispatch: [lanes * Math.ceil(T / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    uniforms: UNIFORMS,
-    getUserCode: () => `
-      const DK : i32 = ${D};
-      const DV : i32 = ${Dv};
-      const DK4 : i32 = ${Math.ceil(D / 4)};
+    lanes,
+    T,
+    D,
+    Dv,
+    layout,
+    workgroupSize: WORKGROUP,
+    declarations: `const DK4 : i32 = ${Math.ceil(D / 4)};
       const DV4 : i32 = ${Math.ceil(Dv / 4)};
       const KT : i32 = ${kt};
       ${staged
@@ -210,29 +201,15 @@ function program(
             ? `var<workgroup> ${x.tile} : array<f32, ${kt * widths[x.width]!}>;`
             : `var<workgroup> ${x.tile} : array<vec4<f32>, ${(kt * widths[x.width]!) / 4}>;`,
         )
-        .join("\n      ")}
-      // The row of step t of a lane (b·H + h) in the inputs and outputs.
-      fn rowAt(lane : i32, t : i32, T : i32) -> i32 {
-        return ${layout.timeMajor ? `((lane / ${H}) * T + t) * ${H} + lane % ${H}` : "lane * T + t"};
-      }
-      fn main(index : i32) {
-        let T = uniforms.steps;
-        let scale = uniforms.scale;
-        let lid = i32(localIndex);
-        let rowTiles = (T + ${WORKGROUP - 1}) / ${WORKGROUP};
-        let w = ${FLAT_WORKGROUP};
-        let lane = w / rowTiles;
-        let rowBase = (w % rowTiles) * ${WORKGROUP};
-        let row = rowBase + lid;
-        let laneValid = lane < uniforms.lanes;
+        .join("\n      ")}`,
+    body: `let rowBase = base;
+        let row = base + lid;
         let valid = laneValid && row < T;
         let at = rowAt(lane, row, T);
         let statAt = lane * T + row;
-        let lastRow = min(T, rowBase + ${WORKGROUP}) - 1;
-        ${body}
-      }
-    `,
-  };
+        let lastRow = min(T, base + ${WORKGROUP}) - 1;
+        ${body}`,
+  });
 }
 
 /** WGSL: load rows s0 … s0 + KT − 1 (those below T) of each staged operand into its tile, where `active` holds. */

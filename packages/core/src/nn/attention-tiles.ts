@@ -1,5 +1,5 @@
-import { FLAT_WORKGROUP } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, layoutShape } from "./attention-frame.js";
 
 /**
  * Causal softmax attention's WGSL programs in blocks (the maths: ./attention-kernel.ts, docs/spec/MODELS.md §6.3):
@@ -20,15 +20,9 @@ import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
  * walks all blocks of T, and `inBlock` skips the work of blocks outside the causal triangle.
  */
 
-export const BLOCK = 64;
+const BLOCK = ROWS_PER_WORKGROUP;
 const WORKGROUP = 256;
-const UNIFORMS = "lanes : i32, steps : i32, scale : f32,";
-
-/** Lane-major ([B, H, T, ·]) or time-major ([B, T, H, ·], the head count baked into the code). */
-export interface TileLayout {
-  readonly timeMajor: boolean;
-  readonly heads: number;
-}
+type TileLayout = AttentionLayout;
 
 /** Column groups of 64 (one vec4 per invocation each) for a row of `width` floats. */
 const groups = (width: number) => Math.ceil(width / BLOCK);
@@ -48,8 +42,8 @@ export function tilesFit(D: number, Dv: number, maxWorkgroupStorage: number): bo
 }
 
 /**
- * The program's frame: `lane`, `base` (its block's first row), `lid`, `tx`, `ty`, `laneValid`, `T`, `scale` are
- * defined for the body, and `rowAt(lane, t, T)` gives the row of step t in the inputs and outputs.
+ * The frame of ./attention-frame.ts (`lane`, `base`, `lid`, `laneValid`, `T`, `scale`, `rowAt`) with 256 invocations
+ * as 16 × 16 (`tx`, `ty`) and the workgroup arrays; `carried` is the width of the rows the weights multiply (tileC).
  */
 function program(
   name: string,
@@ -63,20 +57,18 @@ function program(
   layout: TileLayout,
   body: string,
 ): WgslProgram {
-  const H = layout.heads;
   const G = groups(carried);
-  return {
+  return attentionProgram({
+    name: `tiles_${name}`,
     variableNames,
     outputShape,
-    shaderKey: `selectiv_attention_tiles_${name}_dk${D}_dv${Dv}${layout.timeMajor ? `_tm${H}` : ""}|`,
-    dispatchLayout: { x: [0] },
-    dispatch: [lanes * Math.ceil(T / BLOCK), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    uniforms: UNIFORMS,
-    getUserCode: () => `
-      const DK : i32 = ${D};
-      const DV : i32 = ${Dv};
-      const G : i32 = ${G};
+    lanes,
+    T,
+    D,
+    Dv,
+    layout,
+    workgroupSize: WORKGROUP,
+    declarations: `const G : i32 = ${G};
       const CROWS : i32 = ${stagedRows(G)};
       var<workgroup> tileA : array<vec4<f32>, 256>;
       var<workgroup> tileB : array<vec4<f32>, 256>;
@@ -84,25 +76,11 @@ function program(
       var<workgroup> tileC : array<vec4<f32>, ${stagedRows(G) * 16 * G}>;
       var<workgroup> rowM : array<f32, ${BLOCK}>;
       var<workgroup> rowL : array<f32, ${BLOCK}>;
-      var<workgroup> rowD : array<f32, ${BLOCK}>;
-      fn rowAt(lane : i32, t : i32, T : i32) -> i32 {
-        return ${layout.timeMajor ? `((lane / ${H}) * T + t) * ${H} + lane % ${H}` : "lane * T + t"};
-      }
-      fn main(index : i32) {
-        let T = uniforms.steps;
-        let scale = uniforms.scale;
-        let lid = i32(localIndex);
-        let tx = lid % 16;
+      var<workgroup> rowD : array<f32, ${BLOCK}>;`,
+    body: `let tx = lid % 16;
         let ty = lid / 16;
-        let blocks = (T + ${BLOCK - 1}) / ${BLOCK};
-        let w = ${FLAT_WORKGROUP};
-        let lane = w / blocks;
-        let base = (w % blocks) * ${BLOCK};
-        let laneValid = lane < uniforms.lanes;
-        ${body}
-      }
-    `,
-  };
+        ${body}`,
+  });
 }
 
 /**
@@ -241,7 +219,7 @@ export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: num
   return program(
     "forward",
     ["query", "key", "value"],
-    layout.timeMajor ? [B, T, layout.heads, Dv] : [B, layout.heads, T, Dv],
+    layoutShape(B, T, Dv, layout),
     lanes,
     T,
     D,
@@ -308,7 +286,7 @@ export function queryGradientTilesProgram(lanes: number, T: number, D: number, D
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
-    layout.timeMajor ? [B, T, layout.heads, D] : [B, layout.heads, T, D],
+    layoutShape(B, T, D, layout),
     lanes,
     T,
     D,
@@ -360,7 +338,7 @@ export function keyValueGradientTilesProgram(
   return program(
     which,
     inputs,
-    layout.timeMajor ? [B, T, layout.heads, width] : [B, layout.heads, T, width],
+    layoutShape(B, T, width, layout),
     lanes,
     T,
     D,

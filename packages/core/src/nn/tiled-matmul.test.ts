@@ -1,7 +1,8 @@
 // The tiled product of ./tiled-matmul.ts ≡ the cpu backend's matMul (the oracle): run directly at awkward sizes (1 × 1,
 // sizes off the 64 × 64 and 128 × 128 tiles and the 16-deep step, one slice and many, every transpose pair, with and
 // without a bias), through tf.matMul and tf.fused.matMul where the route takes them, and as the gradients of a linear
-// layer (x W: dW = xᵀ dy takes the long-inner route; with SELECTIV_MATMUL=all the forward and dx take the wide tiles).
+// layer (x W: dW = xᵀ dy takes the long-inner route; with SELECTIV_MATMUL=all, the default, the forward and dx take the
+// wide tiles).
 // WGSL only where a WebGPU adapter exists (CI: Mesa's lavapipe).
 import { afterAll, describe, expect, it } from "vitest";
 import { assertBackendHealthy, initBackend, probeWebgpu } from "../backend.js";
@@ -113,8 +114,10 @@ describe("tiled matMul on webgpu ≡ the cpu matMul", () => {
     expect(prefersLongInnerMatMul({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "tf" })).toBe(false);
     expect(sliceCount({ M: 256, N: 256, K: 25_600 })).toBe(32);
     expect(sliceCount({ M: 3, N: 5, K: 7 })).toBe(1);
-    // The wide tiles only where asked (SELECTIV_MATMUL=all) and where a product has ≥ 256 tiles of 128 × 128.
-    expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, {})).toBeUndefined();
+    // The wide tiles by default (SELECTIV_MATMUL=all) where a product has ≥ 256 tiles of 128 × 128; not under
+    // SELECTIV_MATMUL=long-inner.
+    expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, {})).toEqual({ block: 8, slices: 1 });
+    expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, { SELECTIV_MATMUL: "long-inner" })).toBeUndefined();
     expect(tiledMatMulPlan({ M: 25_600, N: 256, K: 256 }, { SELECTIV_MATMUL: "all" })).toEqual({ block: 8, slices: 1 });
     expect(tiledMatMulPlan({ M: 4096, N: 64, K: 64 }, { SELECTIV_MATMUL: "all" })).toBeUndefined();
     expect(tiledMatMulPlan({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "all" })).toEqual({ block: 4, slices: 32 });

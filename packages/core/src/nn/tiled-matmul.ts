@@ -13,7 +13,7 @@ import { blockSumProgram } from "./workgroup-sum.js";
  *   workgroup (slice s, tile) multiplies its 64 × 64 output tile over slice s alone and writes a partial product; a
  *   second dispatch adds the S partials (./workgroup-sum.ts's block sum). No atomics; the sums run in a fixed order,
  *   so a product is the same at every call.
- * - Large outputs (SELECTIV_MATMUL=all): the forward products and input gradients of the paper shape ([25,600, d]
+ * - Large outputs (SELECTIV_MATMUL=all, the default): the forward products and input gradients of the paper shape ([25,600, d]
  *   outputs) in 128 × 128 tiles, 8 × 8 per invocation — four times the multiply-adds per value read from workgroup
  *   memory of TF.js's 32 × 32 tiles of 4 × 4 — with a fused matMul's bias added on the way out.
  * Every tile is staged 16 deep in workgroup memory by 256 invocations, each holding a BLOCK × BLOCK block of it.
@@ -165,11 +165,12 @@ const MIN_WIDE_TILES = 256;
 
 /**
  * The plan for a single (unbatched) product, or undefined for TF.js's kernel. SELECTIV_MATMUL: `tf` routes nothing
- * here; `long-inner` (the default) only products prefersLongInnerMatMul picks; `all` also every product with at least
- * MIN_WIDE_TILES tiles of 128 × 128 (one slice).
+ * here; `long-inner` only products prefersLongInnerMatMul picks; `all` (the default) also every product with at least
+ * MIN_WIDE_TILES tiles of 128 × 128 (one slice): 2–4 ms faster per paper-shape step for GLA, Mamba2, Gated DeltaNet
+ * and the Transformer on the H100 (docs/BENCHMARKS.md, 2026-12-07).
  */
 export function tiledMatMulPlan(shape: ProductShape, env: NodeJS.ProcessEnv = process.env): TiledPlan | undefined {
-  const mode = env.SELECTIV_MATMUL ?? "long-inner";
+  const mode = env.SELECTIV_MATMUL ?? "all";
   if (mode === "tf") return undefined;
   if (prefersLongInnerMatMul(shape, env)) return { block: 4, slices: sliceCount(shape) };
   const wide = Math.ceil(shape.M / 128) * Math.ceil(shape.N / 128);
