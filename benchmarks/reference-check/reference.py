@@ -55,6 +55,29 @@ def load_reference(ref_dir):
     return mod
 
 
+class _MissingExtension(types.ModuleType):
+    """Stands in for a CUDA extension that is not installed: importing it works, using it fails with its name."""
+
+    def __getattr__(self, attr):
+        raise RuntimeError(f"{self.__name__}.{attr}: mamba_ssm's CUDA extension {self.__name__} is not installed")
+
+
+def stub_missing_extension(name):
+    """Some mamba_ssm versions import `name` unguarded (2.3.2's selective_scan_interface imports selective_scan_cuda),
+    though the paths timed here never call it; a stub lets the module files import where the extension is absent."""
+    if name not in sys.modules and importlib.util.find_spec(name) is None:
+        sys.modules[name] = _MissingExtension(name)
+
+
+def stub_missing_hub_mixin():
+    """mamba_ssm 2.3.2's Mamba2 derives from huggingface_hub's PyTorchModelHubMixin (hub save/load methods only); where
+    huggingface_hub is absent, an empty mixin lets the module import. Nothing timed here uses the hub."""
+    if "huggingface_hub" not in sys.modules and importlib.util.find_spec("huggingface_hub") is None:
+        hub = types.ModuleType("huggingface_hub")
+        hub.PyTorchModelHubMixin = type("PyTorchModelHubMixin", (), {})
+        sys.modules["huggingface_hub"] = hub
+
+
 def install_mamba_ssm(src_dir, device):
     """Makes `from mamba_ssm import Mamba, Mamba2` work. If the real package imports (a CUDA build), it is used as is.
     Otherwise the module files are loaded from <src_dir>/mamba_ssm (a mamba-ssm sdist or git checkout) as a package
@@ -73,6 +96,8 @@ def install_mamba_ssm(src_dir, device):
     pkg = types.ModuleType("mamba_ssm")
     pkg.__path__ = [pkg_dir]
     sys.modules["mamba_ssm"] = pkg
+    stub_missing_extension("selective_scan_cuda")
+    stub_missing_hub_mixin()
     simple = importlib.import_module("mamba_ssm.modules.mamba_simple")
     m2 = importlib.import_module("mamba_ssm.modules.mamba2")
     pkg.Mamba = simple.Mamba
