@@ -10,8 +10,8 @@ import { tf } from "../tf.js";
  * part: "a" (dy ∂f/∂a), "b" (dy ∂f/∂b) or "beta" (dy a² b s (1 − s), summed by the caller). One dispatch each on
  * webgpu, where the TF-op form takes 4 forward and ~10 backward. cpu and wasm register float64 loops: the oracle of
  * the WGSL kernels (swiglu-kernel.test.ts), beside the TF-op form that cpu and wasm train with.
- * Packed (attr `packed`): input ab [.., 2F] holds a then b along its last axis (the projection that makes both), in
- * place of a and b; part "ab" gives [dy ∂f/∂a, dy ∂f/∂b] packed the same way. No split forward, no concat backward.
+ * Packed: an input ab [.., 2F] holding a then b along its last axis (the projection that makes both) in place of a
+ * and b; part "ab" gives [dy ∂f/∂a, dy ∂f/∂b] packed the same way. No split forward, no concat backward.
  */
 export const SWIGLU = "SelectivSwiGlu";
 export const SWIGLU_GRAD = "SelectivSwiGluGrad";
