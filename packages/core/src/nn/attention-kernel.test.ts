@@ -9,6 +9,7 @@ import { Rng } from "../rng.js";
 import { tf } from "../tf.js";
 import { causalAttentionOps } from "./attention.js";
 import { causalAttentionKernel, webgpuAttentionForm } from "./attention-kernel.js";
+import { TILE_BYTES, tilesFit } from "./attention-tiles.js";
 
 const probe = await probeWebgpu();
 const required = process.env.SELECTIV_REQUIRE_WEBGPU === "1";
@@ -98,6 +99,16 @@ async function oracle(i: number, c: Case, d: Drawn) {
   }
   return oracles.get(i)!;
 }
+
+describe("causal attention: which WGSL form a device gets", () => {
+  it("tiles need 29 KiB of workgroup memory and rows of at most 4 × 64 floats; rows otherwise", () => {
+    expect(TILE_BYTES).toBe(29_440);
+    expect(tilesFit(64, 64, 16_384)).toBe(false); // WebGPU's default limit
+    expect(tilesFit(64, 64, 32_768)).toBe(true); // lavapipe
+    expect(tilesFit(256, 3, 49_152)).toBe(true);
+    expect(tilesFit(257, 64, 49_152)).toBe(false);
+  });
+});
 
 describe("causal attention: registered kernels ≡ the TF-op form (values and the gradients of q, k, v)", () => {
   afterAll(async () => {
