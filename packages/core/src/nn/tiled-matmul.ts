@@ -16,7 +16,8 @@ import { blockSumProgram } from "./workgroup-sum.js";
  * - Large outputs (SELECTIV_MATMUL=all, the default): the forward products and input gradients of the paper shape ([25,600, d]
  *   outputs) in 128 × 128 tiles, 8 × 8 per invocation — four times the multiply-adds per value read from workgroup
  *   memory of TF.js's 32 × 32 tiles of 4 × 4 — with a fused matMul's bias added on the way out.
- * Every tile is staged 16 deep in workgroup memory by 256 invocations, each holding a BLOCK × BLOCK block of it.
+ * Every tile is staged 16 deep in workgroup memory (as vec4s of 4 rows or columns) by 256 invocations, each holding a
+ * BLOCK × BLOCK block of it in 4 × 4 pieces 64 apart.
  */
 
 const DEPTH = 16;
@@ -71,8 +72,8 @@ export function tiledMatMulProgram(
   withBias = false,
 ): WgslProgram {
   const TILE = 16 * block;
+  const groups = block / 4;
   const tiles = Math.ceil(shape.M / TILE) * Math.ceil(shape.N / TILE);
-  const per = 16;
   // (row, depth) of the e-th element of a tile stage: the contiguous axis fastest.
   const aAt = transposeA ? `let d = e / ${TILE}; let r = e % ${TILE};` : `let r = e / ${DEPTH}; let d = e % ${DEPTH};`;
   const bAt = transposeB ? `let c = e / ${DEPTH}; let d = e % ${DEPTH};` : `let d = e / ${TILE}; let c = e % ${TILE};`;
@@ -88,8 +89,9 @@ export function tiledMatMulProgram(
     workgroupSize: [WORKGROUP, 1, 1],
     uniforms: "M : i32, N : i32, K : i32, slices : i32, sliceLength : i32,",
     getUserCode: () => `
-      var<workgroup> tileA : array<f32, ${DEPTH * TILE}>;
-      var<workgroup> tileB : array<f32, ${DEPTH * TILE}>;
+      // [depth][row or column] as vec4s of 4 consecutive rows or columns.
+      var<workgroup> tileA : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
+      var<workgroup> tileB : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
       fn main(index : i32) {
         let w = ${FLAT_WORKGROUP};
         let lid = i32(localIndex);
@@ -103,10 +105,12 @@ export function tiledMatMulProgram(
         let valid = slice < uniforms.slices;
         let begin = slice * uniforms.sliceLength;
         let end = select(0, min(uniforms.K, begin + uniforms.sliceLength), valid);
-        // Invocation (tx, ty) holds rows ty + 16 i and columns tx + 16 j of the tile (i, j < BLOCK).
-        let tx = lid % ${per};
-        let ty = lid / ${per};
-        var acc : array<array<f32, ${block}>, ${block}>;
+        // Invocation (tx, ty) holds rows 64 g + 4 ty + i and columns 64 h + 4 tx + j of the tile (g, h < BLOCK / 4;
+        // i, j < 4): one vec4 read from workgroup memory per 4 rows or columns, and the 16 invocations of a row of
+        // the workgroup read 256 consecutive bytes.
+        let tx = lid % 16;
+        let ty = lid / 16;
+        var acc : array<vec4<f32>, ${block * groups}>;
         for (var step = 0; step < uniforms.sliceLength / ${DEPTH}; step++) {
           let k0 = begin + step * ${DEPTH};
           for (var q = 0; q < ${(DEPTH * TILE) / WORKGROUP}; q++) {
@@ -117,7 +121,7 @@ export function tiledMatMulProgram(
               let k = k0 + d;
               var value = 0.0;
               if (m < uniforms.M && k < end) { value = ${aRead}; }
-              tileA[d * ${TILE} + r] = value;
+              tileA[(d * ${TILE} + r) / 4][r % 4] = value;
             }
             {
               ${bAt}
@@ -125,25 +129,33 @@ export function tiledMatMulProgram(
               let k = k0 + d;
               var value = 0.0;
               if (n < uniforms.N && k < end) { value = ${bRead}; }
-              tileB[d * ${TILE} + c] = value;
+              tileB[(d * ${TILE} + c) / 4][c % 4] = value;
             }
           }
           workgroupBarrier();
           for (var d = 0; d < ${DEPTH}; d++) {
-            var colValues : array<f32, ${block}>;
-            for (var j = 0; j < ${block}; j++) { colValues[j] = tileB[d * ${TILE} + tx + ${per} * j]; }
-            for (var i = 0; i < ${block}; i++) {
-              let rowValue = tileA[d * ${TILE} + ty + ${per} * i];
-              for (var j = 0; j < ${block}; j++) { acc[i][j] += rowValue * colValues[j]; }
+            var cols : array<vec4<f32>, ${groups}>;
+            for (var h = 0; h < ${groups}; h++) { cols[h] = tileB[d * ${TILE / 4} + 16 * h + tx]; }
+            for (var g = 0; g < ${groups}; g++) {
+              let rows = tileA[d * ${TILE / 4} + 16 * g + ty];
+              for (var i = 0; i < 4; i++) {
+                for (var h = 0; h < ${groups}; h++) { acc[(4 * g + i) * ${groups} + h] += rows[i] * cols[h]; }
+              }
             }
           }
           workgroupBarrier();
         }
-        for (var i = 0; i < ${block}; i++) {
-          let m = rowBase + ty + ${per} * i;
-          for (var j = 0; j < ${block}; j++) {
-            let n = colBase + tx + ${per} * j;
-            if (valid && m < uniforms.M && n < uniforms.N) { result[(slice * uniforms.M + m) * uniforms.N + n] = acc[i][j]${withBias ? " + bias[n]" : ""}; }
+        for (var g = 0; g < ${groups}; g++) {
+          for (var i = 0; i < 4; i++) {
+            let m = rowBase + 64 * g + 4 * ty + i;
+            for (var h = 0; h < ${groups}; h++) {
+              for (var j = 0; j < 4; j++) {
+                let n = colBase + 64 * h + 4 * tx + j;
+                if (valid && m < uniforms.M && n < uniforms.N) {
+                  result[(slice * uniforms.M + m) * uniforms.N + n] = acc[(4 * g + i) * ${groups} + h][j]${withBias ? " + bias[n]" : ""};
+                }
+              }
+            }
           }
         }
       }
