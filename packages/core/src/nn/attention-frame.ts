@@ -14,6 +14,10 @@ export interface AttentionLayout {
 export const layoutShape = (B: number, T: number, width: number, { timeMajor, heads }: AttentionLayout) =>
   timeMajor ? [B, T, heads, width] : [B, heads, T, width];
 
+/** The inputs of a dk or dv program: every bound input must be read by the code, and dv does not need the values. */
+export const keyValueInputs = (which: "dk" | "dv") =>
+  which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
+
 /** What a program of either form adds to the frame. */
 export interface AttentionProgramParts {
   /** The form and the program: `rows_forward`, `tiles_dq`, … (in the shader key). */

@@ -108,6 +108,15 @@ describe("causal attention: which WGSL form a device gets", () => {
     expect(tilesFit(256, 3, 49_152)).toBe(true);
     expect(tilesFit(257, 64, 49_152)).toBe(false);
   });
+
+  it("SELECTIV_ATTENTION other than rows or tiles is a one-line error naming the value", () => {
+    process.env.SELECTIV_ATTENTION = "tile";
+    try {
+      expect(() => webgpuAttentionForm(64, 64)).toThrow(/^SELECTIV_ATTENTION="tile": expected rows, tiles or unset/);
+    } finally {
+      delete process.env.SELECTIV_ATTENTION;
+    }
+  });
 });
 
 describe("causal attention: registered kernels ≡ the TF-op form (values and the gradients of q, k, v)", () => {

@@ -1,8 +1,9 @@
 import { type ArrayBackend, type WebgpuBackend, floatOutput, registerOnce } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { swapMiddleAxes } from "../recurrence/tensor-ops.js";
+import { SelectivError } from "../errors.js";
 import { tf } from "../tf.js";
-import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, layoutShape } from "./attention-frame.js";
+import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
 import {
   forwardTilesProgram,
   keyValueGradientTilesProgram,
@@ -152,9 +153,6 @@ interface Staged {
   readonly internal?: boolean;
 }
 
-type Layout = AttentionLayout;
-const shapeOf = layoutShape;
-
 /**
  * One invocation per row of the workgroup's 64 (./attention-frame.ts): `row` (its row), `at` (its row in the inputs
  * and outputs), `statAt` = lane·T + row and `valid` are defined for the body. The other side's rows (keys for a query
@@ -175,7 +173,7 @@ function program(
   T: number,
   D: number,
   Dv: number,
-  layout: Layout,
+  layout: AttentionLayout,
   staged: Staged[],
   body: string,
 ): WgslProgram {
@@ -202,8 +200,7 @@ function program(
             : `var<workgroup> ${x.tile} : array<vec4<f32>, ${(kt * widths[x.width]!) / 4}>;`,
         )
         .join("\n      ")}`,
-    body: `let rowBase = base;
-        let row = base + lid;
+    body: `let row = base + lid;
         let valid = laneValid && row < T;
         let at = rowAt(lane, row, T);
         let statAt = lane * T + row;
@@ -270,11 +267,11 @@ const LOAD_QUERY = loadRow("qRow", "DK", "query");
  * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
  * l and the accumulated output are rescaled by exp(m_old − m_new), so o_t = acc / l at the end.
  */
-function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: Layout): WgslProgram {
+function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
   return program(
     "forward",
     ["query", "key", "value"],
-    shapeOf(B, T, Dv, layout),
+    layoutShape(B, T, Dv, layout),
     lanes,
     T,
     D,
@@ -301,7 +298,7 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
 }
 
 /** Per query row t: [m_t, l_t, D_t] (m and l by the forward's online softmax; D_t = do_t·o_t). */
-function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: Layout): WgslProgram {
+function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: AttentionLayout): WgslProgram {
   return program(
     "stats",
     ["query", "key", "output", "dy"],
@@ -334,11 +331,11 @@ function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: L
 }
 
 /** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one invocation per query row t. */
-function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: Layout): WgslProgram {
+function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
-    shapeOf(B, T, D, layout),
+    layoutShape(B, T, D, layout),
     lanes,
     T,
     D,
@@ -382,11 +379,9 @@ function keyValueGradientProgram(
   D: number,
   Dv: number,
   B: number,
-  layout: Layout,
+  layout: AttentionLayout,
 ): WgslProgram {
   const width = which === "dk" ? D : Dv;
-  // Every bound input must be read by the code: dv does not need the values.
-  const inputs = which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
   const staged: Staged[] = [
     { input: "query", tile: "queryTile", width: "DK" },
     { input: "dy", tile: "dyTile", width: "DV" },
@@ -394,8 +389,8 @@ function keyValueGradientProgram(
   ];
   return program(
     which,
-    inputs,
-    shapeOf(B, T, width, layout),
+    keyValueInputs(which),
+    layoutShape(B, T, width, layout),
     lanes,
     T,
     D,
@@ -407,7 +402,7 @@ function keyValueGradientProgram(
         ${which === "dk" ? loadRow("vRow", "DV", "value") : ""}
         var acc : array<vec4<f32>, ${which === "dk" ? "DK4" : "DV4"}>;
         for (var s0 = 0; s0 < T; s0 += KT) {
-          ${stage(staged, `s0 + KT > rowBase`)}
+          ${stage(staged, `s0 + KT > base`)}
           workgroupBarrier();
           if (valid) {
             for (var j = 0; j < KT; j++) {
@@ -455,8 +450,11 @@ const TILES: Programs = {
  * SELECTIV_ATTENTION=rows.
  */
 function programsFor(backend: unknown, D: number, Dv: number): Programs {
-  if (process.env.SELECTIV_ATTENTION === "rows") return ROWS;
-  const limit = (backend as { device?: { limits?: { maxComputeWorkgroupStorageSize?: number } } }).device?.limits
+  const asked = process.env.SELECTIV_ATTENTION;
+  if (asked !== undefined && asked !== "rows" && asked !== "tiles")
+    throw new SelectivError(`SELECTIV_ATTENTION=${JSON.stringify(asked)}: expected rows, tiles or unset (tiles where they fit)`);
+  if (asked === "rows") return ROWS;
+  const limit = (backend as { device?: { limits?: { maxComputeWorkgroupStorageSize?: number } } } | undefined)?.device?.limits
     ?.maxComputeWorkgroupStorageSize;
   return tilesFit(D, Dv, limit ?? 16384) ? TILES : ROWS;
 }
@@ -501,7 +499,7 @@ function webgpuKernels(): tf.KernelConfig[] {
         const gpu = backend as unknown as WebgpuBackend;
         const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
         const form = programsFor(backend, D, Dv);
-        const layout: Layout = { timeMajor: a.timeMajor === true, heads: H };
+        const layout: AttentionLayout = { timeMajor: a.timeMajor === true, heads: H };
         const u = uniforms(x, a);
         const [q, k, v, dy] = [x.query!, x.key!, x.value!, x.dy!];
         const stats = gpu.runWebGPUProgram(form.stats(lanes, T, D, Dv, layout), [q, k, x.output!, dy], "float32", u);

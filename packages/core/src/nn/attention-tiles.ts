@@ -1,5 +1,5 @@
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
-import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, layoutShape } from "./attention-frame.js";
+import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
 
 /**
  * Causal softmax attention's WGSL programs in blocks (the maths: ./attention-kernel.ts, docs/spec/MODELS.md §6.3):
@@ -22,7 +22,6 @@ import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, layoutShape
 
 const BLOCK = ROWS_PER_WORKGROUP;
 const WORKGROUP = 256;
-type TileLayout = AttentionLayout;
 
 /** Column groups of 64 (one vec4 per invocation each) for a row of `width` floats. */
 const groups = (width: number) => Math.ceil(width / BLOCK);
@@ -54,7 +53,7 @@ function program(
   D: number,
   Dv: number,
   carried: number,
-  layout: TileLayout,
+  layout: AttentionLayout,
   body: string,
 ): WgslProgram {
   const G = groups(carried);
@@ -215,7 +214,7 @@ const ROW_STATISTICS = `
         workgroupBarrier();`;
 
 /** Forward: the block's statistics, then o_t = Σ_s p_ts v_s block by block. */
-export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: TileLayout): WgslProgram {
+export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
   return program(
     "forward",
     ["query", "key", "value"],
@@ -248,7 +247,7 @@ export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: num
 }
 
 /** Per query row t: [m_t, l_t, D_t] (D_t = do_t·o_t), as the row programs' stats. */
-export function statsTilesProgram(lanes: number, T: number, D: number, Dv: number, layout: TileLayout): WgslProgram {
+export function statsTilesProgram(lanes: number, T: number, D: number, Dv: number, layout: AttentionLayout): WgslProgram {
   return program(
     "stats",
     ["query", "key", "output", "dy"],
@@ -282,7 +281,14 @@ const loadStats = (first: string) => `if (laneValid && lid < ${BLOCK} && ${first
           }`;
 
 /** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one block of query rows per workgroup. */
-export function queryGradientTilesProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: TileLayout): WgslProgram {
+export function queryGradientTilesProgram(
+  lanes: number,
+  T: number,
+  D: number,
+  Dv: number,
+  B: number,
+  layout: AttentionLayout,
+): WgslProgram {
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
@@ -330,14 +336,12 @@ export function keyValueGradientTilesProgram(
   D: number,
   Dv: number,
   B: number,
-  layout: TileLayout,
+  layout: AttentionLayout,
 ): WgslProgram {
   const width = which === "dk" ? D : Dv;
-  // Every bound input must be read by the code: dv does not need the values.
-  const inputs = which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
   return program(
     which,
-    inputs,
+    keyValueInputs(which),
     layoutShape(B, T, width, layout),
     lanes,
     T,
