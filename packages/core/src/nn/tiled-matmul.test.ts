@@ -122,6 +122,9 @@ describe("tiled matMul on webgpu ≡ the cpu matMul", () => {
     expect(tiledMatMulPlan({ M: 4096, N: 64, K: 64 }, { SELECTIV_MATMUL: "all" })).toBeUndefined();
     expect(tiledMatMulPlan({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "all" })).toEqual({ block: 4, slices: 32 });
     expect(tiledMatMulPlan({ M: 256, N: 256, K: 25_600 }, { SELECTIV_MATMUL: "tf" })).toBeUndefined();
+    expect(() => tiledMatMulPlan({ M: 8, N: 8, K: 8 }, { SELECTIV_MATMUL: "wide" })).toThrow(
+      /^SELECTIV_MATMUL="wide": expected tf, long-inner, all or unset/,
+    );
   });
 
   it.runIf(required && !probe.ok)("a WebGPU adapter is present (SELECTIV_REQUIRE_WEBGPU=1)", () => {

@@ -1,5 +1,6 @@
 import { FLAT_WORKGROUP, type WebgpuBackend, routeWebgpuKernel } from "../kernel-registration.js";
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
+import { SelectivError } from "../errors.js";
 import { tf } from "../tf.js";
 import { blockSumProgram } from "./workgroup-sum.js";
 
@@ -172,6 +173,9 @@ export interface TiledPlan {
   readonly slices: number;
 }
 
+/** The values SELECTIV_MATMUL takes. */
+const MATMUL_MODES = ["tf", "long-inner", "all"];
+
 /** 128 × 128 tiles from which a product is large enough for them: about two per multiprocessor of an H100. */
 const MIN_WIDE_TILES = 256;
 
@@ -183,6 +187,8 @@ const MIN_WIDE_TILES = 256;
  */
 export function tiledMatMulPlan(shape: ProductShape, env: NodeJS.ProcessEnv = process.env): TiledPlan | undefined {
   const mode = env.SELECTIV_MATMUL ?? "all";
+  if (!MATMUL_MODES.includes(mode))
+    throw new SelectivError(`SELECTIV_MATMUL=${JSON.stringify(mode)}: expected ${MATMUL_MODES.join(", ")} or unset (all)`);
   if (mode === "tf") return undefined;
   if (prefersLongInnerMatMul(shape, env)) return { block: 4, slices: sliceCount(shape) };
   const wide = Math.ceil(shape.M / 128) * Math.ceil(shape.N / 128);
