@@ -59,6 +59,9 @@ class _MissingExtension(types.ModuleType):
     """Stands in for a CUDA extension that is not installed: importing it works, using it fails with its name."""
 
     def __getattr__(self, attr):
+        # Introspection (hasattr(module, "__file__") in torch's and Triton's module walks) must see a plain absence.
+        if attr.startswith("__"):
+            raise AttributeError(attr)
         raise RuntimeError(f"{self.__name__}.{attr}: mamba_ssm's CUDA extension {self.__name__} is not installed")
 
 

@@ -74,12 +74,49 @@ export function tiledMatMulProgram(
 ): WgslProgram {
   const TILE = 16 * block;
   const groups = block / 4;
+  const loads = (DEPTH * TILE) / WORKGROUP;
   const tiles = Math.ceil(shape.M / TILE) * Math.ceil(shape.N / TILE);
-  // (row, depth) of the e-th element of a tile stage: the contiguous axis fastest.
-  const aAt = transposeA ? `let d = e / ${TILE}; let r = e % ${TILE};` : `let r = e / ${DEPTH}; let d = e % ${DEPTH};`;
-  const bAt = transposeB ? `let c = e / ${DEPTH}; let d = e % ${DEPTH};` : `let d = e / ${TILE}; let c = e % ${TILE};`;
-  const aRead = transposeA ? "a[k * uniforms.M + m]" : "a[m * uniforms.K + k]";
-  const bRead = transposeB ? "b[n * uniforms.K + k]" : "b[k * uniforms.N + n]";
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const acc = (g: number, i: number, h: number) => `acc${g}${i}${h}`;
+  // Invocation lid stages element q of operand X's tile: contiguous axis fastest, so neighbouring invocations read
+  // neighbouring addresses. Along the depth (a[m·K + k], b[n·K + k]): row lid / 16 + 16 q, depth lid % 16. Across it
+  // (a[k·M + m], b[k·N + n]): row lid % TILE, depth lid / TILE + (256 / TILE) q.
+  const stage = (x: "a" | "b", alongDepth: boolean, base: string, size: string) => {
+    const row = (q: number) => (alongDepth ? `(lid / 16 + ${16 * q})` : `(lid % ${TILE})`);
+    const depth = (q: number) => (alongDepth ? `(lid % 16)` : `(lid / ${TILE} + ${(WORKGROUP / TILE) * q})`);
+    const load = (q: number) => {
+      const [r, d] = [`${base} + ${row(q)}`, `k0 + ${depth(q)}`];
+      const at = alongDepth ? `(${r}) * uniforms.K + ${d}` : `(${d}) * ${size} + ${r}`;
+      return `p${x}${q} = 0.0; if (${r} < ${size} && ${d} < end) { p${x}${q} = ${x}[${at}]; }`;
+    };
+    // Workgroup slot of (depth d, row r): vec4 (r / 4) ^ (d % 8) of depth d's row, lane r % 4. The xor spreads the
+    // 16 depths one warp stages along the depth over 8 banks (2-way instead of 16-way conflicts); reads at one depth
+    // stay a permutation of the same 256 consecutive bytes.
+    const store = (q: number) =>
+      `tile${x.toUpperCase()}[${depth(q)} * ${TILE / 4} + ((${row(q)} / 4) ^ (${depth(q)} & 7))][${row(q)} % 4] = p${x}${q};`;
+    return { load: range(loads).map(load), store: range(loads).map(store) };
+  };
+  const A = stage("a", !transposeA, "rowBase", "uniforms.M");
+  const B = stage("b", transposeB, "colBase", "uniforms.N");
+  // One depth d of the tile: G vec4s of columns and of rows from workgroup memory, 16 G² vec4 multiply-adds.
+  const depthStep = (d: number) => [
+    "{",
+    ...range(groups).map((h) => `let c${h} = tileB[${d * (TILE / 4) + 16 * h} + (tx ^ ${d & 7})];`),
+    ...range(groups).map((g) => `let r${g} = tileA[${d * (TILE / 4) + 16 * g} + (ty ^ ${d & 7})];`),
+    ...range(groups).flatMap((g) => range(4).flatMap((i) => range(groups).map((h) => `${acc(g, i, h)} += r${g}.${"xyzw"[i]} * c${h};`))),
+    "}",
+  ];
+  const write = range(groups).flatMap((g) =>
+    range(4).flatMap((i) =>
+      range(groups).flatMap((h) =>
+        range(4).map((j) => {
+          const [m, n] = [`rowBase + ${64 * g + i} + 4 * ty`, `colBase + ${64 * h + j} + 4 * tx`];
+          const value = `${acc(g, i, h)}.${"xyzw"[j]}${withBias ? ` + bias[${n}]` : ""}`;
+          return `if (valid && ${m} < uniforms.M && ${n} < uniforms.N) { result[(slice * uniforms.M + ${m}) * uniforms.N + ${n}] = ${value}; }`;
+        }),
+      ),
+    ),
+  );
   return {
     variableNames: withBias ? ["a", "b", "bias"] : ["a", "b"],
     outputShape,
@@ -90,7 +127,7 @@ export function tiledMatMulProgram(
     workgroupSize: [WORKGROUP, 1, 1],
     uniforms: "M : i32, N : i32, K : i32, slices : i32, sliceLength : i32,",
     getUserCode: () => `
-      // [depth][row or column] as vec4s of 4 consecutive rows or columns.
+      // [depth][row or column] as vec4s of 4 consecutive rows or columns (slots permuted per depth, see store).
       var<workgroup> tileA : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
       var<workgroup> tileB : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
       fn main(index : i32) {
@@ -107,58 +144,27 @@ export function tiledMatMulProgram(
         let begin = slice * uniforms.sliceLength;
         let end = select(0, min(uniforms.K, begin + uniforms.sliceLength), valid);
         // Invocation (tx, ty) holds rows 64 g + 4 ty + i and columns 64 h + 4 tx + j of the tile (g, h < BLOCK / 4;
-        // i, j < 4): one vec4 read from workgroup memory per 4 rows or columns, and the 16 invocations of a row of
-        // the workgroup read 256 consecutive bytes.
+        // i, j < 4) in vec4 accumulators acc{g}{i}{h}, named rather than indexed so they stay in registers.
         let tx = lid % 16;
         let ty = lid / 16;
-        var acc : array<vec4<f32>, ${block * groups}>;
+        ${range(groups)
+          .flatMap((g) => range(4).flatMap((i) => range(groups).map((h) => `var ${acc(g, i, h)} = vec4<f32>(0.0);`)))
+          .join("\n        ")}
+        ${range(loads)
+          .flatMap((q) => [`var pa${q} = 0.0;`, `var pb${q} = 0.0;`])
+          .join(" ")}
+        // Each step's loads from global memory go to registers during the previous step's products.
+        var k0 = begin;
+        ${[...A.load, ...B.load].join("\n        ")}
         for (var step = 0; step < uniforms.sliceLength / ${DEPTH}; step++) {
-          let k0 = begin + step * ${DEPTH};
-          for (var q = 0; q < ${(DEPTH * TILE) / WORKGROUP}; q++) {
-            let e = lid + q * ${WORKGROUP};
-            {
-              ${aAt}
-              let m = rowBase + r;
-              let k = k0 + d;
-              var value = 0.0;
-              if (m < uniforms.M && k < end) { value = ${aRead}; }
-              tileA[(d * ${TILE} + r) / 4][r % 4] = value;
-            }
-            {
-              ${bAt}
-              let n = colBase + c;
-              let k = k0 + d;
-              var value = 0.0;
-              if (n < uniforms.N && k < end) { value = ${bRead}; }
-              tileB[(d * ${TILE} + c) / 4][c % 4] = value;
-            }
-          }
           workgroupBarrier();
-          for (var d = 0; d < ${DEPTH}; d++) {
-            var cols : array<vec4<f32>, ${groups}>;
-            for (var h = 0; h < ${groups}; h++) { cols[h] = tileB[d * ${TILE / 4} + 16 * h + tx]; }
-            for (var g = 0; g < ${groups}; g++) {
-              let rows = tileA[d * ${TILE / 4} + 16 * g + ty];
-              for (var i = 0; i < 4; i++) {
-                for (var h = 0; h < ${groups}; h++) { acc[(4 * g + i) * ${groups} + h] += rows[i] * cols[h]; }
-              }
-            }
-          }
+          ${[...A.store, ...B.store].join("\n          ")}
           workgroupBarrier();
+          k0 = k0 + ${DEPTH};
+          ${[...A.load, ...B.load].join("\n          ")}
+          ${range(DEPTH).flatMap(depthStep).join("\n          ")}
         }
-        for (var g = 0; g < ${groups}; g++) {
-          for (var i = 0; i < 4; i++) {
-            let m = rowBase + 64 * g + 4 * ty + i;
-            for (var h = 0; h < ${groups}; h++) {
-              for (var j = 0; j < 4; j++) {
-                let n = colBase + 64 * h + 4 * tx + j;
-                if (valid && m < uniforms.M && n < uniforms.N) {
-                  result[(slice * uniforms.M + m) * uniforms.N + n] = acc[(4 * g + i) * ${groups} + h][j]${withBias ? " + bias[n]" : ""};
-                }
-              }
-            }
-          }
-        }
+        ${write.join("\n        ")}
       }
     `,
   };
