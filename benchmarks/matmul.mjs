@@ -1,4 +1,4 @@
-// The matrix products of one paper-shape Transformer step (Task 1: 64 × 400 tokens, width 256, SwiGLU ×4, 1,601
+// The 147 matrix products of one paper-shape Transformer step (Task 1: 64 × 400 tokens, width 256, SwiGLU ×4, 1,601
 // classes) on webgpu, each timed alone: selectiv's tiled programs (core/src/nn/tiled-matmul.ts, the default route)
 // against TF.js's own kernels (SELECTIV_MATMUL=tf), with the largest relative difference between the two.
 //   node benchmarks/matmul.mjs [--reps 20] [--warmup 3] [--tokens 25600] [--json FILE]
@@ -22,19 +22,19 @@ for (let i = 0; i < argv.length; i += 2) {
 }
 
 const TOKENS = opts.tokens;
+/** [name, d_in, d_out, products of this shape per step]: per layer q, k, v and out, SwiGLU's two; the head once. */
 const LAYERS = [
-  ["qkv", 256, 768],
-  ["attention out", 256, 256],
-  ["swiglu in", 256, 2048],
-  ["swiglu out", 1024, 256],
-  ["head", 256, 1601],
+  ["projection", 256, 256, 4 * 8],
+  ["swiglu in", 256, 2048, 8],
+  ["swiglu out", 1024, 256, 8],
+  ["head", 256, 1601, 1],
 ];
 
-/** [name, a shape, b shape, transposeA, transposeB, M, N, K] of each product. */
-const products = LAYERS.flatMap(([layer, din, dout]) => [
-  [`${layer} forward`, [TOKENS, din], [din, dout], false, false, TOKENS, dout, din],
-  [`${layer} dx`, [TOKENS, dout], [din, dout], false, true, TOKENS, din, dout],
-  [`${layer} dW`, [TOKENS, din], [TOKENS, dout], true, false, din, dout, TOKENS],
+/** [name, a shape, b shape, transposeA, transposeB, M, N, K, per step] of each product. */
+const products = LAYERS.flatMap(([layer, din, dout, count]) => [
+  [`${layer} forward`, [TOKENS, din], [din, dout], false, false, TOKENS, dout, din, count],
+  [`${layer} dx`, [TOKENS, dout], [din, dout], false, true, TOKENS, din, dout, count],
+  [`${layer} dW`, [TOKENS, din], [TOKENS, dout], true, false, din, dout, TOKENS, count],
 ]);
 
 const { core, backend } = await loadSelectiv("webgpu");
@@ -69,7 +69,7 @@ async function timeProduct(a, b, ta, tb) {
 }
 
 const rows = [];
-for (const [name, as, bs, ta, tb, M, N, K] of products) {
+for (const [name, as, bs, ta, tb, M, N, K, count] of products) {
   const a = tf.randomNormal(as, 0, 1, "float32", 1);
   const b = tf.randomNormal(bs, 0, 1, "float32", 2);
   const timed = {};
@@ -89,6 +89,7 @@ for (const [name, as, bs, ta, tb, M, N, K] of products) {
   const tflops = (ms) => (2 * M * N * K) / (ms * 1e9);
   rows.push({
     product: name,
+    perStep: count,
     M,
     N,
     K,
@@ -118,6 +119,8 @@ printTable(
   ]),
   [2, 3, 4, 5, 6],
 );
-const perStep = (k) => rows.reduce((s, r) => s + r[k] * (r.product.startsWith("head") ? 1 : 8), 0);
-console.log(`per step (8 layers and the head): selectiv ${f(perStep("selectivMs"))} ms, TF.js ${f(perStep("tfMs"))} ms`);
+const perStep = (k) => rows.reduce((s, r) => s + r[k] * r.perStep, 0);
+console.log(
+  `all ${rows.reduce((s, r) => s + r.perStep, 0)} products of a step: selectiv ${f(perStep("selectivMs"))} ms, TF.js ${f(perStep("tfMs"))} ms`,
+);
 if (opts.json) writeFileSync(opts.json, rows.map((r) => JSON.stringify({ device, ...r })).join("\n") + "\n");
