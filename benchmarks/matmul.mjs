@@ -1,22 +1,31 @@
 // The 147 matrix products of one paper-shape Transformer step (Task 1: 64 × 400 tokens, width 256, SwiGLU ×4, 1,601
 // classes) on webgpu, each timed alone: selectiv's tiled programs (core/src/nn/tiled-matmul.ts, the default route)
 // against TF.js's own kernels (SELECTIV_MATMUL=tf), with the largest relative difference between the two.
-//   node benchmarks/matmul.mjs [--reps 20] [--warmup 3] [--tokens 25600] [--json FILE]
+//   node benchmarks/matmul.mjs [--reps 20] [--warmup 3] [--tokens 25600] [--json FILE] [--plans]
 // Per linear layer d_in → d_out, the three products of a step: forward x W ([T, d_in] × [d_in, d_out]), the input
 // gradient dy Wᵀ (transposeB) and the weight gradient xᵀ dy (transposeA, inner dimension T = 25,600).
 // Time per product: its kernels' GPU time by timestamp queries (tf.time's kernelMs), the median of `reps`; a routed
 // product with slices of K counts its sum too. Only meaningful on a real GPU. TFLOP/s counts 2 M N K.
+// --plans adds, per product, the tiled program under other plans (tile block 4 or 8, slices of K aiming at 264 or 528
+// workgroups): "b8/s4" = 128 × 128 tiles, 4 slices. The route's own plan is marked with *.
 import { writeFileSync } from "node:fs";
 import { loadSelectiv, printTable } from "./_lib.mjs";
 
-const opts = { reps: 20, warmup: 3, tokens: 64 * 400, json: "" };
+const { runTiledMatMul, tiledMatMulPlan } = await import("../packages/core/dist/nn/tiled-matmul.js");
+
+const opts = { reps: 20, warmup: 3, tokens: 64 * 400, json: "", plans: false };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const [flag, value] = [argv[i], argv[i + 1]];
-  if (["--reps", "--warmup", "--tokens"].includes(flag) && /^\d+$/.test(value ?? "")) opts[flag.slice(2)] = Number(value);
+  if (flag === "--plans") {
+    opts.plans = true;
+    i--;
+  } else if (["--reps", "--warmup", "--tokens"].includes(flag) && /^\d+$/.test(value ?? "")) opts[flag.slice(2)] = Number(value);
   else if (flag === "--json" && value) opts.json = value;
   else {
-    console.error(`matmul: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --reps N, --warmup N, --tokens N, --json FILE`);
+    console.error(
+      `matmul: unknown or malformed argument ${JSON.stringify(flag)}; allowed: --reps N, --warmup N, --tokens N, --json FILE, --plans`,
+    );
     process.exit(2);
   }
 }
@@ -47,15 +56,15 @@ const probe = await core.probeWebgpu();
 const device = probe.ok ? probe.adapter : "webgpu";
 
 /** The product's GPU time (tf.time's kernelMs: timestamp queries), median over reps, and its values. */
-async function timeProduct(a, b, ta, tb) {
-  let y = tf.matMul(a, b, ta, tb);
+async function timeProduct(product) {
+  let y = product();
   const values = await y.data();
   y.dispose();
-  for (let i = 0; i < opts.warmup; i++) tf.matMul(a, b, ta, tb).dispose();
+  for (let i = 0; i < opts.warmup; i++) product().dispose();
   const times = [];
   for (let i = 0; i < opts.reps; i++) {
     const timing = await tf.time(() => {
-      y = tf.matMul(a, b, ta, tb);
+      y = product();
     });
     y.dispose();
     if (typeof timing.kernelMs !== "number") {
@@ -76,9 +85,28 @@ for (const [name, as, bs, ta, tb, M, N, K, count] of products) {
   for (const form of ["selectiv", "tf"]) {
     if (form === "tf") process.env.SELECTIV_MATMUL = "tf";
     else delete process.env.SELECTIV_MATMUL;
-    timed[form] = await timeProduct(a, b, ta, tb);
+    timed[form] = await timeProduct(() => tf.matMul(a, b, ta, tb));
   }
   delete process.env.SELECTIV_MATMUL;
+  const plans = {};
+  if (opts.plans) {
+    const shape = { M, N, K };
+    const own = tiledMatMulPlan(shape);
+    const seen = new Set();
+    for (const block of [4, 8]) {
+      for (const target of [264, 528]) {
+        const tiles = Math.ceil(M / (16 * block)) * Math.ceil(N / (16 * block));
+        const slices = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(K / 256)));
+        const key = `b${block}/s${slices}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const gpu = tf.backend();
+        const run = () => tf.engine().makeTensorFromTensorInfo(runTiledMatMul(gpu, a, b, shape, ta, tb, [M, N], { block, slices }));
+        const mark = own && own.block === block && own.slices === slices ? "*" : "";
+        plans[key + mark] = (await timeProduct(run)).ms;
+      }
+    }
+  }
   let scale = 1;
   let worst = 0;
   const [got, want] = [timed.selectiv.values, timed.tf.values];
@@ -100,6 +128,7 @@ for (const [name, as, bs, ta, tb, M, N, K, count] of products) {
     selectivTflops: tflops(timed.selectiv.ms),
     tfTflops: tflops(timed.tf.ms),
     relativeDifference: worst / scale,
+    plans,
   });
   tf.dispose([a, b]);
 }
@@ -119,6 +148,13 @@ printTable(
   ]),
   [2, 3, 4, 5, 6],
 );
+if (opts.plans)
+  for (const r of rows)
+    console.log(
+      `${r.product}: ${Object.entries(r.plans)
+        .map(([k, ms]) => `${k} ${ms.toFixed(3)} ms`)
+        .join(", ")}`,
+    );
 const perStep = (k) => rows.reduce((s, r) => s + r[k] * r.perStep, 0);
 console.log(
   `all ${rows.reduce((s, r) => s + r.perStep, 0)} products of a step: selectiv ${f(perStep("selectivMs"))} ms, TF.js ${f(perStep("tfMs"))} ms`,
