@@ -54,6 +54,41 @@ describe("webgpu backend", () => {
     tf.dispose([...xs, s]);
   });
 
+  it.runIf(probe.ok)(
+    "uploads write float32, int32 and bool values into pooled buffers: equal on read-back, no buffer created once the size is pooled",
+    async () => {
+      await initBackend("webgpu");
+      const gpu = tf.backend() as unknown as { device: { createBuffer(d: unknown): unknown } };
+      const create = gpu.device.createBuffer.bind(gpu.device);
+      let created = 0;
+      gpu.device.createBuffer = (d: unknown) => (created++, create(d));
+      try {
+        const round = async () => {
+          const f = tf.tensor2d([1.5, -2, 0.375, 7, 0, -0.25], [2, 3]);
+          const i = tf.tensor1d([3, -4, 123_456], "int32");
+          const b = tf.tensor1d([true, false, true, true], "bool");
+          // Each through a program, so each is uploaded.
+          const outs = [tf.mul(f, 2), tf.add(i, 1), tf.logicalNot(b)];
+          const values = await Promise.all(outs.map((t) => t.data()));
+          tf.dispose([f, i, b, ...outs]);
+          return values.map((v) => Array.from(v));
+        };
+        const first = await round();
+        expect(first).toEqual([
+          [3, -4, 0.75, 14, 0, -0.5],
+          [4, -3, 123_457],
+          [0, 1, 0, 0],
+        ]);
+        created = 0;
+        expect(await round()).toEqual(first);
+        expect(created).toBe(0);
+        assertBackendHealthy();
+      } finally {
+        gpu.device.createBuffer = create;
+      }
+    },
+  );
+
   it.runIf(probe.ok)("releaseUnusedGpuBuffers gives back pooled sizes of past rounds and keeps the sizes still asked for", async () => {
     await initBackend("webgpu");
     const pool = (tf.backend() as unknown as { bufferManager: { numBytesAllocated: number; getNumFreeBuffers(): number } }).bufferManager;

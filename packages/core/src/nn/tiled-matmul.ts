@@ -96,27 +96,6 @@ export function tiledMatMulProgram(
       `tile${x.toUpperCase()}[${depth(q)} * ${TILE / 4} + ((${row(q)} / 4) ^ (${depth(q)} & 7))][${row(q)} % 4] = p${x}${q};`;
     return { load: range(loads).map(load), store: range(loads).map(store) };
   };
-  const A = stage("a", !transposeA, "rowBase", "uniforms.M");
-  const B = stage("b", transposeB, "colBase", "uniforms.N");
-  // One depth d of the tile: G vec4s of columns and of rows from workgroup memory, 16 G² vec4 multiply-adds.
-  const depthStep = (d: number) => [
-    "{",
-    ...range(groups).map((h) => `let c${h} = tileB[${d * (TILE / 4) + 16 * h} + (tx ^ ${d & 7})];`),
-    ...range(groups).map((g) => `let r${g} = tileA[${d * (TILE / 4) + 16 * g} + (ty ^ ${d & 7})];`),
-    ...range(groups).flatMap((g) => range(4).flatMap((i) => range(groups).map((h) => `${acc(g, i, h)} += r${g}.${"xyzw"[i]} * c${h};`))),
-    "}",
-  ];
-  const write = range(groups).flatMap((g) =>
-    range(4).flatMap((i) =>
-      range(groups).flatMap((h) =>
-        range(4).map((j) => {
-          const [m, n] = [`rowBase + ${64 * g + i} + 4 * ty`, `colBase + ${64 * h + j} + 4 * tx`];
-          const value = `${acc(g, i, h)}.${"xyzw"[j]}${withBias ? ` + bias[${n}]` : ""}`;
-          return `if (valid && ${m} < uniforms.M && ${n} < uniforms.N) { result[(slice * uniforms.M + ${m}) * uniforms.N + ${n}] = ${value}; }`;
-        }),
-      ),
-    ),
-  );
   return {
     variableNames: withBias ? ["a", "b", "bias"] : ["a", "b"],
     outputShape,
@@ -126,7 +105,32 @@ export function tiledMatMulProgram(
     dispatch: [tiles * slices, 1, 1],
     workgroupSize: [WORKGROUP, 1, 1],
     uniforms: "M : i32, N : i32, K : i32, slices : i32, sliceLength : i32,",
-    getUserCode: () => `
+    // The code is built only when TF.js compiles the program (once per key), not at every product.
+    getUserCode: () => code(),
+  };
+  function code(): string {
+    const A = stage("a", !transposeA, "rowBase", "uniforms.M");
+    const B = stage("b", transposeB, "colBase", "uniforms.N");
+    // One depth d of the tile: G vec4s of columns and of rows from workgroup memory, 16 G² vec4 multiply-adds.
+    const depthStep = (d: number) => [
+      "{",
+      ...range(groups).map((h) => `let c${h} = tileB[${d * (TILE / 4) + 16 * h} + (tx ^ ${d & 7})];`),
+      ...range(groups).map((g) => `let r${g} = tileA[${d * (TILE / 4) + 16 * g} + (ty ^ ${d & 7})];`),
+      ...range(groups).flatMap((g) => range(4).flatMap((i) => range(groups).map((h) => `${acc(g, i, h)} += r${g}.${"xyzw"[i]} * c${h};`))),
+      "}",
+    ];
+    const write = range(groups).flatMap((g) =>
+      range(4).flatMap((i) =>
+        range(groups).flatMap((h) =>
+          range(4).map((j) => {
+            const [m, n] = [`rowBase + ${64 * g + i} + 4 * ty`, `colBase + ${64 * h + j} + 4 * tx`];
+            const value = `${acc(g, i, h)}.${"xyzw"[j]}${withBias ? ` + bias[${n}]` : ""}`;
+            return `if (valid && ${m} < uniforms.M && ${n} < uniforms.N) { result[(slice * uniforms.M + ${m}) * uniforms.N + ${n}] = ${value}; }`;
+          }),
+        ),
+      ),
+    );
+    return `
       // [depth][row or column] as vec4s of 4 consecutive rows or columns (slots permuted per depth, see store).
       var<workgroup> tileA : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
       var<workgroup> tileB : array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
@@ -166,8 +170,8 @@ export function tiledMatMulProgram(
         }
         ${write.join("\n        ")}
       }
-    `,
-  };
+    `;
+  }
 }
 
 /** Rows and columns each invocation holds: 4 (64 × 64 tiles) or 8 (128 × 128 tiles). */
