@@ -67,10 +67,12 @@ describe("webgpu backend", () => {
           const f = tf.tensor2d([1.5, -2, 0.375, 7, 0, -0.25], [2, 3]);
           const i = tf.tensor1d([3, -4, 123_456], "int32");
           const b = tf.tensor1d([true, false, true, true], "bool");
+          // A view into a larger array (TF.js keeps it as the tensor's values): only its own range is written.
+          const v = tf.tensor1d(Float32Array.from({ length: 64 }, (_, k) => k).subarray(37, 42));
           // Each through a program, so each is uploaded.
-          const outs = [tf.mul(f, 2), tf.add(i, 1), tf.logicalNot(b)];
+          const outs = [tf.mul(f, 2), tf.add(i, 1), tf.logicalNot(b), tf.mul(v, 1)];
           const values = await Promise.all(outs.map((t) => t.data()));
-          tf.dispose([f, i, b, ...outs]);
+          tf.dispose([f, i, b, v, ...outs]);
           return values.map((v) => Array.from(v));
         };
         const first = await round();
@@ -78,6 +80,7 @@ describe("webgpu backend", () => {
           [3, -4, 0.75, 14, 0, -0.5],
           [4, -3, 123_457],
           [0, 1, 0, 0],
+          [37, 38, 39, 40, 41],
         ]);
         created = 0;
         expect(await round()).toEqual(first);
