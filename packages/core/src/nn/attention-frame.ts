@@ -18,17 +18,23 @@ export const layoutShape = (B: number, T: number, width: number, { timeMajor, he
 export const keyValueInputs = (which: "dk" | "dv") =>
   which === "dk" ? ["query", "key", "value", "dy", "stats"] : ["query", "key", "dy", "stats"];
 
+/** The sizes every attention program is built for: B·H lanes of T steps, key width D, value width Dv. */
+export interface AttentionSizes {
+  readonly lanes: number;
+  readonly T: number;
+  readonly B: number;
+  readonly D: number;
+  readonly Dv: number;
+  readonly layout: AttentionLayout;
+}
+
 /** What a program of either form adds to the frame. */
 export interface AttentionProgramParts {
   /** The form and the program: `rows_forward`, `tiles_dq`, … (in the shader key). */
   readonly name: string;
   readonly variableNames: string[];
   readonly outputShape: number[];
-  readonly lanes: number;
-  readonly T: number;
-  readonly D: number;
-  readonly Dv: number;
-  readonly layout: AttentionLayout;
+  readonly sizes: AttentionSizes;
   readonly workgroupSize: number;
   /** WGSL at module scope: constants and workgroup arrays. */
   readonly declarations: string;
@@ -41,7 +47,8 @@ export interface AttentionProgramParts {
  * outputs. D and Dv are baked into the code and its key; lanes, T and scale are uniforms ("|": backend.ts adds no
  * shapes to the key).
  */
-export function attentionProgram(p: AttentionProgramParts): WgslProgram {
+export function attentionProgram(parts: AttentionProgramParts): WgslProgram {
+  const p = { ...parts, ...parts.sizes };
   const H = p.layout.heads;
   return {
     variableNames: p.variableNames,

@@ -3,7 +3,7 @@ import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
 import { swapMiddleAxes } from "../recurrence/tensor-ops.js";
 import { SelectivError } from "../errors.js";
 import { tf } from "../tf.js";
-import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
+import { type AttentionSizes, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
 import {
   forwardTilesProgram,
   keyValueGradientTilesProgram,
@@ -169,14 +169,11 @@ function program(
   name: string,
   variableNames: string[],
   outputShape: number[],
-  lanes: number,
-  T: number,
-  D: number,
-  Dv: number,
-  layout: AttentionLayout,
+  sizes: AttentionSizes,
   staged: Staged[],
   body: string,
 ): WgslProgram {
+  const { D, Dv } = sizes;
   // Floats per staged row: query/key and value rows padded to whole vec4s.
   const widths: Record<string, number> = { DK: 4 * Math.ceil(D / 4), DV: 4 * Math.ceil(Dv / 4), "3": 3 };
   const kt = tileRows(staged.reduce((n, x) => n + widths[x.width]!, 0));
@@ -184,11 +181,7 @@ function program(
     name: `rows_${name}`,
     variableNames,
     outputShape,
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    sizes,
     workgroupSize: WORKGROUP,
     declarations: `const DK4 : i32 = ${Math.ceil(D / 4)};
       const DV4 : i32 = ${Math.ceil(Dv / 4)};
@@ -267,16 +260,12 @@ const LOAD_QUERY = loadRow("qRow", "DK", "query");
  * Forward, one invocation per query row t: an online softmax over s ≤ t. A running max m and sum l; when m grows,
  * l and the accumulated output are rescaled by exp(m_old − m_new), so o_t = acc / l at the end.
  */
-function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
+function forwardProgram(s: AttentionSizes): WgslProgram {
   return program(
     "forward",
     ["query", "key", "value"],
-    layoutShape(B, T, Dv, layout),
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    layoutShape(s.B, s.T, s.Dv, s.layout),
+    s,
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
@@ -298,16 +287,12 @@ function forwardProgram(lanes: number, T: number, D: number, Dv: number, B: numb
 }
 
 /** Per query row t: [m_t, l_t, D_t] (m and l by the forward's online softmax; D_t = do_t·o_t). */
-function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: AttentionLayout): WgslProgram {
+function statsProgram(s: AttentionSizes): WgslProgram {
   return program(
     "stats",
     ["query", "key", "output", "dy"],
-    [lanes, T, 3],
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    [s.lanes, s.T, 3],
+    s,
     [KEYS],
     `
         ${LOAD_QUERY}
@@ -331,16 +316,12 @@ function statsProgram(lanes: number, T: number, D: number, Dv: number, layout: A
 }
 
 /** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one invocation per query row t. */
-function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
+function queryGradientProgram(s: AttentionSizes): WgslProgram {
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
-    layoutShape(B, T, D, layout),
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    layoutShape(s.B, s.T, s.D, s.layout),
+    s,
     [KEYS, VALUES],
     `
         ${LOAD_QUERY}
@@ -372,16 +353,8 @@ function queryGradientProgram(lanes: number, T: number, D: number, Dv: number, B
  * stats): dk_s = scale Σ_t p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_t p_ts do_t. Query tiles wholly before the
  * workgroup's first row load nothing.
  */
-function keyValueGradientProgram(
-  which: "dk" | "dv",
-  lanes: number,
-  T: number,
-  D: number,
-  Dv: number,
-  B: number,
-  layout: AttentionLayout,
-): WgslProgram {
-  const width = which === "dk" ? D : Dv;
+function keyValueGradientProgram(which: "dk" | "dv", s: AttentionSizes): WgslProgram {
+  const width = which === "dk" ? s.D : s.Dv;
   const staged: Staged[] = [
     { input: "query", tile: "queryTile", width: "DK" },
     { input: "dy", tile: "dyTile", width: "DV" },
@@ -390,12 +363,8 @@ function keyValueGradientProgram(
   return program(
     which,
     keyValueInputs(which),
-    layoutShape(B, T, width, layout),
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    layoutShape(s.B, s.T, width, s.layout),
+    s,
     staged,
     `
         ${loadRow("kRow", "DK", "key")}
@@ -465,6 +434,11 @@ export function webgpuAttentionForm(D: number, Dv: number): "tiles" | "rows" {
 }
 
 function webgpuKernels(): tf.KernelConfig[] {
+  /** The sizes the programs are built for, from the inputs' shapes and the layout attribute. */
+  const sizesOf = (x: Inputs, a: AttentionAttrs): AttentionSizes => {
+    const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
+    return { lanes, T, B, D, Dv, layout: { timeMajor: a.timeMajor === true, heads: H } };
+  };
   const uniforms = (x: Inputs, a: AttentionAttrs) => {
     const { T, lanes } = dims(x, a.timeMajor);
     return [
@@ -480,10 +454,9 @@ function webgpuKernels(): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const x = inputs as Inputs;
         const a = attrs as unknown as AttentionAttrs;
-        const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
-        const form = programsFor(backend, D, Dv);
+        const sizes = sizesOf(x, a);
         return (backend as unknown as WebgpuBackend).runWebGPUProgram(
-          form.forward(lanes, T, D, Dv, B, { timeMajor: a.timeMajor === true, heads: H }),
+          programsFor(backend, sizes.D, sizes.Dv).forward(sizes),
           [x.query!, x.key!, x.value!],
           "float32",
           uniforms(x, a),
@@ -497,15 +470,14 @@ function webgpuKernels(): tf.KernelConfig[] {
         const x = inputs as Inputs;
         const a = attrs as unknown as AttentionAttrs;
         const gpu = backend as unknown as WebgpuBackend;
-        const { B, H, T, D, Dv, lanes } = dims(x, a.timeMajor);
-        const form = programsFor(backend, D, Dv);
-        const layout: AttentionLayout = { timeMajor: a.timeMajor === true, heads: H };
+        const sizes = sizesOf(x, a);
+        const form = programsFor(backend, sizes.D, sizes.Dv);
         const u = uniforms(x, a);
         const [q, k, v, dy] = [x.query!, x.key!, x.value!, x.dy!];
-        const stats = gpu.runWebGPUProgram(form.stats(lanes, T, D, Dv, layout), [q, k, x.output!, dy], "float32", u);
-        const dq = gpu.runWebGPUProgram(form.dq(lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
-        const dk = gpu.runWebGPUProgram(form.keyValue("dk", lanes, T, D, Dv, B, layout), [q, k, v, dy, stats], "float32", u);
-        const dv = gpu.runWebGPUProgram(form.keyValue("dv", lanes, T, D, Dv, B, layout), [q, k, dy, stats], "float32", u);
+        const stats = gpu.runWebGPUProgram(form.stats(sizes), [q, k, x.output!, dy], "float32", u);
+        const dq = gpu.runWebGPUProgram(form.dq(sizes), [q, k, v, dy, stats], "float32", u);
+        const dk = gpu.runWebGPUProgram(form.keyValue("dk", sizes), [q, k, v, dy, stats], "float32", u);
+        const dv = gpu.runWebGPUProgram(form.keyValue("dv", sizes), [q, k, dy, stats], "float32", u);
         gpu.disposeData(stats.dataId);
         return [dq, dk, dv];
       },

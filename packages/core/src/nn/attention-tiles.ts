@@ -1,5 +1,5 @@
 import type { WgslProgram } from "../recurrence/linear/scan-webgpu.js";
-import { type AttentionLayout, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
+import { type AttentionSizes, ROWS_PER_WORKGROUP, attentionProgram, keyValueInputs, layoutShape } from "./attention-frame.js";
 
 /**
  * Causal softmax attention's WGSL programs in blocks (the maths: ./attention-kernel.ts, docs/spec/MODELS.md §6.3):
@@ -48,12 +48,8 @@ function program(
   name: string,
   variableNames: string[],
   outputShape: number[],
-  lanes: number,
-  T: number,
-  D: number,
-  Dv: number,
+  sizes: AttentionSizes,
   carried: number,
-  layout: AttentionLayout,
   body: string,
 ): WgslProgram {
   const G = groups(carried);
@@ -61,11 +57,7 @@ function program(
     name: `tiles_${name}`,
     variableNames,
     outputShape,
-    lanes,
-    T,
-    D,
-    Dv,
-    layout,
+    sizes,
     workgroupSize: WORKGROUP,
     declarations: `const G : i32 = ${G};
       const CROWS : i32 = ${stagedRows(G)};
@@ -214,19 +206,15 @@ const ROW_STATISTICS = `
         workgroupBarrier();`;
 
 /** Forward: the block's statistics, then o_t = Σ_s p_ts v_s block by block. */
-export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: number, B: number, layout: AttentionLayout): WgslProgram {
+export function forwardTilesProgram(s: AttentionSizes): WgslProgram {
   return program(
     "forward",
     ["query", "key", "value"],
-    layoutShape(B, T, Dv, layout),
-    lanes,
-    T,
-    D,
-    Dv,
-    Dv,
-    layout,
+    layoutShape(s.B, s.T, s.Dv, s.layout),
+    s,
+    s.Dv,
     `${ROW_STATISTICS}
-        var acc : array<vec4<f32>, ${4 * groups(Dv)}>;
+        var acc : array<vec4<f32>, ${4 * groups(s.Dv)}>;
         for (var kb = 0; kb < T; kb += ${BLOCK}) {
           let inBlock = kb <= base;
           ${scoreTile("s", "query", "base", "key", "kb", "DK", "inBlock")}
@@ -247,17 +235,13 @@ export function forwardTilesProgram(lanes: number, T: number, D: number, Dv: num
 }
 
 /** Per query row t: [m_t, l_t, D_t] (D_t = do_t·o_t), as the row programs' stats. */
-export function statsTilesProgram(lanes: number, T: number, D: number, Dv: number, layout: AttentionLayout): WgslProgram {
+export function statsTilesProgram(s: AttentionSizes): WgslProgram {
   return program(
     "stats",
     ["query", "key", "output", "dy"],
-    [lanes, T, 3],
-    lanes,
-    T,
-    D,
-    Dv,
-    Dv,
-    layout,
+    [s.lanes, s.T, 3],
+    s,
+    s.Dv,
     `${ROW_STATISTICS}
         let t = base + lid;
         if (laneValid && lid < ${BLOCK} && t < T) {
@@ -281,27 +265,16 @@ const loadStats = (first: string) => `if (laneValid && lid < ${BLOCK} && ${first
           }`;
 
 /** dq_t = scale Σ_{s≤t} p_ts (do_t·v_s − D_t) k_s, one block of query rows per workgroup. */
-export function queryGradientTilesProgram(
-  lanes: number,
-  T: number,
-  D: number,
-  Dv: number,
-  B: number,
-  layout: AttentionLayout,
-): WgslProgram {
+export function queryGradientTilesProgram(s: AttentionSizes): WgslProgram {
   return program(
     "dq",
     ["query", "key", "value", "dy", "stats"],
-    layoutShape(B, T, D, layout),
-    lanes,
-    T,
-    D,
-    Dv,
-    D,
-    layout,
+    layoutShape(s.B, s.T, s.D, s.layout),
+    s,
+    s.D,
     `${loadStats("base")}
         workgroupBarrier();
-        var acc : array<vec4<f32>, ${4 * groups(D)}>;
+        var acc : array<vec4<f32>, ${4 * groups(s.D)}>;
         for (var kb = 0; kb < T; kb += ${BLOCK}) {
           let inBlock = kb <= base;
           ${scoreTile("s", "query", "base", "key", "kb", "DK", "inBlock")}
@@ -329,26 +302,14 @@ export function queryGradientTilesProgram(
  * One block of key rows s per workgroup, over the query blocks at or after it (their stats staged per block):
  * dk_s = scale Σ_{t≥s} p_ts (do_t·v_s − D_t) q_t, or dv_s = Σ_{t≥s} p_ts do_t.
  */
-export function keyValueGradientTilesProgram(
-  which: "dk" | "dv",
-  lanes: number,
-  T: number,
-  D: number,
-  Dv: number,
-  B: number,
-  layout: AttentionLayout,
-): WgslProgram {
-  const width = which === "dk" ? D : Dv;
+export function keyValueGradientTilesProgram(which: "dk" | "dv", s: AttentionSizes): WgslProgram {
+  const width = which === "dk" ? s.D : s.Dv;
   return program(
     which,
     keyValueInputs(which),
-    layoutShape(B, T, width, layout),
-    lanes,
-    T,
-    D,
-    Dv,
+    layoutShape(s.B, s.T, width, s.layout),
+    s,
     width,
-    layout,
     `var acc : array<vec4<f32>, ${4 * groups(width)}>;
         for (var qb = 0; qb < T; qb += ${BLOCK}) {
           let inBlock = qb >= base;
